@@ -1,0 +1,1 @@
+"""One module per headless command; each exposes ``async def run(args) -> int``."""

@@ -1,0 +1,72 @@
+"""Plain data carried between sources, the store, the codec and the UI.
+
+Everything here is a frozen, slotted dataclass: events are created at ingest rates of tens of
+thousands per second, so they must be cheap to build and safe to share between the source
+tasks and the UI timer without copying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Source = Literal["nats", "kafka"]
+
+#: Header pairs in wire order; repeated names are kept. Values are raw bytes because neither
+#: NATS nor Kafka promise UTF-8 header values, and replay must send back exactly what it read.
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One message as seen on a broker.
+
+    ``payload`` is ``None`` only for a Kafka tombstone (a record with a null value), which is
+    different from an empty payload. ``offset`` is the Kafka offset or the JetStream stream
+    sequence; core NATS messages have none. ``timestamp`` is seconds since the epoch: broker
+    time where the broker provides it, else the time evmon received the message.
+    """
+
+    source: Source
+    subject: str
+    payload: bytes | None
+    timestamp: float
+    headers: Headers = ()
+    key: bytes | None = None
+    stream: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    @property
+    def size(self) -> int:
+        return 0 if self.payload is None else len(self.payload)
+
+    @property
+    def position(self) -> str:
+        """Where the event sits, the way operators write it: ``p2@1041`` or ``ORDERS#17``."""
+        if self.partition is not None:
+            return f"p{self.partition}@{self.offset}"
+        if self.stream is not None:
+            return f"{self.stream}#{self.offset}"
+        return ""
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of a header (case-sensitive, as both brokers treat names)."""
+        found = None
+        for n, v in self.headers:
+            if n == name:
+                found = v
+        return found
+
+
+ConnectionState = Literal["connecting", "connected", "reconnecting", "failed", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    """A source's link to its broker, as the status bar shows it (no secrets in ``url``)."""
+
+    source: Source
+    url: str
+    state: ConnectionState
+    detail: str = ""

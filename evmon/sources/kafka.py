@@ -1,0 +1,259 @@
+"""Kafka: live tails of topics and topic patterns without any consumer group.
+
+evmon reads with ``group_id=None`` and assigns partitions itself, so watching a production
+cluster never creates a group, never commits and never triggers a rebalance of real
+consumers. Assignment is refreshed from metadata every few seconds: new topics matching a
+pattern (and new partitions) are picked up from their beginning, and every partition keeps
+its position across reassignments and broker restarts, so nothing is shown twice or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.helpers import create_ssl_context
+
+from evmon.config import KafkaSettings
+from evmon.errors import ConnectError, UsageError
+from evmon.model import ConnectionStatus, Event
+from evmon.selection import START_NEW, Start
+from evmon.sources import Sink, StatusCallback, ignore_status
+
+DISCOVERY_INTERVAL = 2.0
+
+
+def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka keyword arguments for bootstrap and security, shared by every client evmon opens."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "client_id": "evmon",
+        "request_timeout_ms": int(settings.request_timeout * 1000),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        kw["sasl_mechanism"] = settings.sasl_mechanism
+        kw["sasl_plain_username"] = settings.sasl_username
+        kw["sasl_plain_password"] = settings.sasl_password
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        kw["ssl_context"] = create_ssl_context(
+            cafile=settings.ssl_cafile,
+            certfile=settings.ssl_certfile,
+            keyfile=settings.ssl_keyfile,
+        )
+    return kw
+
+
+def describe_kafka_error(err: BaseException) -> str:
+    text = str(err)
+    low = text.lower()
+    if "unable to bootstrap" in low or isinstance(err, KafkaConnectionError):
+        return "broker unreachable (connection refused or timed out)"
+    if "sasl" in low or "authentication" in low:
+        return f"SASL authentication failed ({text})"
+    if "certificate verify failed" in low:
+        return "certificate verify failed"
+    if isinstance(err, asyncio.TimeoutError):
+        return "timed out"
+    return text or type(err).__name__
+
+
+def to_event(record: Any) -> Event:
+    return Event(
+        "kafka",
+        record.topic,
+        record.value,
+        record.timestamp / 1000.0,
+        tuple(record.headers) if record.headers else (),
+        record.key,
+        None,
+        record.partition,
+        record.offset,
+    )
+
+
+class KafkaSource:
+    """Pushes records of the selected topics into a sink, following them live.
+
+    ``start`` applies to the partitions that exist when the tail starts; partitions that
+    appear later (new topics matching the pattern, added partitions) are read from their
+    beginning so that nothing produced to them is missed. Internal topics (``__*``) are
+    only read when named explicitly.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        sink: Sink,
+        *,
+        topics: Sequence[str] = (),
+        pattern: str | None = None,
+        start: Start = START_NEW,
+        on_status: StatusCallback = ignore_status,
+        discovery_interval: float = DISCOVERY_INTERVAL,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.topics = list(topics)
+        try:
+            self.pattern = re.compile(pattern) if pattern else None
+        except re.error as err:
+            raise UsageError(f"bad --topic-pattern {pattern!r}: {err}") from None
+        self.start_at = start
+        self.on_status = on_status
+        self.discovery_interval = discovery_interval
+        self.consumer: AIOKafkaConsumer | None = None
+        #: Next offset to read per partition: the position evmon resumes from.
+        self.next_offsets: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._state = "connecting"
+
+    def _status(self, state: str, detail: str = "") -> None:
+        if state != self._state or detail:
+            self._state = state
+            self.on_status(ConnectionStatus("kafka", self.settings.display, state, detail))  # type: ignore[arg-type]
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        """Connect and assign; with ``wait=None`` keep retrying until the broker answers."""
+        self._status("connecting")
+        while True:
+            try:
+                await self._open(wait or self.settings.request_timeout)
+                break
+            except ConnectError as err:
+                if wait is not None:
+                    self._status("failed", str(err))
+                    raise
+                self._status("connecting", str(err))
+                await asyncio.sleep(2.0)
+        self._status("connected")
+        self._task = asyncio.create_task(self._run(), name="evmon-kafka-tail")
+
+    async def _open(self, wait: float) -> None:
+        consumer = AIOKafkaConsumer(
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=int(self.discovery_interval * 1000),
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            **client_kwargs(self.settings),
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), wait)
+        except (TimeoutError, KafkaError, OSError) as err:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            cause = describe_kafka_error(err)
+            raise ConnectError(
+                f"cannot connect to Kafka at {self.settings.display}: {cause}"
+            ) from None
+        self.consumer = consumer
+        try:
+            cluster = await consumer._client.fetch_all_metadata()  # one metadata request
+            missing = [t for t in self.topics if t not in cluster.topics()]
+            if missing:
+                names = ", ".join(repr(t) for t in missing)
+                raise UsageError(f"Kafka topic {names} not found on {self.settings.display}")
+            await self._assign(cluster, initial=True)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _wanted(self, cluster: Any) -> set[TopicPartition]:
+        wanted: set[TopicPartition] = set()
+        for topic in cluster.topics():
+            named = topic in self.topics
+            matched = (
+                self.pattern is not None
+                and not topic.startswith("__")
+                and self.pattern.fullmatch(topic) is not None
+            )
+            if named or matched:
+                for p in cluster.partitions_for_topic(topic) or ():
+                    wanted.add(TopicPartition(topic, p))
+        return wanted
+
+    async def _assign(self, cluster: Any, initial: bool = False) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        wanted = self._wanted(cluster)
+        known = set(self.next_offsets)
+        if wanted == known and not initial:
+            return
+        fresh = wanted - known
+        consumer.assign(sorted(wanted))
+        for tp, offset in self.next_offsets.items():
+            if tp in wanted:
+                consumer.seek(tp, offset)
+        if not fresh:
+            return
+        if initial:
+            await self._seek_start(sorted(fresh))
+        else:
+            await consumer.seek_to_beginning(*fresh)
+        for tp in fresh:
+            self.next_offsets[tp] = await consumer.position(tp)
+
+    async def _seek_start(self, tps: list[TopicPartition]) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        start = self.start_at
+        if not tps:
+            return
+        if start.kind == "first":
+            await consumer.seek_to_beginning(*tps)
+        elif start.kind == "new":
+            await consumer.seek_to_end(*tps)
+        elif start.kind == "offset":
+            begin = await consumer.beginning_offsets(tps)
+            end = await consumer.end_offsets(tps)
+            for tp in tps:
+                consumer.seek(tp, min(max(start.offset, begin[tp]), end[tp]))
+        else:
+            found = await consumer.offsets_for_times({tp: int(start.time * 1000) for tp in tps})
+            end = await consumer.end_offsets(tps)
+            for tp in tps:
+                hit = found.get(tp)
+                consumer.seek(tp, hit.offset if hit is not None else end[tp])
+
+    async def _run(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        next_discovery = time.monotonic() + self.discovery_interval
+        extend = self.sink.extend
+        positions = self.next_offsets
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                for tp, records in batches.items():
+                    if records:
+                        extend([to_event(r) for r in records])
+                        positions[tp] = records[-1].offset + 1
+                if time.monotonic() >= next_discovery:
+                    next_discovery = time.monotonic() + self.discovery_interval
+                    cluster = await consumer._client.fetch_all_metadata()
+                    await self._assign(cluster)
+                    self._status("connected")
+            except asyncio.CancelledError:
+                raise
+            except (TimeoutError, KafkaError, OSError) as err:
+                self._status("reconnecting", describe_kafka_error(err))
+                await asyncio.sleep(1.0)
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)

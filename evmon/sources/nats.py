@@ -1,0 +1,364 @@
+"""NATS: core subscriptions to wildcard subjects and JetStream stream reads.
+
+Reads never create durable consumers and never ack: JetStream streams are read through
+ordered (ephemeral, ack-none) consumers, so watching a production stream leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.api
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from evmon.config import NatsSettings
+from evmon.errors import ConnectError, UsageError
+from evmon.model import ConnectionStatus, Event, Headers
+from evmon.selection import START_NEW, Start
+from evmon.sources import Sink, StatusCallback, ignore_status
+
+#: Pending limits per subscription. nats-py's defaults drop silently past 512k messages;
+#: evmon raises them and counts every drop in the sink instead.
+PENDING_MSGS_LIMIT = 1_000_000
+PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+
+
+class RawHeaderClient(Client):
+    """A nats-py client that keeps the raw header block of every message.
+
+    nats-py parses headers into a dict, which collapses repeated names. The raw block is
+    kept on ``msg.raw_headers`` so evmon can show and replay the headers exactly as sent.
+    ``_process_msg`` parses headers and builds the message synchronously one after the other,
+    so one slot is enough.
+    """
+
+    _raw_hdr: bytes = b""
+
+    async def _process_headers(self, headers: Any) -> Any:
+        self._raw_hdr = headers or b""
+        return await super()._process_headers(headers)
+
+    def _build_message(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
+    ) -> Any:
+        msg = super()._build_message(sid, subject, reply, data, headers)
+        msg.raw_headers = self._raw_hdr
+        self._raw_hdr = b""
+        return msg
+
+
+def parse_header_block(raw: bytes) -> Headers:
+    """Split a ``NATS/1.0`` header block into ordered pairs, keeping repeats and raw values."""
+    if not raw:
+        return ()
+    lines = raw.split(b"\r\n")
+    pairs: list[tuple[str, bytes]] = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        pairs.append((name.decode("utf-8", "replace"), value.lstrip(b" ")))
+    return tuple(pairs)
+
+
+def msg_headers(msg: Msg) -> Headers:
+    raw = getattr(msg, "raw_headers", b"")
+    if raw:
+        return parse_header_block(raw)
+    if msg.headers:
+        return tuple((k, str(v).encode()) for k, v in msg.headers.items())
+    return ()
+
+
+def _tls_context(settings: NatsSettings) -> ssl.SSLContext | None:
+    if not (settings.tls_ca or settings.tls_cert or settings.tls_first):
+        return None
+    ctx = ssl.create_default_context(cafile=settings.tls_ca)
+    if settings.tls_cert:
+        ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return ctx
+
+
+def describe_nats_error(err: BaseException) -> str:
+    """One short cause for a connection error, the way an operator would say it."""
+    text = str(err).strip().strip("'\"") or type(err).__name__
+    low = text.lower()
+    if "authorization" in low or isinstance(err, nats.errors.AuthorizationError):
+        return "authorization violation (check user/password, token, nkey or creds)"
+    if "certificate verify failed" in low:
+        return "certificate verify failed"
+    if isinstance(err, ConnectionRefusedError) or "connect call failed" in low:
+        return "connection refused"
+    if isinstance(err, asyncio.TimeoutError):
+        return "timed out"
+    return text
+
+
+async def connect_nats(
+    settings: NatsSettings,
+    *,
+    on_status: StatusCallback = ignore_status,
+    on_error: Any = None,
+    wait: float | None = 10.0,
+) -> Client:
+    """Connect with reconnects forever (a monitor must not give up after two minutes).
+
+    With ``wait`` the first connection must succeed within that many seconds, else a
+    ``ConnectError`` naming the URL and the last cause; an authorization failure ends the wait
+    at once. With ``wait=None`` the call keeps trying until it connects (the dashboard runs
+    it in a worker and shows "connecting").
+    """
+    display = settings.display
+    last_error: list[BaseException] = []
+    auth_failed = asyncio.Event()
+    connected_once = False
+
+    async def error_cb(err: Exception) -> None:
+        if isinstance(err, nats.errors.SlowConsumerError):
+            if on_error is not None:
+                on_error(err)
+            return
+        last_error.append(err)
+        del last_error[:-1]
+        cause = describe_nats_error(err)
+        if "authorization" in cause:
+            auth_failed.set()
+        if connected_once:
+            on_status(ConnectionStatus("nats", display, "reconnecting", cause))
+        else:
+            on_status(ConnectionStatus("nats", display, "connecting", cause))
+
+    async def disconnected_cb() -> None:
+        if connected_once and not nc.is_closed:
+            on_status(ConnectionStatus("nats", display, "reconnecting"))
+
+    async def reconnected_cb() -> None:
+        url = nc.connected_url
+        on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
+
+    async def closed_cb() -> None:
+        on_status(ConnectionStatus("nats", display, "closed"))
+
+    nc = RawHeaderClient()
+    opts: dict[str, Any] = {
+        "servers": list(settings.urls),
+        "name": "evmon",
+        "connect_timeout": settings.connect_timeout,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1,
+        "error_cb": error_cb,
+        "disconnected_cb": disconnected_cb,
+        "reconnected_cb": reconnected_cb,
+        "closed_cb": closed_cb,
+        "user": settings.user,
+        "password": settings.password,
+        "token": settings.token,
+        "user_credentials": settings.creds,
+        "nkeys_seed": settings.nkey_seed,
+        "tls": _tls_context(settings),
+        "tls_handshake_first": settings.tls_first,
+    }
+    on_status(ConnectionStatus("nats", display, "connecting"))
+    task = asyncio.ensure_future(nc.connect(**{k: v for k, v in opts.items() if v is not None}))
+    auth_wait = asyncio.ensure_future(auth_failed.wait())
+    try:
+        done, _ = await asyncio.wait({task, auth_wait}, timeout=wait, return_when="FIRST_COMPLETED")
+    finally:
+        auth_wait.cancel()
+    if task not in done:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(Exception):
+            await nc.close()
+        cause = describe_nats_error(last_error[-1]) if last_error else "timed out"
+        on_status(ConnectionStatus("nats", display, "failed", cause))
+        raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
+    exc = task.exception()
+    if exc is not None:
+        cause = describe_nats_error(exc)
+        on_status(ConnectionStatus("nats", display, "failed", cause))
+        raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
+    connected_once = True
+    url = nc.connected_url
+    on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
+    return nc
+
+
+def _deliver_policy(start: Start) -> dict[str, Any]:
+    api = nats.js.api
+    if start.kind == "first":
+        return {"deliver_policy": api.DeliverPolicy.ALL}
+    if start.kind == "offset":
+        return {
+            "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": max(1, start.offset),
+        }
+    if start.kind == "time":
+        from datetime import UTC, datetime
+
+        iso = datetime.fromtimestamp(start.time, UTC).isoformat().replace("+00:00", "Z")
+        return {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": iso}
+    return {"deliver_policy": api.DeliverPolicy.NEW}
+
+
+def _js_position(reply: str) -> tuple[int, float] | None:
+    """Stream sequence and timestamp from a JetStream ack subject (v1 and v2 layouts)."""
+    tokens = reply.split(".")
+    n = len(tokens)
+    if n == 9:
+        return int(tokens[5]), int(tokens[7]) / 1e9
+    if n >= 11:
+        return int(tokens[7]), int(tokens[9]) / 1e9
+    return None
+
+
+class NatsSource:
+    """Pushes core NATS and JetStream messages into a sink.
+
+    Without ``streams`` each subject is a core subscription. With ``streams`` each named
+    stream is read from ``start`` by an ordered consumer, filtered to ``subjects`` if given;
+    the ordered consumer resumes after the last sequence it delivered when the connection
+    comes back, so the view has neither gaps nor duplicates.
+    """
+
+    def __init__(
+        self,
+        settings: NatsSettings,
+        sink: Sink,
+        *,
+        subjects: Sequence[str] = (),
+        streams: Sequence[str] = (),
+        start: Start = START_NEW,
+        on_status: StatusCallback = ignore_status,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.subjects = list(subjects) or ([""] if streams else [">"])
+        self.streams = list(streams)
+        self.start_at = start
+        self.on_status = on_status
+        self.nc: Client | None = None
+        self._subs: list[Any] = []
+
+    def _on_error(self, err: Exception) -> None:
+        self.sink.add_dropped(1)
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        self.nc = await connect_nats(
+            self.settings, on_status=self.on_status, on_error=self._on_error, wait=wait
+        )
+        try:
+            if self.streams:
+                for stream in self.streams:
+                    await self._subscribe_stream(stream)
+            else:
+                for subject in self.subjects:
+                    await self._subscribe_core(subject)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _subscribe_core(self, subject: str) -> None:
+        assert self.nc is not None
+        append = self.sink.append
+        clock = time.time
+        mk = Event
+
+        async def on_msg(msg: Msg) -> None:
+            raw = msg.raw_headers  # type: ignore[attr-defined]
+            append(
+                mk(
+                    "nats",
+                    msg.subject,
+                    msg.data,
+                    clock(),
+                    parse_header_block(raw) if raw else (),
+                )
+            )
+
+        try:
+            sub = await self.nc.subscribe(
+                subject,
+                cb=on_msg,
+                pending_msgs_limit=PENDING_MSGS_LIMIT,
+                pending_bytes_limit=PENDING_BYTES_LIMIT,
+            )
+        except nats.errors.BadSubjectError:
+            raise UsageError(f"invalid NATS subject {subject!r}") from None
+        self._subs.append(sub)
+        await self.nc.flush()
+
+    async def _subscribe_stream(self, stream: str) -> None:
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        try:
+            info = await js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            where = self.settings.display
+            raise UsageError(f"JetStream stream {stream!r} not found on {where}") from None
+        except nats.js.errors.ServiceUnavailableError:
+            raise UsageError(f"JetStream is not enabled on {self.settings.display}") from None
+        filters = [s for s in self.subjects if s] or list(info.config.subjects or [])
+        config = nats.js.api.ConsumerConfig(
+            filter_subjects=filters if len(filters) > 1 else None,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            **_deliver_policy(self.start_at),
+        )
+        append = self.sink.append
+        mk = Event
+
+        async def on_msg(msg: Msg) -> None:
+            pos = _js_position(msg.reply)
+            seq, ts = pos if pos else (None, time.time())
+            raw = msg.raw_headers  # type: ignore[attr-defined]
+            append(
+                mk(
+                    "nats",
+                    msg.subject,
+                    msg.data,
+                    ts,
+                    parse_header_block(raw) if raw else (),
+                    None,
+                    stream,
+                    None,
+                    seq,
+                )
+            )
+
+        try:
+            sub = await js.subscribe(
+                filters[0] if filters else "",
+                stream=stream,
+                config=config,
+                ordered_consumer=True,
+                cb=on_msg,
+                pending_msgs_limit=PENDING_MSGS_LIMIT,
+                pending_bytes_limit=PENDING_BYTES_LIMIT,
+            )
+        except nats.js.errors.BadRequestError as err:
+            raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
+        self._subs.append(sub)
+
+    async def close(self) -> None:
+        nc, self.nc = self.nc, None
+        if nc is None or nc.is_closed:
+            return
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 5)
