@@ -855,6 +855,8 @@ class ExternalNats(_External):
         self.url = url.split(",")[0].strip()
         hostport = self.url.split("://", 1)[-1].rsplit("@", 1)[-1]
         self.port = int(hostport.rsplit(":", 1)[1]) if ":" in hostport else 4222
+        #: The server's HTTP monitoring endpoint (tests use /subsz to see a subscription).
+        self.monitor_url = os.environ.get("EVMON_TEST_NATS_MONITOR", "http://127.0.0.1:8222")
 
     def __repr__(self) -> str:
         return f"ExternalNats(url={self.url!r})"
