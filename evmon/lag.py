@@ -1,0 +1,273 @@
+"""Lag rows, a window of samples per row, and Burrow-style status.
+
+The sources (``sources/kafka_admin.py``, ``sources/nats_admin.py``) return rows whose status
+is only ``OK`` or ``ERR``: one snapshot cannot tell a trend. A ``LagHistory`` per system keeps
+the last N samples of every row key and re-evaluates the status over that window::
+
+    history = LagHistory[KafkaLagRow](window=10)
+    rows = history.observe(await client.snapshot())   # every refresh
+    rows = history.fail()                             # when a refresh failed altogether
+    history.samples(row.key)                          # for a sparkline of lag over the window
+
+``observe`` returns the rows of the snapshot with their window status, followed by the rows
+whose key disappeared since the previous refresh, marked ``ERR`` with their last known values
+(kept for ``window`` refreshes, then forgotten). A screen can diff what it shows by ``row.key``:
+``(group, topic, partition)`` for Kafka, ``(stream, consumer)`` for JetStream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import deque
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+Status = Literal["OK", "WARN", "STALL", "STOP", "ERR"]
+STATUSES: tuple[Status, ...] = ("OK", "WARN", "STALL", "STOP", "ERR")
+DEFAULT_WINDOW = 10
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaLagRow:
+    """One partition of one consumer group (or the group alone when it has no partitions).
+
+    ``committed`` is None when the group never committed on the partition; ``lag`` then
+    counts from the log start offset. ``members`` is None when the broker could not tell (a
+    consumer-protocol group on a broker without ConsumerGroupDescribe). ``topic`` and
+    ``partition`` are None only on the single row of a group that has no partition at all.
+    ``active_at`` (not part of the record) is when the group last showed a live member.
+    """
+
+    group: str
+    state: str
+    members: int | None
+    topic: str | None
+    partition: int | None
+    committed: int | None
+    end: int | None
+    lag: int | None
+    status: Status = "OK"
+    active_at: float | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str | None, int | None]:
+        return (self.group, self.topic, self.partition)
+
+    @property
+    def position(self) -> int | None:
+        return self.committed
+
+    @property
+    def lag_value(self) -> int | None:
+        return self.lag
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "system": "kafka",
+            "group": self.group,
+            "state": self.state,
+            "members": self.members,
+            "topic": self.topic,
+            "partition": self.partition,
+            "committed": self.committed,
+            "end": self.end,
+            "lag": self.lag,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JetStreamLagRow:
+    """One JetStream consumer, with its stream's last sequence.
+
+    The numbers are None only on an ``ERR`` row for a stream or consumer that was named but
+    does not exist (``consumer`` is then None if only the stream was named, ``stream`` None if
+    only the consumer was). The lag used for the window is ``num_pending + num_ack_pending``
+    (messages not yet acknowledged) and the position is the ack floor: what the consumer has
+    committed to having processed. ``active_at`` (not part of the record) is the last time
+    the server saw the consumer deliver or receive an ack, or now if a client is waiting on it.
+    """
+
+    stream: str | None
+    consumer: str | None
+    num_pending: int | None
+    num_ack_pending: int | None
+    num_redelivered: int | None
+    num_waiting: int | None
+    delivered_stream_seq: int | None
+    ack_floor_stream_seq: int | None
+    last_stream_seq: int | None
+    status: Status = "OK"
+    active_at: float | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        return (self.stream, self.consumer)
+
+    @property
+    def position(self) -> int | None:
+        return self.ack_floor_stream_seq
+
+    @property
+    def lag_value(self) -> int | None:
+        if self.num_pending is None or self.num_ack_pending is None:
+            return None
+        return self.num_pending + self.num_ack_pending
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "system": "jetstream",
+            "stream": self.stream,
+            "consumer": self.consumer,
+            "num_pending": self.num_pending,
+            "num_ack_pending": self.num_ack_pending,
+            "num_redelivered": self.num_redelivered,
+            "num_waiting": self.num_waiting,
+            "delivered_stream_seq": self.delivered_stream_seq,
+            "ack_floor_stream_seq": self.ack_floor_stream_seq,
+            "last_stream_seq": self.last_stream_seq,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One observation of a row: when, the committed position, the lag, last sign of life."""
+
+    time: float
+    position: int | None
+    lag: int
+    active_at: float | None = None
+
+
+def evaluate(samples: Sequence[Sample], allowed_lag: int = 0) -> Status:
+    """The status of one partition or consumer over its window of samples (oldest first).
+
+    Burrow's rules, with the liveness Kafka and JetStream report standing in for Burrow's
+    commit timestamps (a poller cannot see commits that do not move the offset):
+
+    1. No samples: ``ERR`` (nothing could be measured). One sample: ``OK``.
+    2. ``OK`` if the lag was at or below ``allowed_lag`` in any sample of the window: the
+       consumer caught up at some point, so it is keeping up.
+    3. If the position is the same in every sample (the lag stayed above the allowed level):
+       ``STALL`` when the consumer showed signs of life inside the window (a Kafka group with
+       members; a JetStream consumer that delivered, got acks or has waiting pull requests) —
+       it is there but not progressing; otherwise ``STOP``: nothing was committed for longer
+       than the window and nobody is consuming.
+    4. ``WARN`` if the position moved but the lag never decreased from one sample to the next
+       and ended higher than it started: the consumer works but falls further behind.
+    5. Otherwise ``OK`` (the lag is shrinking or holding while the consumer progresses).
+
+    ``ERR`` for a gone group/consumer or a failed query is decided by ``LagHistory``.
+    """
+    if not samples:
+        return "ERR"
+    if len(samples) == 1:
+        return "OK"
+    if any(s.lag <= allowed_lag for s in samples):
+        return "OK"
+    start = samples[0].time
+    if len({s.position for s in samples}) == 1:
+        alive = any(s.active_at is not None and s.active_at >= start for s in samples)
+        return "STALL" if alive else "STOP"
+    lags = [s.lag for s in samples]
+    if lags[-1] > lags[0] and all(b >= a for a, b in pairwise(lags)):
+        return "WARN"
+    return "OK"
+
+
+class LagRow(Protocol):
+    """What ``LagHistory`` needs from a row (both row classes above provide it)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def key(self) -> Hashable: ...
+
+    @property
+    def position(self) -> int | None: ...
+
+    @property
+    def lag_value(self) -> int | None: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def active_at(self) -> float | None: ...
+
+
+R = TypeVar("R", bound=LagRow)
+
+
+@dataclass(slots=True)
+class _Track(Generic[R]):
+    row: R
+    samples: deque[Sample]
+    missing: int = 0
+
+
+class LagHistory(Generic[R]):
+    """The last ``window`` samples per row key, and the status they give.
+
+    A row the source already marked ``ERR`` stays ``ERR`` and adds no sample; a row without a
+    lag (a group with no partitions) keeps the source's status.
+    """
+
+    def __init__(self, window: int = DEFAULT_WINDOW, allowed_lag: int = 0) -> None:
+        if window < 1:
+            raise ValueError("the window needs at least one sample")
+        self.window = window
+        self.allowed_lag = allowed_lag
+        self._tracks: dict[Hashable, _Track[R]] = {}
+
+    def samples(self, key: Hashable) -> tuple[Sample, ...]:
+        track = self._tracks.get(key)
+        return tuple(track.samples) if track else ()
+
+    def keys(self) -> list[Hashable]:
+        return list(self._tracks)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tracks
+
+    def observe(self, rows: Iterable[R], now: float | None = None) -> list[R]:
+        """Add one refresh; return its rows with their status, then the vanished rows."""
+        now = time.time() if now is None else now
+        out: list[R] = []
+        seen: set[Hashable] = set()
+        for row in rows:
+            key = row.key
+            seen.add(key)
+            track = self._tracks.get(key)
+            if track is None:
+                track = self._tracks[key] = _Track(row, deque(maxlen=self.window))
+            track.row, track.missing = row, 0
+            lag = row.lag_value
+            if row.status == "ERR" or lag is None:
+                out.append(row)
+                continue
+            track.samples.append(Sample(now, row.position, lag, row.active_at))
+            status = evaluate(track.samples, self.allowed_lag)
+            out.append(row if status == row.status else dataclasses.replace(row, status=status))
+        for key in list(self._tracks):
+            if key in seen:
+                continue
+            track = self._tracks[key]
+            track.missing += 1
+            if track.missing > self.window:
+                del self._tracks[key]
+                continue
+            out.append(_as_error(track.row))
+        return out
+
+    def fail(self) -> list[R]:
+        """The refresh failed: every known row, with its last values, as ``ERR``."""
+        return [_as_error(t.row) for t in self._tracks.values()]
+
+
+def _as_error(row: R) -> R:
+    return row if row.status == "ERR" else dataclasses.replace(row, status="ERR")
