@@ -8,8 +8,8 @@ is imported only when that command runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -127,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    # Client libraries log connection noise through `logging`; errors reach the user as one
+    # line from EvmonError instead. --debug shows everything.
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+    import asyncio
+
     module = importlib.import_module(f"evmon.commands.{args.command}")
     try:
         return int(asyncio.run(module.run(args)))

@@ -37,7 +37,7 @@ def event_filter(expr: str) -> Filter | None:
     try:
         return parse_filter(expr)
     except FilterError as err:
-        raise UsageError(f"{err}\n{err.caret()}") from None
+        raise UsageError(str(err)) from None
 
 
 def check_selection(args: argparse.Namespace) -> None:
