@@ -87,6 +87,82 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+EXAMPLES_LAG = """examples:
+  evmon lag --kafka 127.0.0.1:9092 --group billing --group audit
+  evmon lag --nats nats://127.0.0.1:4222 --stream ORDERS --consumer worker --format json
+  evmon lag --kafka 127.0.0.1:9092 --nats nats://127.0.0.1:4222 --watch 5 --window 10
+
+status (over the last --window samples): OK keeping up or caught up; WARN progressing but
+falling further behind; STALL alive but the position does not move; STOP nobody consuming
+and no progress; ERR gone or the query failed. One-shot reports are OK or ERR.
+"""
+
+
+def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lag = sub.add_parser(
+        "lag",
+        help="consumer lag of Kafka groups and JetStream consumers",
+        description="Report the lag of Kafka consumer groups (per partition) and JetStream "
+        "consumers, once or refreshed with --watch. Never joins a group, never acks.",
+        epilog=EXAMPLES_LAG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_connection_flags(lag)
+    sel = lag.add_argument_group("selection")
+    sel.add_argument(
+        "--group",
+        dest="groups",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="Kafka consumer group (repeatable; default all)",
+    )
+    sel.add_argument(
+        "--stream",
+        dest="streams",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="JetStream stream (repeatable; default all)",
+    )
+    sel.add_argument(
+        "--consumer",
+        dest="consumers",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="JetStream consumer name (repeatable; default all)",
+    )
+    out = lag.add_argument_group("output")
+    out.add_argument(
+        "--format",
+        choices=("table", "json"),
+        default="table",
+        help="aligned tables (default) or one JSON array per refresh",
+    )
+    out.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="refresh every SECONDS until interrupted (tables are redrawn in place)",
+    )
+    out.add_argument(
+        "--window",
+        type=int,
+        default=10,
+        metavar="N",
+        help="samples per partition/consumer the status is judged on (default 10)",
+    )
+    out.add_argument(
+        "--allowed-lag",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lag still counted as caught up (default 0)",
+    )
+    lag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evmon",
@@ -118,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "jsonl"), default="text", help="output format (default text)"
     )
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    _add_lag_parser(sub)
     return parser
 
 

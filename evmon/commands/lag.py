@@ -1,0 +1,236 @@
+"""``evmon lag``: consumer lag of Kafka groups and JetStream consumers, once or ``--watch``.
+
+One refresh asks both brokers at once through long-lived clients, feeds each system's
+``LagHistory`` and prints: a JSON array on one line, or aligned tables (redrawn in place on a
+terminal). A refresh that fails after the first one marks that system's rows ``ERR`` and the
+watch goes on; the first refresh must succeed, so a wrong address ends the command at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TextIO, TypeVar
+
+import orjson
+
+from evmon.commands.common import kafka_settings, nats_settings
+from evmon.errors import EvmonError, UsageError
+from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow
+
+CLEAR = "\x1b[H\x1b[2J"
+COLOURS = {"OK": "32", "WARN": "33", "STALL": "31", "STOP": "31", "ERR": "1;31"}
+R = TypeVar("R", bound=LagRow)
+
+
+class _Report(Generic[R]):
+    """One system: how to take a snapshot, and the window of its rows."""
+
+    def __init__(
+        self, name: str, take: Callable[[], Awaitable[list[R]]], history: LagHistory[R]
+    ) -> None:
+        self.name = name
+        self.take = take
+        self.history = history
+        self.rows: list[R] = []
+
+    async def refresh(self, first: bool) -> str | None:
+        """Take a snapshot into ``rows``; return the error line of a failed later refresh."""
+        try:
+            self.rows = self.history.observe(await self.take())
+        except EvmonError as err:
+            if first:
+                raise
+            self.rows = self.history.fail()
+            return str(err)
+        return None
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.nats and not args.kafka:
+        raise UsageError("nothing to report: give --kafka HOST:PORT and/or --nats URL")
+    if args.groups and not args.kafka:
+        raise UsageError("--group needs --kafka HOST:PORT")
+    if (args.streams or args.consumers) and not args.nats:
+        raise UsageError("--stream and --consumer need --nats URL")
+    if args.watch is not None and args.watch <= 0:
+        raise UsageError("--watch needs a positive number of seconds")
+    if args.window < 1:
+        raise UsageError("--window needs at least 1 sample")
+    if args.allowed_lag < 0:
+        raise UsageError("--allowed-lag cannot be negative")
+
+
+async def run(args: argparse.Namespace) -> int:
+    _check(args)
+    reports: list[_Report[Any]] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        kafka = kafka_settings(args)
+        if kafka is not None:
+            from evmon.sources.kafka_admin import KafkaLagClient
+
+            kc = KafkaLagClient(kafka)
+            closers.append(kc.close)
+            await kc.start()
+            groups = tuple(args.groups)
+            history_k: LagHistory[KafkaLagRow] = LagHistory(args.window, args.allowed_lag)
+            reports.append(_Report("kafka", lambda: kc.snapshot(groups), history_k))
+        nats = nats_settings(args)
+        if nats is not None:
+            from evmon.sources.nats_admin import JetStreamLagClient
+
+            jc = JetStreamLagClient(nats)
+            closers.append(jc.close)
+            await jc.start()
+            streams, consumers = tuple(args.streams), tuple(args.consumers)
+            history_j: LagHistory[JetStreamLagRow] = LagHistory(args.window, args.allowed_lag)
+            reports.append(_Report("jetstream", lambda: jc.snapshot(streams, consumers), history_j))
+        return await _loop(args, reports)
+    finally:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
+    out = sys.stdout
+    tty = out.isatty()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if args.watch is not None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        first = True
+        while True:
+            started = time.monotonic()
+            errors = await asyncio.gather(*(r.refresh(first) for r in reports))
+            first = False
+            for line in filter(None, errors):
+                print(f"evmon: {line}", file=sys.stderr, flush=True)
+            try:
+                _emit(out, args, reports, tty)
+            except BrokenPipeError:
+                with contextlib.suppress(OSError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+                return 0
+            if args.watch is None:
+                return 0
+            wait = max(0.0, args.watch - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            if stop.is_set():
+                return 0
+    finally:
+        if args.watch is not None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def _emit(out: TextIO, args: argparse.Namespace, reports: list[_Report[Any]], tty: bool) -> None:
+    if args.format == "json":
+        records = [row.to_record() for r in reports for row in r.rows]
+        out.write(orjson.dumps(records).decode() + "\n")
+        out.flush()
+        return
+    colour = tty and "NO_COLOR" not in os.environ
+    parts = []
+    if args.watch is not None:
+        now = time.strftime("%H:%M:%S")
+        parts.append(
+            f"evmon lag  every {args.watch:g}s  window {args.window}  {now}"
+            + ("  (Ctrl+C to stop)" if tty else "")
+        )
+    for r in reports:
+        parts.append(render_table(r.name, r.rows, r.history, colour))
+    text = "\n\n".join(parts) + "\n"
+    if args.watch is not None:
+        text = CLEAR + text if tty else text + "\n"
+    out.write(text)
+    out.flush()
+
+
+KAFKA_COLUMNS = ("GROUP", "STATE", "MEMBERS", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG")
+JS_COLUMNS = (
+    "STREAM",
+    "CONSUMER",
+    "PENDING",
+    "ACK PENDING",
+    "REDELIVERED",
+    "WAITING",
+    "DELIVERED",
+    "ACK FLOOR",
+    "LAST SEQ",
+)
+TAIL_COLUMNS = ("TREND", "STATUS")
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _trend(history: LagHistory[Any], key: Hashable) -> str:
+    """The change of lag over the window: ``+120`` is falling behind, ``-30`` catching up."""
+    samples = history.samples(key)
+    if len(samples) < 2:
+        return ""
+    delta = samples[-1].lag - samples[0].lag
+    return f"{delta:+d}" if delta else "0"
+
+
+def _order(row: Any) -> tuple[tuple[bool, Any], ...]:
+    """Sort by key with missing parts (a group without partitions) last."""
+    return tuple((v is None, "" if v is None else v) for v in row.key)
+
+
+def _kafka_cells(r: KafkaLagRow) -> list[object]:
+    return [r.group, r.state, r.members, r.topic, r.partition, r.committed, r.end, r.lag]
+
+
+def _js_cells(r: JetStreamLagRow) -> list[object]:
+    return [
+        r.stream,
+        r.consumer,
+        r.num_pending,
+        r.num_ack_pending,
+        r.num_redelivered,
+        r.num_waiting,
+        r.delivered_stream_seq,
+        r.ack_floor_stream_seq,
+        r.last_stream_seq,
+    ]
+
+
+def render_table(
+    system: str, rows: Sequence[Any], history: LagHistory[Any], colour: bool = False
+) -> str:
+    """Rows as an aligned table: names left, numbers right, status last (coloured on a tty)."""
+    kafka = system == "kafka"
+    title = "Kafka consumer groups" if kafka else "JetStream consumers"
+    if not rows:
+        return f"{title}: none"
+    header = [*(KAFKA_COLUMNS if kafka else JS_COLUMNS), *TAIL_COLUMNS]
+    cells = _kafka_cells if kafka else _js_cells
+    text_cols = {0, 1, 3} if kafka else {0, 1}
+    table = [
+        [*map(_cell, cells(r)), _trend(history, r.key), r.status] for r in sorted(rows, key=_order)
+    ]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+
+    def line(values: list[str], paint: bool) -> str:
+        out = []
+        for i, (v, w) in enumerate(zip(values, widths, strict=True)):
+            if i == len(values) - 1:  # the status: last, unpadded, coloured on a terminal
+                out.append(f"\x1b[{COLOURS[v]}m{v}\x1b[0m" if paint and v in COLOURS else v)
+            else:
+                out.append(v.ljust(w) if i in text_cols else v.rjust(w))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([title, line(header, False), *(line(t, colour) for t in table)])

@@ -1,0 +1,439 @@
+"""Kafka consumer-group lag: one admin round per refresh, without joining any group.
+
+API (the ``lag`` command and the dashboard's lag screen poll the same client)::
+
+    client = KafkaLagClient(settings)
+    await client.start()                      # ConnectError naming the servers if unreachable
+    rows = await client.snapshot(groups=())   # list[KafkaLagRow], status OK or ERR
+    await client.close()
+
+    rows = await kafka_lag_snapshot(settings, groups)   # one-shot: start, snapshot, close
+
+One refresh sends, over one client whose connections stay open between refreshes: a Metadata
+request; ListGroups to every broker (unless groups are named); DescribeGroups batched per
+coordinator; ConsumerGroupDescribe batched per coordinator for the groups classic
+DescribeGroups calls Dead; one OffsetFetch per group, all at once; ListOffsets (latest and
+earliest) batched per partition leader. Failures of one group become ``ERR`` rows of that
+group; failures of the whole round raise ``RuntimeFailure``.
+
+Which partitions a group has: those assigned to its members, those it committed on, and
+every other partition of the topics it committed on — a partition it never committed on shows
+``committed: null`` and the lag from the log start offset, so a partition nobody reads (or
+one added to the topic) shows up as lag instead of hiding.
+
+KIP-848 groups (``group.protocol=consumer``) look Dead and empty to classic DescribeGroups.
+aiokafka 0.14 cannot send ConsumerGroupDescribe (API 69), so evmon encodes v0 itself with
+aiokafka's protocol types. A broker without that API gets the state ``unknown (consumer
+protocol)`` and ``members: null`` — never "empty".
+
+aiokafka's own ``describe_consumer_groups`` cannot decode a v3 response (it parses it with the
+v2 schema) and its ``list_consumer_group_offsets`` reports errors from the wrong field, hence the
+raw requests here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from aiokafka.client import AIOKafkaClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, for_code
+from aiokafka.protocol.abstract import AbstractType
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest_v3,
+    DescribeGroupsResponse_v3,
+    ListGroupsRequest,
+)
+from aiokafka.protocol.api import Request, RequestStruct, Response
+from aiokafka.protocol.commit import OffsetFetchRequest
+from aiokafka.protocol.coordination import FindCoordinatorRequest
+from aiokafka.protocol.offset import OffsetRequest
+from aiokafka.protocol.types import (
+    Boolean,
+    CompactArray,
+    CompactString,
+    Int16,
+    Int32,
+    Schema,
+    TaggedFields,
+)
+from aiokafka.structs import TopicPartition
+
+from evmon.config import KafkaSettings
+from evmon.errors import ConnectError, RuntimeFailure
+from evmon.lag import KafkaLagRow, Status
+from evmon.sources.kafka import client_kwargs, describe_kafka_error
+
+UNKNOWN_848 = "unknown (consumer protocol)"
+LATEST, EARLIEST = -1, -2
+#: Error codes after which the cached coordinator of a group is looked up again.
+_COORDINATOR_MOVED = {14, 15, 16}  # load in progress, not available, not coordinator
+_GROUP_ID_NOT_FOUND = 69
+
+
+# --------------------------------------------------------------------------- wire structs
+
+
+class _DescribeGroupsV3(DescribeGroupsRequest_v3):  # type: ignore[misc]
+    RESPONSE_TYPE = DescribeGroupsResponse_v3
+
+
+class _DescribeGroups(Request[_DescribeGroupsV3]):  # type: ignore[misc]
+    API_KEY = 15
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: type[_DescribeGroupsV3]) -> _DescribeGroupsV3:
+        return request_struct_class(self._groups, False)
+
+
+class _Uuid(AbstractType[bytes]):  # type: ignore[misc]
+    @classmethod
+    def encode(cls, value: bytes) -> bytes:
+        return value
+
+    @classmethod
+    def decode(cls, data: BytesIO) -> bytes:
+        return data.read(16)
+
+
+_TOPIC_PARTITIONS = CompactArray(
+    ("topic_id", _Uuid),
+    ("topic_name", CompactString("utf-8")),
+    ("partitions", CompactArray(Int32)),
+    ("tags", TaggedFields),
+)
+_ASSIGNMENT = Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields))
+
+
+class _ConsumerGroupDescribeResponseV0(Response):  # type: ignore[misc]
+    API_KEY = 69
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "groups",
+            CompactArray(
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                ("group_id", CompactString("utf-8")),
+                ("group_state", CompactString("utf-8")),
+                ("group_epoch", Int32),
+                ("assignment_epoch", Int32),
+                ("assignor_name", CompactString("utf-8")),
+                (
+                    "members",
+                    CompactArray(
+                        ("member_id", CompactString("utf-8")),
+                        ("instance_id", CompactString("utf-8")),
+                        ("rack_id", CompactString("utf-8")),
+                        ("member_epoch", Int32),
+                        ("client_id", CompactString("utf-8")),
+                        ("client_host", CompactString("utf-8")),
+                        ("subscribed_topic_names", CompactArray(CompactString("utf-8"))),
+                        ("subscribed_topic_regex", CompactString("utf-8")),
+                        (
+                            "assignment",
+                            Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields)),
+                        ),
+                        ("target", Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields))),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("authorized_operations", Int32),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _ConsumerGroupDescribeV0(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 69
+    API_VERSION = 0
+    RESPONSE_TYPE = _ConsumerGroupDescribeResponseV0
+    SCHEMA = Schema(
+        ("group_ids", CompactArray(CompactString("utf-8"))),
+        ("include_authorized_operations", Boolean),
+        ("tags", TaggedFields),
+    )
+
+
+class _ConsumerGroupDescribe(Request[_ConsumerGroupDescribeV0]):  # type: ignore[misc]
+    API_KEY = 69
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(
+        self, request_struct_class: type[_ConsumerGroupDescribeV0]
+    ) -> _ConsumerGroupDescribeV0:
+        return request_struct_class(self._groups, False, {})
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+TP = tuple[str, int]
+
+
+@dataclass(slots=True)
+class _Group:
+    """What one refresh learned about a group before offsets are looked up."""
+
+    name: str
+    coordinator: int | None = None
+    listed_type: str | None = None  # protocol type from ListGroups, None when not listed
+    state: str = "Dead"
+    members: int | None = 0
+    assigned: set[TP] = field(default_factory=set)
+    committed: dict[TP, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _decode_assignment(raw: bytes | None) -> list[TP]:
+    """Partitions in a classic member's assignment (consumer protocol, any version)."""
+    if not raw:
+        return []
+    try:
+        assignment = ConsumerProtocolMemberAssignment.decode(raw)
+    except Exception:  # a non-consumer protocol (Connect, Streams with extra data...)
+        return []
+    return [(topic, p) for topic, parts in assignment.assignment for p in parts]
+
+
+def _error_text(code: int) -> str:
+    name: str = for_code(code).__name__
+    return name.removesuffix("Error")
+
+
+class KafkaLagClient:
+    """A long-lived admin client computing the lag of consumer groups (see module doc)."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._client = AIOKafkaClient(metadata_max_age_ms=30_000, **client_kwargs(settings))
+        self._coordinators: dict[str, int] = {}
+        self._started = False
+
+    async def start(self) -> None:
+        try:
+            await asyncio.wait_for(self._client.bootstrap(), self.settings.request_timeout)
+        except (TimeoutError, KafkaError, OSError) as err:
+            await self.close()
+            cause = describe_kafka_error(err)
+            raise ConnectError(
+                f"cannot connect to Kafka at {self.settings.display}: {cause}"
+            ) from None
+        self._started = True
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._client.close(), 5)
+
+    async def snapshot(self, groups: Sequence[str] = ()) -> list[KafkaLagRow]:
+        """One admin round: every group (or the named ones) with its partitions' lag."""
+        if not self._started:
+            await self.start()
+        try:
+            return await asyncio.wait_for(self._snapshot(groups), self.settings.request_timeout * 3)
+        except (TimeoutError, KafkaError, OSError) as err:
+            raise RuntimeFailure(
+                f"Kafka at {self.settings.display}: {describe_kafka_error(err)}"
+            ) from None
+
+    async def _snapshot(self, names: Sequence[str]) -> list[KafkaLagRow]:
+        cluster = await self._client.fetch_all_metadata()
+        groups = await self._list_groups(cluster, names)
+        await self._find_coordinators(groups)
+        await self._describe(groups)
+        await asyncio.gather(*(self._fetch_committed(g) for g in groups))
+        partitions = _partitions_of(groups, cluster)
+        ends, starts = await self._list_offsets(cluster, partitions)
+        now = time.time()
+        rows: list[KafkaLagRow] = []
+        for g in groups:
+            rows.extend(_rows(g, partitions.get(g.name, []), ends, starts, now))
+        return rows
+
+    # -- the requests of one round ---------------------------------------------------
+
+    async def _list_groups(self, cluster: Any, names: Sequence[str]) -> list[_Group]:
+        if names:
+            return [_Group(n) for n in dict.fromkeys(names)]
+        brokers = [b.nodeId for b in cluster.brokers()]
+        responses = await asyncio.gather(
+            *(self._client.send(node, ListGroupsRequest()) for node in brokers)
+        )
+        groups: dict[str, _Group] = {}
+        for node, resp in zip(brokers, responses, strict=True):
+            if resp.error_code:
+                raise for_code(resp.error_code)(f"ListGroups on broker {node}")
+            for name, protocol_type in resp.groups:
+                if protocol_type in ("consumer", ""):
+                    groups[name] = _Group(name, node, protocol_type)
+                    self._coordinators[name] = node
+        return [groups[n] for n in sorted(groups)]
+
+    async def _find_coordinators(self, groups: list[_Group]) -> None:
+        async def find(g: _Group) -> None:
+            node = self._coordinators.get(g.name)
+            if node is None:
+                resp = await self._client.send(
+                    self._client.get_random_node(), FindCoordinatorRequest(g.name, 0)
+                )
+                if resp.error_code:
+                    g.error = f"no coordinator: {_error_text(resp.error_code)}"
+                    return
+                node = self._coordinators[g.name] = resp.coordinator_id
+            g.coordinator = node
+
+        await asyncio.gather(*(find(g) for g in groups if g.coordinator is None))
+
+    def _by_coordinator(self, groups: Iterable[_Group]) -> dict[int, list[_Group]]:
+        out: dict[int, list[_Group]] = defaultdict(list)
+        for g in groups:
+            if g.coordinator is not None and g.error is None:
+                out[g.coordinator].append(g)
+        return out
+
+    async def _describe(self, groups: list[_Group]) -> None:
+        batches = self._by_coordinator(groups)
+        await asyncio.gather(*(self._describe_classic(n, gs) for n, gs in batches.items()))
+        dead = self._by_coordinator(g for g in groups if g.state == "Dead")
+        await asyncio.gather(*(self._describe_848(n, gs) for n, gs in dead.items()))
+
+    async def _describe_classic(self, node: int, groups: list[_Group]) -> None:
+        by_name = {g.name: g for g in groups}
+        resp = await self._client.send(node, _DescribeGroups(list(by_name)))
+        for code, name, state, _ptype, _protocol, members, _ops in resp.groups:
+            g = by_name.get(name)
+            if g is None:
+                continue
+            if code:
+                self._group_error(g, code, "describe")
+                continue
+            g.state = state
+            g.members = len(members)
+            for member in members:
+                g.assigned.update(_decode_assignment(member[4]))
+
+    async def _describe_848(self, node: int, groups: list[_Group]) -> None:
+        by_name = {g.name: g for g in groups}
+        try:
+            resp = await self._client.send(node, _ConsumerGroupDescribe(list(by_name)))
+        except IncompatibleBrokerVersion:
+            for group in groups:
+                if group.listed_type == "consumer":
+                    group.state, group.members = UNKNOWN_848, None
+            return
+        for code, message, name, state, *_rest, members, _ops, _tags in resp.groups:
+            g = by_name.get(name)
+            if g is None or code == _GROUP_ID_NOT_FOUND:
+                continue  # not a consumer-protocol group: classic "Dead" stands
+            if code:
+                self._group_error(g, code, "describe", message)
+                continue
+            g.state = state
+            g.members = len(members)
+            for member in members:
+                topics = member[8][0] or []
+                for _tid, topic, parts, _t in topics:
+                    g.assigned.update((topic, p) for p in parts or [])
+
+    async def _fetch_committed(self, g: _Group) -> None:
+        if g.coordinator is None or g.error is not None:
+            return
+        resp = await self._client.send(g.coordinator, OffsetFetchRequest(g.name, None))
+        top = getattr(resp, "error_code", 0)
+        if top:
+            self._group_error(g, top, "offset fetch")
+            return
+        for topic, parts in resp.topics:
+            for partition, offset, _meta, code in parts:
+                if code:
+                    self._group_error(g, code, f"offset fetch {topic}/{partition}")
+                    return
+                if offset >= 0:
+                    g.committed[(topic, partition)] = offset
+
+    def _group_error(self, g: _Group, code: int, what: str, message: str | None = None) -> None:
+        if code in _COORDINATOR_MOVED:
+            self._coordinators.pop(g.name, None)
+        g.error = f"{what}: {message or _error_text(code)}"
+
+    async def _list_offsets(
+        self, cluster: Any, partitions: dict[str, list[TP]]
+    ) -> tuple[dict[TP, int], dict[TP, int]]:
+        by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for tp in sorted({tp for tps in partitions.values() for tp in tps}):
+            leader = cluster.leader_for_partition(TopicPartition(*tp))
+            if leader is not None and leader >= 0:
+                by_leader[leader][tp[0]].append(tp[1])
+
+        async def ask(node: int, topics: dict[str, list[int]], at: int) -> dict[TP, int]:
+            req = OffsetRequest(-1, 0, [(t, [(p, at) for p in ps]) for t, ps in topics.items()])
+            resp = await self._client.send(node, req)
+            found: dict[TP, int] = {}
+            for topic, parts in resp.topics:
+                for partition, code, _timestamp, offset, *_ in parts:
+                    if not code:
+                        found[(topic, partition)] = offset
+            return found
+
+        calls = [ask(n, ts, at) for at in (LATEST, EARLIEST) for n, ts in by_leader.items()]
+        results = await asyncio.gather(*calls)
+        half = len(by_leader)
+        ends = {k: v for r in results[:half] for k, v in r.items()}
+        starts = {k: v for r in results[half:] for k, v in r.items()}
+        return ends, starts
+
+
+def _partitions_of(groups: list[_Group], cluster: Any) -> dict[str, list[TP]]:
+    out: dict[str, list[TP]] = {}
+    for g in groups:
+        tps = set(g.assigned) | set(g.committed)
+        for topic in {t for t, _ in g.committed}:
+            tps.update((topic, p) for p in cluster.partitions_for_topic(topic) or ())
+        out[g.name] = sorted(tps)
+    return out
+
+
+def _rows(
+    g: _Group, tps: list[TP], ends: dict[TP, int], starts: dict[TP, int], now: float
+) -> list[KafkaLagRow]:
+    state = f"error ({g.error})" if g.error else g.state
+    alive = now if g.members else None
+    if g.error or not tps:
+        gone = g.error is not None or (g.state == "Dead" and g.listed_type is None)
+        status: Status = "ERR" if gone else "OK"
+        return [KafkaLagRow(g.name, state, g.members, None, None, None, None, None, status, alive)]
+    rows = []
+    for tp in tps:
+        committed = g.committed.get(tp)
+        end, start = ends.get(tp), starts.get(tp)
+        base = committed if committed is not None else start
+        lag = None if end is None or base is None else max(end - base, 0)
+        status = "ERR" if lag is None else "OK"  # the partition's offsets are unknown
+        rows.append(KafkaLagRow(g.name, state, g.members, *tp, committed, end, lag, status, alive))
+    return rows
+
+
+async def kafka_lag_snapshot(
+    settings: KafkaSettings, groups: Sequence[str] = ()
+) -> list[KafkaLagRow]:
+    """One snapshot with a client of its own (a script's one-shot; pollers keep a client)."""
+    client = KafkaLagClient(settings)
+    await client.start()
+    try:
+        return await client.snapshot(groups)
+    finally:
+        await client.close()
