@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import pytest
@@ -153,6 +155,16 @@ def test_records_follow_the_design_field_order() -> None:
         "status",
     ]  # fmt: skip
     assert j.to_record()["system"] == "jetstream"
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["evmon.lag", "evmon.commands.lag", "evmon.sources.kafka_admin", "evmon.sources.nats_admin"],
+)
+def test_lag_modules_do_not_import_textual(module: str) -> None:
+    code = f"import sys, {module}; print(any(m.split('.')[0] == 'textual' for m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "False"
 
 
 def test_window_must_hold_a_sample() -> None:
