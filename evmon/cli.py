@@ -163,6 +163,78 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
+EXAMPLES_REPLAY = """examples:
+  evmon tail --kafka 127.0.0.1:9092 -t orders.dlq --from first -n 10 --format jsonl > dlq.jsonl
+  evmon replay dlq.jsonl --kafka 127.0.0.1:9092 --to orders --dry-run
+  evmon replay dlq.jsonl --kafka 127.0.0.1:9092 --to orders --filter 'key:42' --yes
+  evmon replay export.jsonl --nats nats://127.0.0.1:4222 --rate 50 --no-provenance
+
+Each record goes back to the broker it came from (NATS records need --nats, Kafka records
+--kafka) with exactly its payload, key and headers, plus an evmon-replayed-from header.
+Kafka records keep their partition when replayed to the same topic. Success is reported only
+once every message was acknowledged. Without a terminal, --yes is required.
+"""
+
+EXAMPLES_SKIP = """examples:
+  evmon skip --kafka 127.0.0.1:9092 --group billing --topic orders --partition 2
+  evmon skip --kafka 127.0.0.1:9092 --group billing --topic orders --partition 2 --offset 1041
+  evmon skip --nats nats://127.0.0.1:4222 --stream ORDERS --consumer worker --yes
+  evmon skip --nats nats://127.0.0.1:4222 --stream ORDERS --consumer worker --seq 5000
+
+Kafka: commits offset N+1 for the group (N: --offset, default the group's committed offset,
+the message it is stuck on). Kafka accepts this only while the group has no members.
+JetStream: terminates the next message delivered to a pull consumer; --seq N instead resets
+the consumer so its next message is the first at or after stream sequence N (nats-server
+2.14+). Both ask on a terminal; without one, --yes is required.
+"""
+
+
+def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = sub.add_parser(
+        "replay",
+        help="re-publish events from a JSONL file (tail --format jsonl, export)",
+        description="Re-publish the events of a JSONL file. The whole file is read and "
+        "checked before anything is sent.",
+        epilog=EXAMPLES_REPLAY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("file", metavar="FILE.jsonl", help="event records; '-' reads stdin")
+    _add_connection_flags(replay)
+    r = replay.add_argument_group("re-publish")
+    r.add_argument("--to", metavar="TARGET", help="subject or topic (default: each original)")
+    r.add_argument("--filter", metavar="EXPR", default="", help="re-publish matching events only")
+    r.add_argument("--rate", type=float, metavar="N", help="at most N events per second")
+    r.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
+    r.add_argument("--no-provenance", action="store_true", help="no evmon-replayed-from header")
+    _add_confirm_flags(replay)
+
+    skip = sub.add_parser(
+        "skip",
+        help="move a Kafka group or JetStream consumer past a poison message",
+        description="Move a stuck consumer past one message and show its position before "
+        "and after.",
+        epilog=EXAMPLES_SKIP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_connection_flags(skip)
+    k = skip.add_argument_group("Kafka")
+    k.add_argument("--group", metavar="G", help="consumer group")
+    k.add_argument("--topic", metavar="T", help="topic")
+    k.add_argument("--partition", type=int, metavar="P", help="partition")
+    k.add_argument("--offset", type=int, metavar="N", help="offset to skip (default: committed)")
+    j = skip.add_argument_group("JetStream")
+    j.add_argument("--stream", metavar="S", help="stream")
+    j.add_argument("--consumer", metavar="C", help="durable consumer")
+    j.add_argument("--seq", type=int, metavar="N", help="reset the consumer to stream sequence N")
+    _add_confirm_flags(skip)
+
+
+def _add_confirm_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-y", "--yes", action="store_true", help="confirm in advance (no question)")
+    p.add_argument("--read-only", action="store_true", help="refuse to change anything")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evmon",
@@ -195,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_lag_parser(sub)
+    _add_action_parsers(sub)
     return parser
 
 

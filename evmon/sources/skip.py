@@ -1,0 +1,290 @@
+"""Moving a consumer past a poison message: the I/O half of ``evmon skip``.
+
+Kafka: ``KafkaGroupOffsets`` reads and commits one partition's offset *for another group*.
+aiokafka has no alter-offsets admin call, so it opens a consumer with ``group_id=G``,
+``enable_auto_commit=False`` and an ``assign()``ed, paused partition: it never joins G
+(``subscribe()`` would, and rebalance the live consumers) and never reads a record. Its
+commits carry generation -1 and no member id, which the broker accepts only while G has no
+members; otherwise it answers UnknownMemberId / IllegalGeneration / RebalanceInProgress,
+raised here as ``GroupActiveError``.
+
+JetStream: ``consumer_position`` reads a consumer's state; ``terminate_next`` fetches one
+message as the durable and terminates it with a confirmed ``+TERM`` (a request on the ack
+subject, answered by the server once processed); ``reset_consumer`` calls
+``$JS.API.CONSUMER.RESET.<stream>.<consumer>`` (nats-server 2.14+, ADR-60).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
+from aiokafka.structs import OffsetAndMetadata
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from evmon.config import KafkaSettings
+from evmon.errors import ConnectError, RuntimeFailure, UsageError
+from evmon.sources.kafka import client_kwargs, describe_kafka_error
+
+__all__ = [
+    "ConsumerPosition",
+    "GroupActiveError",
+    "KafkaGroupOffsets",
+    "TerminatedMessage",
+    "consumer_position",
+    "reset_consumer",
+    "terminate_next",
+]
+
+API_TIMEOUT = 5.0
+
+# --------------------------------------------------------------------------- Kafka
+
+
+class GroupActiveError(UsageError):
+    """The broker refused a commit because the group has (or just got) members."""
+
+
+_GROUP_BUSY = (
+    CommitFailedError,
+    UnknownMemberIdError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+)
+
+
+class KafkaGroupOffsets:
+    """One partition's committed offset for group ``group``, without joining it."""
+
+    def __init__(self, settings: KafkaSettings, group: str, topic: str, partition: int) -> None:
+        self.settings = settings
+        self.group = group
+        self.tp = TopicPartition(topic, partition)
+        self.consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.tp.topic}[{self.tp.partition}]"
+
+    async def __aenter__(self) -> KafkaGroupOffsets:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **client_kwargs(self.settings),
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), self.settings.request_timeout)
+        except (TimeoutError, KafkaError, OSError) as err:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise ConnectError(
+                f"cannot connect to Kafka at {self.settings.display}: {describe_kafka_error(err)}"
+            ) from None
+        self.consumer = consumer
+        try:
+            cluster = await consumer._client.fetch_all_metadata()
+            parts = cluster.partitions_for_topic(self.tp.topic)
+            if not parts:
+                raise UsageError(
+                    f"Kafka topic {self.tp.topic!r} not found on {self.settings.display}"
+                )
+            if self.tp.partition not in parts:
+                raise UsageError(
+                    f"topic {self.tp.topic!r} has no partition {self.tp.partition} "
+                    f"(partitions 0-{max(parts)})"
+                )
+            consumer.assign([self.tp])
+            consumer.pause(self.tp)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await asyncio.wait_for(coro, self.settings.request_timeout * 2)
+        except _GROUP_BUSY:
+            raise
+        except (TimeoutError, KafkaError, OSError) as err:
+            raise RuntimeFailure(
+                f"{what} for group {self.group} on {self.where}: {describe_kafka_error(err)}"
+            ) from None
+
+    async def committed(self) -> int | None:
+        """The group's committed offset (the next record it will read), None if never."""
+        assert self.consumer is not None, "start() first"
+        value: int | None = await self._call(
+            "reading the committed offset", self.consumer.committed(self.tp)
+        )
+        return value
+
+    async def bounds(self) -> tuple[int, int]:
+        """The partition's log start and end offsets."""
+        assert self.consumer is not None, "start() first"
+        begin = await self._call("log start", self.consumer.beginning_offsets([self.tp]))
+        end = await self._call("log end", self.consumer.end_offsets([self.tp]))
+        return int(begin[self.tp]), int(end[self.tp])
+
+    async def commit(self, offset: int, metadata: str = "") -> None:
+        """Commit ``offset``; GroupActiveError when the broker says the group is not empty."""
+        assert self.consumer is not None, "start() first"
+        try:
+            await self._call(
+                "commit", self.consumer.commit({self.tp: OffsetAndMetadata(offset, metadata)})
+            )
+        except _GROUP_BUSY as err:
+            cause = err.__cause__ or err
+            raise GroupActiveError(
+                f"group {self.group} has active members; stop them first "
+                f"(the broker refused the commit: {type(cause).__name__})"
+            ) from None
+
+
+# --------------------------------------------------------------------------- JetStream
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerPosition:
+    """A JetStream consumer's delivery state (stream sequences)."""
+
+    ack_floor: int
+    delivered: int
+    num_pending: int
+    num_ack_pending: int
+    num_redelivered: int
+    num_waiting: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"ack floor {self.ack_floor}, delivered {self.delivered}, "
+            f"{self.num_pending} pending, {self.num_ack_pending} awaiting ack, "
+            f"{self.num_redelivered} redelivered"
+        )
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> ConsumerPosition:
+        return cls(
+            ack_floor=int((info.get("ack_floor") or {}).get("stream_seq", 0)),
+            delivered=int((info.get("delivered") or {}).get("stream_seq", 0)),
+            num_pending=int(info.get("num_pending") or 0),
+            num_ack_pending=int(info.get("num_ack_pending") or 0),
+            num_redelivered=int(info.get("num_redelivered") or 0),
+            num_waiting=int(info.get("num_waiting") or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TerminatedMessage:
+    stream_seq: int
+    subject: str
+    deliveries: int
+
+
+async def _api(nc: Client, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JetStream API request; UsageError with the server's description on an error."""
+    payload = orjson.dumps(body) if body is not None else b""
+    try:
+        msg = await nc.request(subject, payload, timeout=API_TIMEOUT)
+    except NoRespondersError:
+        raise UsageError("JetStream is not enabled on this server (no responders)") from None
+    except NatsTimeoutError:
+        raise RuntimeFailure(f"JetStream did not answer {subject} in {API_TIMEOUT:g} s") from None
+    try:
+        reply: Any = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        raise RuntimeFailure(f"unreadable JetStream answer to {subject}") from None
+    if not isinstance(reply, dict):
+        raise RuntimeFailure(f"unexpected JetStream answer to {subject}")
+    error = reply.get("error")
+    if error:
+        raise UsageError(str(error.get("description") or error))
+    return reply
+
+
+async def consumer_info(nc: Client, stream: str, consumer: str) -> dict[str, Any]:
+    try:
+        return await _api(nc, f"$JS.API.CONSUMER.INFO.{stream}.{consumer}")
+    except UsageError as err:
+        raise UsageError(f"JetStream consumer {consumer!r} on stream {stream!r}: {err}") from None
+
+
+async def consumer_position(nc: Client, stream: str, consumer: str) -> ConsumerPosition:
+    return ConsumerPosition.from_info(await consumer_info(nc, stream, consumer))
+
+
+async def terminate_next(
+    nc: Client, stream: str, consumer: str, wait: float = 5.0
+) -> TerminatedMessage:
+    """Fetch the next message as the (pull) consumer and terminate it, confirmed.
+
+    Raises UsageError when no message is delivered within ``wait`` seconds.
+    """
+    js = nc.jetstream()
+    sub = await js.pull_subscribe_bind(durable=consumer, stream=stream)
+    try:
+        try:
+            msgs = await sub.fetch(1, timeout=wait)
+        except NatsTimeoutError:
+            raise UsageError(
+                f"no message was delivered to consumer {consumer!r} within {wait:g} s"
+            ) from None
+        msg = msgs[0]
+        meta = msg.metadata
+        try:
+            await nc.request(msg.reply, b"+TERM", timeout=API_TIMEOUT)
+        except (NatsTimeoutError, NoRespondersError):
+            raise RuntimeFailure(
+                f"the server did not confirm terminating stream sequence {meta.sequence.stream}"
+            ) from None
+        return TerminatedMessage(meta.sequence.stream, msg.subject, meta.num_delivered)
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+#: nats-server release that introduced $JS.API.CONSUMER.RESET.
+RESET_SINCE = (2, 14)
+
+
+async def reset_consumer(nc: Client, stream: str, consumer: str, seq: int) -> int:
+    """Reset the consumer so the next message delivered has a stream sequence >= ``seq``.
+
+    Returns the sequence the server reset to. UsageError on servers before 2.14.
+    """
+    version = nc.connected_server_version
+    if (version.major, version.minor) < RESET_SINCE:
+        raise UsageError(
+            "--seq needs nats-server 2.14 or later (consumer reset); this server is "
+            f"{version.major}.{version.minor}.{version.patch}"
+        )
+    try:
+        reply = await _api(nc, f"$JS.API.CONSUMER.RESET.{stream}.{consumer}", {"seq": seq})
+    except UsageError as err:
+        raise UsageError(f"cannot reset consumer {consumer!r} to sequence {seq}: {err}") from None
+    return int(reply.get("reset_seq", seq))
