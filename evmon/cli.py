@@ -39,6 +39,70 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT[,HOST:PORT]",
         help="Kafka bootstrap servers",
     )
+    g.add_argument(
+        "--context",
+        metavar="NAME",
+        help="a named context from ~/.config/evmon/config.toml (or a natscli context); "
+        "flags override it. Default: $EVMON_CONTEXT",
+    )
+    g.add_argument(
+        "--reconnect-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="give up (exit 1) when a broker stays unreachable this long after a loss "
+        "(default 60 for headless commands; 0 = never)",
+    )
+    _add_auth_flags(p)
+
+
+def _add_auth_flags(p: argparse.ArgumentParser) -> None:
+    n = p.add_argument_group(
+        "NATS auth and TLS",
+        "secrets are better kept in a context or in $EVMON_NATS_PASSWORD "
+        "/ $EVMON_NATS_TOKEN than on the command line",
+    )
+    n.add_argument("--nats-user", metavar="USER", help="user name (password from the environment)")
+    n.add_argument(
+        "--nats-password", metavar="PASSWORD", help="discouraged: use $EVMON_NATS_PASSWORD"
+    )
+    n.add_argument("--nats-token", metavar="TOKEN", help="discouraged: use $EVMON_NATS_TOKEN")
+    n.add_argument("--nats-nkey", metavar="SEEDFILE", help="NKey seed file")
+    n.add_argument("--nats-creds", metavar="FILE", help="credentials (JWT + seed) file")
+    n.add_argument("--nats-tls-ca", metavar="FILE", help="CA certificates (PEM) for the server")
+    n.add_argument("--nats-tls-cert", metavar="FILE", help="client certificate (PEM)")
+    n.add_argument("--nats-tls-key", metavar="FILE", help="client certificate key (PEM)")
+    n.add_argument(
+        "--nats-tls-first",
+        action="store_true",
+        default=None,
+        help="TLS handshake before the NATS INFO (server has handshake_first)",
+    )
+    k = p.add_argument_group(
+        "Kafka security",
+        "the SASL password is better kept in a context or in "
+        "$EVMON_KAFKA_PASSWORD than on the command line",
+    )
+    k.add_argument(
+        "--kafka-security-protocol",
+        type=str.upper,
+        choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        metavar="PROTOCOL",
+        help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: from the other settings)",
+    )
+    k.add_argument(
+        "--kafka-sasl-mechanism",
+        type=str.upper,
+        choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+        metavar="MECHANISM",
+        help="PLAIN (default), SCRAM-SHA-256 or SCRAM-SHA-512",
+    )
+    k.add_argument("--kafka-user", metavar="USER", help="SASL user name")
+    k.add_argument(
+        "--kafka-password", metavar="PASSWORD", help="discouraged: use $EVMON_KAFKA_PASSWORD"
+    )
+    k.add_argument("--kafka-tls-ca", metavar="FILE", help="CA certificates (PEM)")
+    k.add_argument("--kafka-tls-cert", metavar="FILE", help="client certificate (PEM)")
+    k.add_argument("--kafka-tls-key", metavar="FILE", help="client certificate key (PEM)")
 
 
 def _add_selection_flags(p: argparse.ArgumentParser) -> None:
@@ -235,6 +299,39 @@ def _add_confirm_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
+EXAMPLES_DEMO = """examples:
+  evmon demo                          the dashboard on a live demo shop (NATS, JetStream)
+  evmon demo --serve --seed 1         no dashboard: print the URL and commands to paste
+  evmon demo --kafka 127.0.0.1:9092   add Kafka topics and consumer groups to the demo
+
+The demo runs its own nats-server on 127.0.0.1 with its data in a temporary directory;
+both are removed when the demo stops (Ctrl+C, q, or any error).
+"""
+
+
+def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="a live demo: embedded NATS server, event generator, consumers, dashboard",
+        description="Start a nats-server with JetStream, streams ORDERS, PAYMENTS, USERS and "
+        "DLQ, a generator of shop events and three consumers (healthy, lagging, stuck on a "
+        "poison message), then open the dashboard on it.",
+        epilog=EXAMPLES_DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--serve", action="store_true", help="run without the dashboard; print the URL"
+    )
+    demo.add_argument(
+        "--kafka",
+        metavar="HOST:PORT",
+        help="also create topics, producers and consumer groups on this Kafka",
+    )
+    demo.add_argument("--seed", type=int, metavar="N", help="reproducible event content")
+    demo.add_argument("--port", type=int, metavar="N", help="NATS port (default: a free one)")
+    demo.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evmon",
@@ -267,7 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_lag_parser(sub)
+    contexts = sub.add_parser(
+        "contexts",
+        help="list the named connection contexts (secrets masked)",
+        description="List evmon's contexts ($XDG_CONFIG_HOME/evmon/config.toml) and natscli's "
+        "($XDG_CONFIG_HOME/nats/context/*.json), with secrets masked.",
+    )
+    contexts.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default text)"
+    )
+    contexts.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_action_parsers(sub)
+    _add_demo_parser(sub)
     return parser
 
 
@@ -287,6 +395,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     module = importlib.import_module(f"evmon.commands.{args.command}")
     try:
+        if hasattr(args, "context"):
+            from evmon.commands.common import apply_context
+
+            apply_context(args)  # --context / $EVMON_CONTEXT fill what the flags left unset
         return int(asyncio.run(module.run(args)))
     except EvmonError as err:
         if args.debug:

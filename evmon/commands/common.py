@@ -4,23 +4,60 @@ from __future__ import annotations
 
 import argparse
 
-from evmon.config import KafkaSettings, NatsSettings
+from evmon.config import (
+    KafkaSettings,
+    NatsSettings,
+    kafka_settings_from,
+    nats_settings_from,
+    selected_context,
+)
 from evmon.errors import UsageError
 from evmon.filter import Filter, FilterError, parse_filter
 from evmon.selection import Start, parse_start
 
 
+def apply_context(args: argparse.Namespace) -> None:
+    """Fill what the flags left unset from the selected context (once per ``args``).
+
+    Connection addresses, default selections (subjects/streams, topics/pattern, groups) and
+    ``read_only`` come from the context; anything given on the command line wins. A
+    selection is taken from the context only as a whole: ``-s`` replaces the context's
+    subjects *and* streams, ``-t`` its topics and topic pattern.
+    """
+    if getattr(args, "_evmon_context_applied", False):
+        return
+    args._evmon_context_applied = True
+    ctx = selected_context(args)
+    if ctx is None:
+        return
+    nats, kafka = ctx.nats, ctx.kafka
+    if hasattr(args, "nats") and not args.nats and nats.get("urls"):
+        args.nats = [",".join(nats["urls"])]
+    if hasattr(args, "kafka") and not args.kafka and kafka.get("bootstrap"):
+        args.kafka = kafka["bootstrap"]
+        args._kafka_from_context = True
+    if hasattr(args, "subjects") and not args.subjects and not getattr(args, "streams", None):
+        args.subjects = list(nats.get("subjects", []))
+        if hasattr(args, "streams"):
+            args.streams = list(nats.get("streams", []))
+    if hasattr(args, "topics") and not args.topics and not getattr(args, "topic_pattern", None):
+        args.topics = list(kafka.get("topics", []))
+        if hasattr(args, "topic_pattern"):
+            args.topic_pattern = kafka.get("topic_pattern")
+    if hasattr(args, "groups") and not args.groups:
+        args.groups = list(kafka.get("groups", []))
+    if ctx.read_only and hasattr(args, "read_only"):
+        args.read_only = True
+
+
 def nats_settings(args: argparse.Namespace) -> NatsSettings | None:
-    urls = tuple(u.strip() for raw in args.nats for u in raw.split(",") if u.strip())
-    if not urls:
-        return None
-    return NatsSettings(urls=urls)
+    apply_context(args)
+    return nats_settings_from(args, selected_context(args))
 
 
 def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
-    if not args.kafka:
-        return None
-    return KafkaSettings(bootstrap=args.kafka)
+    apply_context(args)
+    return kafka_settings_from(args, selected_context(args))
 
 
 def start_position(args: argparse.Namespace) -> Start:
@@ -42,9 +79,15 @@ def event_filter(expr: str) -> Filter | None:
 
 def check_selection(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would silently read nothing."""
+    apply_context(args)
+    from_context = getattr(args, "_kafka_from_context", False)
+    if args.kafka and from_context and not (args.topics or args.topic_pattern):
+        args.kafka = None  # the context's Kafka has no default topics: read NATS only
     has_nats = bool(args.nats)
     if not has_nats and not args.kafka:
-        raise UsageError("nothing to read: give --nats URL and/or --kafka HOST:PORT")
+        raise UsageError(
+            "nothing to read: give --nats URL and/or --kafka HOST:PORT, or --context NAME"
+        )
     if (args.subjects or args.streams) and not has_nats:
         raise UsageError("-s/--subject and --stream need --nats URL")
     if (args.topics or args.topic_pattern) and not args.kafka:

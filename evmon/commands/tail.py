@@ -114,7 +114,9 @@ async def run(args: argparse.Namespace) -> int:
             detail = f": {status.detail}" if status.detail else ""
             print(f"evmon: {status.source} {status.url} reconnecting{detail}", file=sys.stderr)
         elif status.state == "closed" and not closing:
-            failure.append(f"lost the connection to {status.source} at {status.url}")
+            failure.append(
+                status.detail or f"lost the connection to {status.source} at {status.url}"
+            )
             writer.done.set()
 
     closing = False

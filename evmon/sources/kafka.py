@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -50,18 +52,57 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     return kw
 
 
-def describe_kafka_error(err: BaseException) -> str:
+def describe_kafka_error(err: BaseException, settings: KafkaSettings | None = None) -> str:
+    """One short cause for a Kafka error; with ``settings``, secrets are masked."""
     text = str(err)
     low = text.lower()
-    if "unable to bootstrap" in low or isinstance(err, KafkaConnectionError):
-        return "broker unreachable (connection refused or timed out)"
-    if "sasl" in low or "authentication" in low:
-        return f"SASL authentication failed ({text})"
-    if "certificate verify failed" in low:
-        return "certificate verify failed"
-    if isinstance(err, asyncio.TimeoutError):
-        return "timed out"
-    return text or type(err).__name__
+    name = type(err).__name__
+    if "sasl" in low or "authentication" in low or "Sasl" in name or "Authentication" in name:
+        detail = text.strip() or name
+        cause = f"SASL authentication failed ({detail})"
+    elif "certificate verify failed" in low:
+        detail = text.split("certificate verify failed", 1)[1].split("(_ssl", 1)[0].strip(" :")
+        cause = f"certificate verify failed ({detail})" if detail else "certificate verify failed"
+    elif isinstance(err, ssl.SSLError):
+        cause = f"TLS handshake failed ({getattr(err, 'reason', None) or text})"
+    elif "unable to bootstrap" in low or isinstance(err, KafkaConnectionError):
+        cause = "broker unreachable (connection refused or timed out)"
+    elif isinstance(err, asyncio.TimeoutError):
+        cause = "timed out"
+    else:
+        cause = text or name
+    return settings.redact(cause) if settings is not None else cause
+
+
+class _BootstrapErrors(logging.Handler):
+    """Keeps the per-host errors aiokafka only logs before it raises a bare "Unable to
+    bootstrap": they hold the real cause (SASL failure, certificate verify failed)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.errors.extend(a for a in args if isinstance(a, BaseException))
+
+    def cause(self, fallback: BaseException) -> BaseException:
+        """The most telling error seen: an auth or TLS failure beats "connection refused"."""
+        for err in reversed(self.errors):
+            if not isinstance(err, OSError | asyncio.TimeoutError) or isinstance(err, ssl.SSLError):
+                return err
+        return self.errors[-1] if self.errors else fallback
+
+
+@contextlib.contextmanager
+def bootstrap_errors() -> Iterator[_BootstrapErrors]:
+    handler = _BootstrapErrors()
+    logger = logging.getLogger("aiokafka")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
 
 
 def to_event(record: Any) -> Event:
@@ -145,12 +186,16 @@ class KafkaSource:
             fetch_max_bytes=64 * 1024 * 1024,
             **client_kwargs(self.settings),
         )
-        try:
-            await asyncio.wait_for(consumer.start(), wait)
-        except (TimeoutError, KafkaError, OSError) as err:
+        with bootstrap_errors() as seen:
+            try:
+                await asyncio.wait_for(consumer.start(), wait)
+                failed: BaseException | None = None
+            except (TimeoutError, KafkaError, OSError) as err:
+                failed = seen.cause(err)
+        if failed is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            cause = describe_kafka_error(err)
+            cause = describe_kafka_error(failed, self.settings)
             raise ConnectError(
                 f"cannot connect to Kafka at {self.settings.display}: {cause}"
             ) from None
@@ -229,6 +274,7 @@ class KafkaSource:
         next_discovery = time.monotonic() + self.discovery_interval
         extend = self.sink.extend
         positions = self.next_offsets
+        down_since: float | None = None
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
@@ -240,12 +286,25 @@ class KafkaSource:
                     next_discovery = time.monotonic() + self.discovery_interval
                     cluster = await consumer._client.fetch_all_metadata()
                     await self._assign(cluster)
+                    down_since = None
                     self._status("connected")
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, KafkaError, OSError) as err:
-                self._status("reconnecting", describe_kafka_error(err))
+                cause = describe_kafka_error(err, self.settings)
+                self._status("reconnecting", cause)
+                if down_since is None:
+                    down_since = time.monotonic()
+                deadline = self.settings.reconnect_deadline
+                if deadline is not None and time.monotonic() - down_since >= deadline:
+                    self._status(
+                        "closed",
+                        f"lost the connection to Kafka at {self.settings.display} "
+                        f"for {deadline:g} s (last error: {cause})",
+                    )
+                    return
                 await asyncio.sleep(1.0)
+                next_discovery = 0.0  # probe the cluster again at once
 
     async def close(self) -> None:
         task, self._task = self._task, None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
 import time
 from collections.abc import Sequence
@@ -30,6 +31,16 @@ from evmon.sources import Sink, StatusCallback, ignore_status
 #: evmon raises them and counts every drop in the sink instead.
 PENDING_MSGS_LIMIT = 1_000_000
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+
+
+def _env_limit(name: str, default: int) -> int:
+    """A pending limit from the environment (``EVMON_NATS_PENDING_MSGS`` /
+    ``EVMON_NATS_PENDING_BYTES``): lower it on a small host to drop (and count) sooner."""
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 class RawHeaderClient(Client):
@@ -90,19 +101,42 @@ def _tls_context(settings: NatsSettings) -> ssl.SSLContext | None:
     return ctx
 
 
-def describe_nats_error(err: BaseException) -> str:
-    """One short cause for a connection error, the way an operator would say it."""
+def describe_nats_error(err: BaseException, settings: NatsSettings | None = None) -> str:
+    """One short cause for a connection error, the way an operator would say it.
+
+    With ``settings`` any secret the client library echoed back is masked.
+    """
     text = str(err).strip().strip("'\"") or type(err).__name__
     low = text.lower()
     if "authorization" in low or isinstance(err, nats.errors.AuthorizationError):
-        return "authorization violation (check user/password, token, nkey or creds)"
-    if "certificate verify failed" in low:
-        return "certificate verify failed"
-    if isinstance(err, ConnectionRefusedError) or "connect call failed" in low:
-        return "connection refused"
-    if isinstance(err, asyncio.TimeoutError):
-        return "timed out"
-    return text
+        cause = "authorization violation (check user/password, token, nkey or creds)"
+    elif "authentication expired" in low or "user authentication revoked" in low:
+        cause = f"authorization violation ({text})"
+    elif "certificate verify failed" in low:
+        detail = text.split("certificate verify failed", 1)[1].split("(_ssl", 1)[0]
+        detail = detail.strip(" :")
+        cause = f"certificate verify failed ({detail})" if detail else "certificate verify failed"
+    elif isinstance(err, ssl.SSLError):
+        cause = f"TLS handshake failed ({getattr(err, 'reason', None) or text})"
+    elif isinstance(err, ConnectionRefusedError) or "connect call failed" in low:
+        cause = "connection refused"
+    elif isinstance(err, asyncio.TimeoutError):
+        cause = "timed out"
+    else:
+        cause = text
+    return settings.redact(cause) if settings is not None else cause
+
+
+def _is_fatal_at_start(err: BaseException) -> bool:
+    """Errors that retrying cannot fix: wrong credentials, a certificate evmon does not trust,
+    a TLS mismatch, missing key files. The first connect fails on them at once."""
+    if isinstance(err, nats.errors.AuthorizationError | ssl.SSLError | FileNotFoundError):
+        return True
+    low = str(err).lower()
+    return any(
+        word in low
+        for word in ("authorization", "certificate verify failed", "tls", "nkey", "credentials")
+    )
 
 
 async def connect_nats(
@@ -115,14 +149,33 @@ async def connect_nats(
     """Connect with reconnects forever (a monitor must not give up after two minutes).
 
     With ``wait`` the first connection must succeed within that many seconds, else a
-    ``ConnectError`` naming the URL and the last cause; an authorization failure ends the wait
-    at once. With ``wait=None`` the call keeps trying until it connects (the dashboard runs
-    it in a worker and shows "connecting").
+    ``ConnectError`` naming the URL and the last cause; an authorization or certificate
+    failure ends the wait at once. With ``wait=None`` the call keeps trying until it connects
+    (the dashboard runs it in a worker and shows "connecting").
+
+    Once connected, a lost connection is retried forever, every server of the pool once a
+    second. With ``settings.reconnect_deadline`` the client is closed when no server came back
+    within that many seconds: the status turns ``closed`` with a detail that says so.
     """
     display = settings.display
     last_error: list[BaseException] = []
-    auth_failed = asyncio.Event()
+    fatal = asyncio.Event()
     connected_once = False
+    lost_detail = ""
+    watchdog: asyncio.Task[None] | None = None
+
+    def describe(err: BaseException) -> str:
+        return describe_nats_error(err, settings)
+
+    async def give_up_after(deadline: float) -> None:
+        nonlocal lost_detail
+        await asyncio.sleep(deadline)
+        if nc.is_connected or nc.is_closed:
+            return
+        cause = f" (last error: {describe(last_error[-1])})" if last_error else ""
+        lost_detail = f"lost the connection to NATS at {display} for {deadline:g} s{cause}"
+        with contextlib.suppress(Exception):
+            await nc.close()
 
     async def error_cb(err: Exception) -> None:
         if isinstance(err, nats.errors.SlowConsumerError):
@@ -131,24 +184,33 @@ async def connect_nats(
             return
         last_error.append(err)
         del last_error[:-1]
-        cause = describe_nats_error(err)
-        if "authorization" in cause:
-            auth_failed.set()
+        cause = describe(err)
+        if not connected_once and _is_fatal_at_start(err):
+            fatal.set()
         if connected_once:
-            on_status(ConnectionStatus("nats", display, "reconnecting", cause))
+            if not nc.is_closed:
+                on_status(ConnectionStatus("nats", display, "reconnecting", cause))
         else:
             on_status(ConnectionStatus("nats", display, "connecting", cause))
 
     async def disconnected_cb() -> None:
+        nonlocal watchdog
         if connected_once and not nc.is_closed:
             on_status(ConnectionStatus("nats", display, "reconnecting"))
+            deadline = settings.reconnect_deadline
+            if deadline is not None and (watchdog is None or watchdog.done()):
+                watchdog = asyncio.create_task(give_up_after(deadline))
 
     async def reconnected_cb() -> None:
+        if watchdog is not None:
+            watchdog.cancel()
         url = nc.connected_url
         on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
 
     async def closed_cb() -> None:
-        on_status(ConnectionStatus("nats", display, "closed"))
+        if watchdog is not None and watchdog is not asyncio.current_task():
+            watchdog.cancel()
+        on_status(ConnectionStatus("nats", display, "closed", lost_detail))
 
     nc = RawHeaderClient()
     opts: dict[str, Any] = {
@@ -172,23 +234,25 @@ async def connect_nats(
     }
     on_status(ConnectionStatus("nats", display, "connecting"))
     task = asyncio.ensure_future(nc.connect(**{k: v for k, v in opts.items() if v is not None}))
-    auth_wait = asyncio.ensure_future(auth_failed.wait())
+    fatal_wait = asyncio.ensure_future(fatal.wait())
     try:
-        done, _ = await asyncio.wait({task, auth_wait}, timeout=wait, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait(
+            {task, fatal_wait}, timeout=wait, return_when="FIRST_COMPLETED"
+        )
     finally:
-        auth_wait.cancel()
+        fatal_wait.cancel()
     if task not in done:
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
         with contextlib.suppress(Exception):
             await nc.close()
-        cause = describe_nats_error(last_error[-1]) if last_error else "timed out"
+        cause = describe(last_error[-1]) if last_error else "timed out"
         on_status(ConnectionStatus("nats", display, "failed", cause))
         raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
     exc = task.exception()
     if exc is not None:
-        cause = describe_nats_error(exc)
+        cause = describe(exc)
         on_status(ConnectionStatus("nats", display, "failed", cause))
         raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
     connected_once = True
@@ -252,6 +316,8 @@ class NatsSource:
         self.on_status = on_status
         self.nc: Client | None = None
         self._subs: list[Any] = []
+        self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
+        self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
 
     def _on_error(self, err: Exception) -> None:
         self.sink.add_dropped(1)
@@ -293,8 +359,8 @@ class NatsSource:
             sub = await self.nc.subscribe(
                 subject,
                 cb=on_msg,
-                pending_msgs_limit=PENDING_MSGS_LIMIT,
-                pending_bytes_limit=PENDING_BYTES_LIMIT,
+                pending_msgs_limit=self.pending_msgs_limit,
+                pending_bytes_limit=self.pending_bytes_limit,
             )
         except nats.errors.BadSubjectError:
             raise UsageError(f"invalid NATS subject {subject!r}") from None
@@ -345,8 +411,8 @@ class NatsSource:
                 config=config,
                 ordered_consumer=True,
                 cb=on_msg,
-                pending_msgs_limit=PENDING_MSGS_LIMIT,
-                pending_bytes_limit=PENDING_BYTES_LIMIT,
+                pending_msgs_limit=self.pending_msgs_limit,
+                pending_bytes_limit=self.pending_bytes_limit,
             )
         except nats.js.errors.BadRequestError as err:
             raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
