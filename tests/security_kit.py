@@ -268,3 +268,12 @@ class Operator:
         )
         path.chmod(0o600)
         return path
+
+
+def avoid_dash_cluster_id(broker: Any) -> None:
+    """KafkaBroker's random cluster id can start with "-", which StorageTool's argument
+    parser takes for an option (1 start in 64 fails); draw again until it does not."""
+    import uuid
+
+    while broker.cluster_id.startswith("-"):
+        broker.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()

@@ -65,6 +65,11 @@ def describe_kafka_error(err: BaseException, settings: KafkaSettings | None = No
         cause = f"certificate verify failed ({detail})" if detail else "certificate verify failed"
     elif isinstance(err, ssl.SSLError):
         cause = f"TLS handshake failed ({getattr(err, 'reason', None) or text})"
+    elif isinstance(err, KafkaConnectionError) and low.endswith("closed"):
+        cause = (
+            "the broker closed the connection (check the security protocol, SASL settings "
+            "and client certificate it expects)"
+        )
     elif "unable to bootstrap" in low or isinstance(err, KafkaConnectionError):
         cause = "broker unreachable (connection refused or timed out)"
     elif isinstance(err, asyncio.TimeoutError):
