@@ -16,44 +16,62 @@ Actions that mutate a broker append one line to the audit log once they have an 
 (``ok``, ``failed``, ``cancelled``); export is recorded too, since it copies data out of the
 cluster. A refusal in read-only mode or before any connection is not recorded: nothing was
 attempted. The audit log is checked for writability before anything is sent, so an action
-never happens unrecorded for want of a writable file. No secrets are written: brokers appear
-as their display form (URLs without user info), events as identities, never payloads.
+never happens unrecorded for want of a writable file (see ``evmon.safety``).
 
 Connections are opened per action and closed after it: actions are rare and must not share
-state with the live view's sources.
+state with the live view's sources. This module holds re-publish and export and is the one
+import for callers; skip lives in ``evmon.skips``, the guard and the log in ``evmon.safety``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import os
 import re
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import orjson
-
-from evmon.codec import RecordError, encode_record, format_timestamp
-from evmon.config import KafkaSettings, NatsSettings
-from evmon.errors import EvmonError, RuntimeFailure, UsageError
+from evmon.codec import RecordError, encode_record
+from evmon.errors import RuntimeFailure, UsageError
 from evmon.model import Event, Headers
+from evmon.safety import Action, ActionContext, AuditLog, ReadOnlyError, default_audit_path
+from evmon.skips import (
+    JetStreamSkipPlan,
+    KafkaPosition,
+    KafkaSkipPlan,
+    SkipResult,
+    inspect_jetstream_skip,
+    inspect_kafka_skip,
+    skip_jetstream,
+    skip_kafka,
+)
+from evmon.sources.publish import (
+    KafkaPublisher,
+    NatsPublisher,
+    PublishAck,
+    PublishError,
+    check_nats_headers,
+    check_nats_subject,
+)
+from evmon.sources.skip import ConsumerPosition
 
 __all__ = [
     "PROVENANCE_HEADER",
+    "Action",
     "ActionContext",
     "AuditLog",
+    "ConsumerPosition",
     "ExportResult",
     "JetStreamSkipPlan",
     "KafkaPosition",
     "KafkaSkipPlan",
     "PlannedPublish",
+    "PublishAck",
     "ReadOnlyError",
     "ReplayError",
     "ReplayResult",
@@ -73,9 +91,6 @@ __all__ = [
 
 PROVENANCE_HEADER = "evmon-replayed-from"
 
-Action = Literal["replay", "skip", "export"]
-_ACTION_NAMES: dict[Action, str] = {"replay": "re-publish", "skip": "skip", "export": "export"}
-
 
 def identity(ev: Event) -> str:
     """``<source>:<subject>[:<partition>]:<offset>`` (no offset for core NATS messages)."""
@@ -85,135 +100,6 @@ def identity(ev: Event) -> str:
     if ev.offset is not None:
         parts.append(str(ev.offset))
     return ":".join(parts)
-
-
-class ReadOnlyError(UsageError):
-    """A mutating action was asked for in read-only mode."""
-
-
-# --------------------------------------------------------------------------- audit log
-
-
-def default_audit_path() -> Path:
-    """``$XDG_STATE_HOME/evmon/audit.jsonl``, else ``~/.local/state/evmon/audit.jsonl``."""
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return base / "evmon" / "audit.jsonl"
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry and no LOGNAME (containers)
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
-class AuditLog:
-    """Append-only JSONL audit trail, one line per action, written with one ``write``.
-
-    ``O_APPEND`` makes concurrent evmon processes interleave whole lines, never bytes.
-    """
-
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path is not None else default_audit_path()
-
-    def check(self) -> None:
-        """Make sure a line can be appended; UsageError naming the file otherwise."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.close(fd)
-        except OSError as err:
-            raise UsageError(
-                f"cannot write the audit log {self.path}: {err.strerror or err}"
-            ) from None
-
-    def record(
-        self,
-        *,
-        action: str,
-        broker: str,
-        target: str,
-        events: Sequence[str],
-        outcome: Literal["ok", "failed", "cancelled"],
-        detail: str = "",
-    ) -> dict[str, Any]:
-        """Append one entry and return it. RuntimeFailure if the file cannot be written."""
-        entry: dict[str, Any] = {
-            "time": format_timestamp(time.time()),
-            "user": _user(),
-            "host": socket.gethostname(),
-            "action": action,
-            "broker": broker,
-            "target": target,
-            "events": list(events),
-            "outcome": outcome,
-            "detail": detail,
-        }
-        line = orjson.dumps(entry) + b"\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        except OSError as err:
-            raise RuntimeFailure(
-                f"{action} {outcome}, but the audit log {self.path} could not be written: "
-                f"{err.strerror or err}"
-            ) from None
-        return entry
-
-    def entries(self) -> list[dict[str, Any]]:
-        """Every entry so far (for tests and an audit view); [] when there is no file."""
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return []
-        return [orjson.loads(line) for line in data.splitlines() if line.strip()]
-
-
-# --------------------------------------------------------------------------- context
-
-
-@dataclass(slots=True)
-class ActionContext:
-    """What every action needs besides its arguments. ``audit=None`` records nothing."""
-
-    nats: NatsSettings | None = None
-    kafka: KafkaSettings | None = None
-    read_only: bool = False
-    audit: AuditLog | None = field(default_factory=AuditLog)
-
-    def disabled_reason(self, action: Action) -> str | None:
-        """Why ``action`` is unavailable (for greyed-out keys and palette entries), or None."""
-        if self.read_only and action != "export":
-            return f"read-only mode: {_ACTION_NAMES[action]} is disabled"
-        return None
-
-    def guard(self, action: Action) -> None:
-        reason = self.disabled_reason(action)
-        if reason is not None:
-            raise ReadOnlyError(reason)
-
-    def need_nats(self, why: str) -> NatsSettings:
-        if self.nats is None:
-            raise UsageError(f"{why} needs a NATS connection: give --nats URL")
-        return self.nats
-
-    def need_kafka(self, why: str) -> KafkaSettings:
-        if self.kafka is None:
-            raise UsageError(f"{why} needs a Kafka connection: give --kafka HOST:PORT")
-        return self.kafka
-
-    def _check_audit(self) -> None:
-        if self.audit is not None:
-            self.audit.check()
-
-    def _record(self, **entry: Any) -> None:
-        if self.audit is not None:
-            self.audit.record(**entry)
 
 
 # --------------------------------------------------------------------------- replay
@@ -249,8 +135,6 @@ _KAFKA_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 def plan_event(ev: Event, target: str | None = None, provenance: bool = True) -> PlannedPublish:
     """Validate one event for re-publishing; UsageError saying what cannot be sent, and why."""
-    from evmon.sources.publish import check_nats_headers, check_nats_subject
-
     ident = identity(ev)
     dest = target or ev.subject
     headers = ev.headers
@@ -286,7 +170,7 @@ class ReplayResult:
 
     count: int
     targets: tuple[str, ...]
-    acks: tuple[Any, ...] = ()  # PublishAck (evmon.sources.publish), imported lazily
+    acks: tuple[PublishAck, ...] = ()
 
     def summary(self) -> str:
         noun = "event" if self.count == 1 else "events"
@@ -351,9 +235,7 @@ async def replay(
     targets = _targets(plan)
     if not plan:
         return ReplayResult(0, targets)
-    ctx._check_audit()
-
-    from evmon.sources.publish import KafkaPublisher, NatsPublisher, PublishAck, PublishError
+    ctx.check_audit()
 
     total = len(plan)
     acks: list[PublishAck] = []
@@ -399,312 +281,20 @@ async def replay(
             if on_progress is not None:
                 on_progress(len(acks), total)
     except ReplayError as err:
-        ctx._record(**audit, outcome="failed", detail=f"{err.acknowledged} of {total}: {err}")
+        ctx.record(**audit, outcome="failed", detail=f"{err.acknowledged} of {total}: {err}")
         raise
     except (Exception, asyncio.CancelledError) as err:
         outcome: Literal["failed", "cancelled"] = (
             "cancelled" if isinstance(err, asyncio.CancelledError) else "failed"
         )
-        ctx._record(**audit, outcome=outcome, detail=f"{len(acks)} of {total} acknowledged")
+        ctx.record(**audit, outcome=outcome, detail=f"{len(acks)} of {total} acknowledged")
         raise
     finally:
         for pub in (npub, kpub):
             if pub is not None:
                 await pub.close()
-    ctx._record(**audit, outcome="ok", detail=f"{total} of {total} acknowledged")
+    ctx.record(**audit, outcome="ok", detail=f"{total} of {total} acknowledged")
     return ReplayResult(total, targets, tuple(acks))
-
-
-# --------------------------------------------------------------------------- skip
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaPosition:
-    """A group's committed offset on one partition, with the partition's log bounds."""
-
-    committed: int | None
-    log_start: int
-    log_end: int
-
-    def __str__(self) -> str:
-        where = "none" if self.committed is None else str(self.committed)
-        return f"committed {where} (log {self.log_start}-{self.log_end})"
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaSkipPlan:
-    """What ``skip_kafka`` would do, for the confirmation."""
-
-    group: str
-    topic: str
-    partition: int
-    state: str
-    members: int | None
-    position: KafkaPosition
-    offset: int  # the message skipped (N)
-
-    @property
-    def new_offset(self) -> int:
-        return self.offset + 1
-
-    @property
-    def target(self) -> str:
-        return f"group {self.group} on {self.topic}[{self.partition}]"
-
-    @property
-    def skipped_count(self) -> int:
-        committed = self.position.committed
-        return self.new_offset - (committed if committed is not None else self.offset)
-
-    def question(self) -> str:
-        extra = ""
-        if self.skipped_count > 1:
-            extra = f", skipping {self.skipped_count} messages"
-        return (
-            f"Commit offset {self.new_offset} for {self.target} (skips offset {self.offset}"
-            f"{extra}; {self.position})?"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class JetStreamSkipPlan:
-    """A consumer's state before ``skip_jetstream``, for the confirmation."""
-
-    stream: str
-    consumer: str
-    pull: bool
-    ack_policy: str
-    ack_wait: float
-    position: Any  # evmon.sources.skip.ConsumerPosition
-    seq: int | None = None
-
-    @property
-    def target(self) -> str:
-        return f"consumer {self.consumer} on stream {self.stream}"
-
-    def question(self) -> str:
-        if self.seq is not None:
-            return f"Reset {self.target} to stream sequence {self.seq} ({self.position})?"
-        return f"Terminate the next message of {self.target} ({self.position})?"
-
-
-@dataclass(frozen=True, slots=True)
-class SkipResult:
-    """Where a group or consumer was, what was skipped, and where it is now."""
-
-    system: Literal["kafka", "jetstream"]
-    target: str
-    skipped: str
-    #: The Kafka offset or JetStream stream sequence skipped; for a reset, the reset sequence.
-    sequence: int | None
-    before: Any  # KafkaPosition | evmon.sources.skip.ConsumerPosition
-    after: Any
-
-    def summary(self) -> str:
-        return f"{self.target}: {self.skipped}\n  before: {self.before}\n  after:  {self.after}"
-
-
-def _active_members(n: int | None, group: str) -> UsageError:
-    if n is None:
-        return UsageError(f"group {group} has active members; stop them first")
-    noun, them = ("member", "it") if n == 1 else ("members", "them")
-    return UsageError(f"group {group} has {n} active {noun}; stop {them} first")
-
-
-async def _group_state(settings: KafkaSettings, group: str) -> tuple[str, int | None]:
-    """State and member count (None: the broker cannot tell, e.g. KIP-848 on old brokers)."""
-    from evmon.sources.kafka_admin import kafka_lag_snapshot
-
-    rows = await kafka_lag_snapshot(settings, [group])
-    if not rows:
-        return "unknown", None
-    return rows[0].state, rows[0].members
-
-
-async def _kafka_plan(
-    offsets: Any, group: str, offset: int | None, state: str, members: int | None
-) -> KafkaSkipPlan:
-    committed = await offsets.committed()
-    start, end = await offsets.bounds()
-    tp = offsets.tp
-    where = f"{tp.topic}[{tp.partition}]"
-    n = offset if offset is not None else committed
-    if n is None:
-        raise UsageError(
-            f"group {group} has no committed offset on {where}; give the offset to skip"
-        )
-    if n < start:
-        raise UsageError(f"offset {n} is before the log start {start} of {where}")
-    if n >= end:
-        raise UsageError(f"offset {n} is not in {where} (log end {end}): nothing to skip")
-    if committed is not None and n < committed:
-        raise UsageError(
-            f"group {group} is already past offset {n} on {where} (committed {committed})"
-        )
-    return KafkaSkipPlan(
-        group, tp.topic, tp.partition, state, members, KafkaPosition(committed, start, end), n
-    )
-
-
-async def inspect_kafka_skip(
-    ctx: ActionContext, group: str, topic: str, partition: int, offset: int | None = None
-) -> KafkaSkipPlan:
-    """Read-only look at what ``skip_kafka`` would commit; refuses an active group."""
-    settings = ctx.need_kafka("skipping a Kafka message")
-    from evmon.sources.skip import KafkaGroupOffsets
-
-    state, members = await _group_state(settings, group)
-    if members:
-        raise _active_members(members, group)
-    async with KafkaGroupOffsets(settings, group, topic, partition) as offsets:
-        return await _kafka_plan(offsets, group, offset, state, members)
-
-
-async def skip_kafka(
-    ctx: ActionContext, group: str, topic: str, partition: int, offset: int | None = None
-) -> SkipResult:
-    """Commit N+1 for ``group`` (N: ``offset``, default the committed offset).
-
-    Refused while the group has members (checked first, and again by the broker).
-    """
-    ctx.guard("skip")
-    settings = ctx.need_kafka("skipping a Kafka message")
-    from evmon.sources.skip import GroupActiveError, KafkaGroupOffsets
-
-    state, members = await _group_state(settings, group)
-    if members:
-        raise _active_members(members, group)
-    ctx._check_audit()
-    async with KafkaGroupOffsets(settings, group, topic, partition) as offsets:
-        plan = await _kafka_plan(offsets, group, offset, state, members)
-        ident = f"kafka:{topic}:{partition}:{plan.offset}"
-        audit = {
-            "action": "skip",
-            "broker": settings.display,
-            "target": plan.target,
-            "events": [ident],
-        }
-        try:
-            await offsets.commit(plan.new_offset, f"evmon skip {ident}")
-            committed = await offsets.committed()
-        except GroupActiveError:
-            ctx._record(**audit, outcome="failed", detail="the group has active members")
-            with contextlib.suppress(EvmonError):
-                _, members = await _group_state(settings, group)
-            raise _active_members(members or None, group) from None
-        except EvmonError as err:
-            ctx._record(**audit, outcome="failed", detail=str(err))
-            raise
-        if committed != plan.new_offset:
-            detail = f"committed {committed} after committing {plan.new_offset}"
-            ctx._record(**audit, outcome="failed", detail=detail)
-            raise RuntimeFailure(f"{plan.target}: {detail} (another client committed?)")
-        ctx._record(**audit, outcome="ok", detail=f"committed {plan.new_offset}")
-    after = KafkaPosition(committed, plan.position.log_start, plan.position.log_end)
-    skipped = f"skipped offset {plan.offset}"
-    if plan.skipped_count > 1:
-        skipped += f" ({plan.skipped_count} messages from offset {plan.position.committed})"
-    return SkipResult("kafka", plan.target, skipped, plan.offset, plan.position, after)
-
-
-async def _jetstream_plan(
-    nc: Any, stream: str, consumer: str, seq: int | None
-) -> JetStreamSkipPlan:
-    from evmon.sources.skip import ConsumerPosition, consumer_info
-
-    info = await consumer_info(nc, stream, consumer)
-    config = info.get("config") or {}
-    plan = JetStreamSkipPlan(
-        stream,
-        consumer,
-        pull=not config.get("deliver_subject"),
-        ack_policy=str(config.get("ack_policy", "explicit")),
-        ack_wait=int(config.get("ack_wait") or 30_000_000_000) / 1e9,
-        position=ConsumerPosition.from_info(info),
-        seq=seq,
-    )
-    if seq is not None:
-        if seq < 1:
-            raise UsageError("--seq must be a stream sequence of 1 or more")
-        return plan
-    if not plan.pull:
-        raise UsageError(
-            f"{plan.target} is a push consumer: evmon terminates messages of pull consumers "
-            "only; move it with --seq N instead"
-        )
-    if plan.ack_policy == "none":
-        raise UsageError(f"{plan.target} does not ack (ack policy none): nothing to skip")
-    return plan
-
-
-async def inspect_jetstream_skip(
-    ctx: ActionContext, stream: str, consumer: str, seq: int | None = None
-) -> JetStreamSkipPlan:
-    """Read-only look at the consumer ``skip_jetstream`` would move."""
-    from evmon.sources.nats import connect_nats
-
-    nc = await connect_nats(ctx.need_nats("skipping a JetStream message"))
-    try:
-        return await _jetstream_plan(nc, stream, consumer, seq)
-    finally:
-        await nc.close()
-
-
-async def skip_jetstream(
-    ctx: ActionContext, stream: str, consumer: str, seq: int | None = None, *, wait: float = 5.0
-) -> SkipResult:
-    """Terminate the consumer's next message (pull consumers), or with ``seq`` reset the
-    consumer so its next message is the first at or after stream sequence ``seq``."""
-    ctx.guard("skip")
-    settings = ctx.need_nats("skipping a JetStream message")
-    from evmon.sources.nats import connect_nats
-    from evmon.sources.skip import consumer_position, reset_consumer, terminate_next
-
-    nc = await connect_nats(settings)
-    try:
-        plan = await _jetstream_plan(nc, stream, consumer, seq)
-        ctx._check_audit()
-        audit: dict[str, Any] = {
-            "action": "skip",
-            "broker": settings.display,
-            "target": plan.target,
-            "events": [],
-        }
-        try:
-            if seq is not None:
-                reset_to = await reset_consumer(nc, stream, consumer, seq)
-                sequence, skipped = reset_to, f"reset to stream sequence {reset_to}"
-                detail = f"reset to {reset_to}"
-            else:
-                try:
-                    msg = await terminate_next(nc, stream, consumer, wait)
-                except UsageError as err:
-                    pos = plan.position
-                    if pos.num_ack_pending:
-                        raise UsageError(
-                            f"{err}: {pos.num_ack_pending} awaiting ack elsewhere come back "
-                            f"after the ack wait ({plan.ack_wait:g} s); stop the consumer's "
-                            "clients and try again"
-                        ) from None
-                    raise UsageError(f"{err}: {plan.target} has nothing pending") from None
-                audit["events"] = [f"nats:{msg.subject}:{msg.stream_seq}"]
-                sequence = msg.stream_seq
-                times = "once" if msg.deliveries == 1 else f"{msg.deliveries} times"
-                skipped = (
-                    f"terminated stream sequence {msg.stream_seq} "
-                    f"({msg.subject}, delivered {times})"
-                )
-                detail = f"terminated {msg.stream_seq}"
-            after = await consumer_position(nc, stream, consumer)
-        except (Exception, asyncio.CancelledError) as err:
-            cancelled = isinstance(err, asyncio.CancelledError)
-            ctx._record(**audit, outcome="cancelled" if cancelled else "failed", detail=str(err))
-            raise
-        ctx._record(**audit, outcome="ok", detail=detail)
-    finally:
-        with contextlib.suppress(Exception):
-            await nc.close()
-    return SkipResult("jetstream", plan.target, skipped, sequence, plan.position, after)
 
 
 # --------------------------------------------------------------------------- export
@@ -768,9 +358,9 @@ async def export(
     ctx.guard("export")
     items = list(events)
     dest = Path(path) if path is not None else default_export_path()
-    ctx._check_audit()
+    ctx.check_audit()
     await asyncio.to_thread(_write_export, items, dest, overwrite)
-    ctx._record(
+    ctx.record(
         action="export",
         broker="",
         target=str(dest.resolve()),

@@ -325,6 +325,8 @@ async def test_export_default_name_no_overwrite_and_replayable(
     "module",
     [
         "evmon.actions",
+        "evmon.safety",
+        "evmon.skips",
         "evmon.commands.replay",
         "evmon.commands.skip",
         "evmon.sources.publish",
