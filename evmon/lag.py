@@ -38,7 +38,8 @@ class KafkaLagRow:
     counts from the log start offset. ``members`` is None when the broker could not tell (a
     consumer-protocol group on a broker without ConsumerGroupDescribe). ``topic`` and
     ``partition`` are None only on the single row of a group that has no partition at all.
-    ``active_at`` (not part of the record) is when the group last showed a live member.
+    ``active_at`` (not part of the record) is the snapshot time when the group had members
+    (or when their number is unknown), else None.
     """
 
     group: str

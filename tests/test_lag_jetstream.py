@@ -20,7 +20,7 @@ from nats.aio.client import Client
 from evmon.config import NatsSettings
 from evmon.lag import JetStreamLagRow, LagHistory
 from evmon.sources.nats_admin import JetStreamLagClient
-from tests.brokers import free_port
+from tests.brokers import NatsServer, free_port
 from tests.helpers import evmon_cmd, run_evmon
 from tests.waiting import async_wait_for
 
@@ -201,6 +201,48 @@ async def test_watch_prints_one_array_per_refresh_until_interrupted(nats_url: st
             proc.kill()
             await proc.wait()
     assert proc.returncode == 0 and err == b""
+
+
+async def test_watch_survives_a_server_restart() -> None:
+    """A failed refresh turns the rows ERR (one stderr line); the next good one recovers."""
+    server = NatsServer()
+    await asyncio.to_thread(server.start)
+    proc = None
+    try:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        await js.add_stream(name="RS", subjects=["rs.>"])
+        await js.add_consumer("RS", nats.js.api.ConsumerConfig(durable_name="c"))
+        await nc.close()
+        proc = await asyncio.create_subprocess_exec(
+            *evmon_cmd("lag", "--nats", server.url, "--watch", "0.5", "--format", "json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+
+        async def until(status: str) -> None:
+            async def line_has() -> bool:
+                assert proc is not None and proc.stdout is not None
+                rows = orjson.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+                return [(r["consumer"], r["status"]) for r in rows] == [("c", status)]
+
+            await async_wait_for(line_has, timeout=60, message=f"status {status}")
+
+        await until("OK")
+        await asyncio.to_thread(server.stop)
+        await until("ERR")
+        await asyncio.to_thread(server.start)
+        await until("OK")
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0
+        assert err and all(line.startswith(b"evmon: ") for line in err.splitlines())
+    finally:
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await asyncio.to_thread(server.cleanup)
 
 
 def test_unreachable_nats_is_one_line_and_exit_2() -> None:

@@ -19,7 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from evmon.config import KafkaSettings
-from evmon.sources.kafka_admin import KafkaLagClient
+from evmon.sources import kafka_admin
+from evmon.sources.kafka_admin import KafkaLagClient, kafka_lag_snapshot
 from tests.brokers import ExternalKafka, KafkaBroker, ensure_kafka_jars, find_java, free_port
 from tests.helpers import evmon_cmd, run_evmon
 from tests.waiting import async_wait_for
@@ -265,7 +266,11 @@ def _console_consumer(broker: Broker, topic: str, group: str, *extra: str) -> li
 
 
 async def test_consumer_protocol_group_is_not_reported_dead(
-    kafka_broker: Broker, kafka_bootstrap: str, unique: str, groups: list[str]
+    kafka_broker: Broker,
+    kafka_bootstrap: str,
+    unique: str,
+    groups: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
@@ -299,6 +304,14 @@ async def test_consumer_protocol_group_is_not_reported_dead(
     # classic DescribeGroups calls this group Dead; evmon asks ConsumerGroupDescribe
     assert {r["state"] for r in rows.values()} == {"Empty"}
     assert _ours(rows) == await _kafka_view(kafka_broker, group)
+
+    # a broker without ConsumerGroupDescribe: the state is unknown, never "Dead" or empty
+    monkeypatch.setattr(kafka_admin._ConsumerGroupDescribe, "API_KEY", 32767)
+    rows_without = await kafka_lag_snapshot(KafkaSettings(kafka_bootstrap), [group])
+    assert {(r.state, r.members, r.status) for r in rows_without} == {
+        (kafka_admin.UNKNOWN_848, None, "OK")
+    }
+    assert {r.partition: (r.committed, r.end, r.lag) for r in rows_without} == _ours(rows)
 
 
 async def test_watch_reports_stall_then_stop_then_err(

@@ -39,16 +39,21 @@ class _Report(Generic[R]):
         self.take = take
         self.history = history
         self.rows: list[R] = []
+        self.error: str | None = None
 
     async def refresh(self, first: bool) -> str | None:
-        """Take a snapshot into ``rows``; return the error line of a failed later refresh."""
+        """Take a snapshot into ``rows``; after the first refresh a failure turns the rows
+        ``ERR`` and returns its message, once per distinct failure (not every refresh)."""
         try:
             self.rows = self.history.observe(await self.take())
         except EvmonError as err:
             if first:
                 raise
             self.rows = self.history.fail()
-            return str(err)
+            new = str(err) if str(err) != self.error else None
+            self.error = str(err)
+            return new
+        self.error = None
         return None
 
 
@@ -136,7 +141,7 @@ async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
 
 def _emit(out: TextIO, args: argparse.Namespace, reports: list[_Report[Any]], tty: bool) -> None:
     if args.format == "json":
-        records = [row.to_record() for r in reports for row in r.rows]
+        records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
         out.write(orjson.dumps(records).decode() + "\n")
         out.flush()
         return

@@ -12,9 +12,12 @@ API (the ``lag`` command and the dashboard's lag screen poll the same client)::
 One refresh sends, over one client whose connections stay open between refreshes: a Metadata
 request; ListGroups to every broker (unless groups are named); DescribeGroups batched per
 coordinator; ConsumerGroupDescribe batched per coordinator for the groups classic
-DescribeGroups calls Dead; one OffsetFetch per group, all at once; ListOffsets (latest and
-earliest) batched per partition leader. Failures of one group become ``ERR`` rows of that
-group; failures of the whole round raise ``RuntimeFailure``.
+DescribeGroups calls Dead; one OffsetFetch per group, all at once; ListOffsets batched per
+partition leader (latest for every partition, earliest for those without a commit; two
+requests because a partition may appear only once in each). Coordinators are cached between
+refreshes. Failures of one group become ``ERR`` rows of that group; failures of the whole
+round raise ``RuntimeFailure``. Await one ``snapshot()`` at a time (a poller schedules the
+next refresh when the previous one ends); ``close()`` when done.
 
 Which partitions a group has: those assigned to its members, those it committed on, and
 every other partition of the topics it committed on — a partition it never committed on shows
@@ -257,7 +260,13 @@ class KafkaLagClient:
         await self._describe(groups)
         await asyncio.gather(*(self._fetch_committed(g) for g in groups))
         partitions = _partitions_of(groups, cluster)
-        ends, starts = await self._list_offsets(cluster, partitions)
+        every = {tp for tps in partitions.values() for tp in tps}
+        uncommitted = {tp for g in groups for tp in partitions[g.name] if tp not in g.committed}
+        # a partition may not appear twice in one ListOffsets: end and start are two batches
+        ends, starts = await asyncio.gather(
+            self._list_offsets(cluster, every, LATEST),
+            self._list_offsets(cluster, uncommitted, EARLIEST),
+        )
         now = time.time()
         rows: list[KafkaLagRow] = []
         for g in groups:
@@ -318,6 +327,8 @@ class KafkaLagClient:
             g = by_name.get(name)
             if g is None:
                 continue
+            if code == _GROUP_ID_NOT_FOUND:  # newer brokers: "not a classic group"
+                continue  # stays Dead; ConsumerGroupDescribe is asked next
             if code:
                 self._group_error(g, code, "describe")
                 continue
@@ -331,10 +342,7 @@ class KafkaLagClient:
         try:
             resp = await self._client.send(node, _ConsumerGroupDescribe(list(by_name)))
         except IncompatibleBrokerVersion:
-            for group in groups:
-                if group.listed_type == "consumer":
-                    group.state, group.members = UNKNOWN_848, None
-            return
+            return  # see _rows: what the classic API calls Dead may still be alive
         for code, message, name, state, *_rest, members, _ops, _tags in resp.groups:
             g = by_name.get(name)
             if g is None or code == _GROUP_ID_NOT_FOUND:
@@ -370,31 +378,26 @@ class KafkaLagClient:
             self._coordinators.pop(g.name, None)
         g.error = f"{what}: {message or _error_text(code)}"
 
-    async def _list_offsets(
-        self, cluster: Any, partitions: dict[str, list[TP]]
-    ) -> tuple[dict[TP, int], dict[TP, int]]:
+    async def _list_offsets(self, cluster: Any, tps: set[TP], at: int) -> dict[TP, int]:
+        """ListOffsets for ``at`` (LATEST or EARLIEST), one request per partition leader."""
         by_leader: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-        for tp in sorted({tp for tps in partitions.values() for tp in tps}):
+        for tp in sorted(tps):
             leader = cluster.leader_for_partition(TopicPartition(*tp))
             if leader is not None and leader >= 0:
                 by_leader[leader][tp[0]].append(tp[1])
 
-        async def ask(node: int, topics: dict[str, list[int]], at: int) -> dict[TP, int]:
+        async def ask(node: int, topics: dict[str, list[int]]) -> dict[TP, int]:
             req = OffsetRequest(-1, 0, [(t, [(p, at) for p in ps]) for t, ps in topics.items()])
             resp = await self._client.send(node, req)
             found: dict[TP, int] = {}
             for topic, parts in resp.topics:
                 for partition, code, _timestamp, offset, *_ in parts:
-                    if not code:
+                    if not code:  # an error leaves the partition out: its row is ERR
                         found[(topic, partition)] = offset
             return found
 
-        calls = [ask(n, ts, at) for at in (LATEST, EARLIEST) for n, ts in by_leader.items()]
-        results = await asyncio.gather(*calls)
-        half = len(by_leader)
-        ends = {k: v for r in results[:half] for k, v in r.items()}
-        starts = {k: v for r in results[half:] for k, v in r.items()}
-        return ends, starts
+        results = await asyncio.gather(*(ask(n, ts) for n, ts in by_leader.items()))
+        return {tp: offset for found in results for tp, offset in found.items()}
 
 
 def _partitions_of(groups: list[_Group], cluster: Any) -> dict[str, list[TP]]:
@@ -410,8 +413,12 @@ def _partitions_of(groups: list[_Group], cluster: Any) -> dict[str, list[TP]]:
 def _rows(
     g: _Group, tps: list[TP], ends: dict[TP, int], starts: dict[TP, int], now: float
 ) -> list[KafkaLagRow]:
+    if g.state == "Dead" and (g.committed or g.listed_type == "consumer"):
+        # listed, or holding offsets, yet Dead to classic DescribeGroups, and the broker has
+        # no ConsumerGroupDescribe: a consumer-protocol group whose members cannot be seen
+        g.state, g.members = UNKNOWN_848, None
     state = f"error ({g.error})" if g.error else g.state
-    alive = now if g.members else None
+    alive = None if g.members == 0 else now  # unknown members: do not claim nobody is there
     if g.error or not tps:
         gone = g.error is not None or (g.state == "Dead" and g.listed_type is None)
         status: Status = "ERR" if gone else "OK"

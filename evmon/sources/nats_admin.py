@@ -14,7 +14,9 @@ and ``consumers_info()`` return only the first page), so the raw ``$JS.API.STREA
 
 Named streams and consumers that do not exist come back as ``ERR`` rows with null numbers, so
 a script watching ``--stream S --consumer C`` sees the consumer disappear instead of an empty
-report. Nothing here creates, changes or acks anything.
+report. A failed refresh raises ``RuntimeFailure`` (``UsageError`` if JetStream is not
+enabled); the connection reconnects by itself, so the next refresh may succeed. Await one
+``snapshot()`` at a time. Nothing here creates, changes or acks anything.
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class JetStreamLagClient:
         """Every consumer of every stream (or of the named ones), sorted by stream, name."""
         if self.nc is None:
             await self.start()
+        assert self.nc is not None
+        if not self.nc.is_connected:  # fail at once instead of timing out every request
+            raise RuntimeFailure(f"JetStream at {self.settings.display}: not connected")
         try:
             return await self._snapshot(list(dict.fromkeys(streams)), set(consumers))
         except nats.errors.NoRespondersError:
