@@ -13,6 +13,7 @@ the last N samples of every row key and re-evaluates the status over that window
 whose key disappeared since the previous refresh, marked ``ERR`` with their last known values
 (kept for ``window`` refreshes, then forgotten). A screen can diff what it shows by ``row.key``:
 ``(group, topic, partition)`` for Kafka, ``(stream, consumer)`` for JetStream.
+``summarize_groups(rows)`` collapses Kafka rows to one line per group (total lag, worst status).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from itertools import pairwise
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 Status = Literal["OK", "WARN", "STALL", "STOP", "ERR"]
+#: From best to worst: a group shows the worst status of its partitions.
 STATUSES: tuple[Status, ...] = ("OK", "WARN", "STALL", "STOP", "ERR")
 DEFAULT_WINDOW = 10
+#: Seconds between refreshes for pollers that are not told otherwise (the dashboard).
+DEFAULT_REFRESH = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,40 @@ class JetStreamLagRow:
             "last_stream_seq": self.last_stream_seq,
             "status": self.status,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaGroupSummary:
+    """One consumer group over all its partitions: the collapsed row of an expandable table."""
+
+    group: str
+    state: str
+    members: int | None
+    partitions: int
+    lag: int
+    status: Status
+
+
+def summarize_groups(rows: Iterable[KafkaLagRow]) -> list[KafkaGroupSummary]:
+    """Per group (sorted by name): partition count, total lag and the worst status."""
+    groups: dict[str, list[KafkaLagRow]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+    out = []
+    for name in sorted(groups):
+        members = groups[name]
+        first = members[0]
+        out.append(
+            KafkaGroupSummary(
+                name,
+                first.state,
+                first.members,
+                sum(1 for r in members if r.partition is not None),
+                sum(r.lag or 0 for r in members),
+                max((r.status for r in members), key=STATUSES.index),
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)

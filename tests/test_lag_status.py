@@ -10,11 +10,13 @@ import pytest
 
 from evmon.lag import (
     JetStreamLagRow,
+    KafkaGroupSummary,
     KafkaLagRow,
     LagHistory,
     Sample,
     Status,
     evaluate,
+    summarize_groups,
 )
 
 
@@ -165,6 +167,19 @@ def test_lag_modules_do_not_import_textual(module: str) -> None:
     code = f"import sys, {module}; print(any(m.split('.')[0] == 'textual' for m in sys.modules))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_group_summary_totals_lag_and_takes_the_worst_status() -> None:
+    rows = [
+        KafkaLagRow("b", "Stable", 2, "t", 0, 5, 10, 5, "OK"),
+        KafkaLagRow("b", "Stable", 2, "t", 1, None, 7, 7, "STALL"),
+        KafkaLagRow("b", "Stable", 2, "u", 0, 1, 2, 1, "WARN"),
+        KafkaLagRow("a", "Dead", 0, None, None, None, None, None, "ERR"),
+    ]
+    assert summarize_groups(rows) == [
+        KafkaGroupSummary("a", "Dead", 0, 0, 0, "ERR"),
+        KafkaGroupSummary("b", "Stable", 2, 3, 13, "STALL"),
+    ]
 
 
 def test_window_must_hold_a_sample() -> None:
