@@ -473,3 +473,24 @@ async def test_kafka_unknown_target_topic_sends_nothing(
     with pytest.raises(UsageError, match=f"Kafka topic '{unique}-missing' not found"):
         await replay(ctx, [ev], target=f"{unique}-missing")
     assert ctx.audit.entries() == []  # type: ignore[union-attr]
+
+
+async def test_rate_paces_the_publishes(nats_url: str, unique: str, tmp_path: Path) -> None:
+    events = [Event("nats", f"{unique}.r", f"{i}".encode(), 1.0) for i in range(5)]
+    ctx = _ctx(tmp_path, nats_url)
+    progress: list[tuple[int, int]] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    result = await replay(ctx, events, rate=40.0, on_progress=lambda d, t: progress.append((d, t)))
+    assert loop.time() - started >= 4 / 40.0  # the 5th publish is due 100 ms after the 1st
+    assert result.count == 5 and progress == [(i, 5) for i in range(1, 6)]
+
+
+async def test_missing_connection_is_named_before_anything_is_sent(tmp_path: Path) -> None:
+    ctx = ActionContext(audit=AuditLog(tmp_path / "audit.jsonl"))
+    kafka_event = Event("kafka", "t", b"x", 1.0, partition=0, offset=1)
+    with pytest.raises(UsageError, match="Kafka events needs a Kafka connection: give --kafka"):
+        await replay(ctx, [kafka_event])
+    with pytest.raises(UsageError, match="NATS events needs a NATS connection: give --nats URL"):
+        await replay(ctx, [Event("nats", "a.b", b"x", 1.0)])
+    assert ctx.audit is not None and ctx.audit.entries() == []
