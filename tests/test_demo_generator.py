@@ -1,0 +1,114 @@
+"""The demo's event content: reproducible from a seed, plausible, and shaped so that exactly
+the designated poison messages stop the demo's consumers. No broker needed."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import orjson
+import pytest
+
+from evmon.demo.consumers import mailable
+from evmon.demo.generator import (
+    MAX_RATE,
+    MIN_RATE,
+    POISON_MSG_ID,
+    DemoEvent,
+    EventFactory,
+    dlq_copy,
+    kafka_poison_payment,
+    rate_at,
+)
+from evmon.demo.kafka import is_poison
+
+TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
+
+
+def fixed_clock() -> float:
+    return 1_700_000_000.0
+
+
+def events(seed: int, n: int) -> list[DemoEvent]:
+    factory = EventFactory(seed, clock=fixed_clock)
+    return factory.opening() + [factory.next() for _ in range(n)]
+
+
+def test_same_seed_same_events_different_seed_different_events() -> None:
+    assert events(1, 500) == events(1, 500)
+    assert events(1, 500) != events(2, 500)
+
+
+def test_the_mix_covers_the_shop_with_headers_binary_and_malformed_payloads() -> None:
+    evs = events(7, 3000)
+    subjects = Counter(e.subject for e in evs)
+    for subject in (
+        "users.created",
+        "users.updated",
+        "orders.eu.created",
+        "orders.us.created",
+        "orders.us.shipped",
+        "orders.eu.shipped",
+        "payments.card.authorized",
+        "payments.card.captured",
+        "payments.card.failed",
+        "payments.paypal.authorized",
+    ):
+        assert subjects[subject] > 0, subject
+    kinds = Counter(e.kind for e in evs)
+    assert kinds["binary"] > 0 and kinds["malformed"] > 0
+    assert kinds["json"] > 0.9 * len(evs)
+    for e in evs:
+        assert TRACEPARENT.match(e.header("traceparent") or ""), e
+        assert e.header("content-type") in ("application/json", "application/x-protobuf")
+    ids = [e.header("Nats-Msg-Id") for e in evs]
+    assert len(set(ids)) == len(ids), "JetStream would drop duplicate Nats-Msg-Id"
+    for e in evs:
+        if e.kind == "binary":
+            assert e.header("content-type") == "application/x-protobuf"
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(e.payload)
+        elif e.kind == "malformed":
+            assert e.header("content-type") == "application/json"
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(e.payload)
+        elif e.kind == "json":
+            doc = orjson.loads(e.payload)
+            assert doc["event_id"] == e.header("Nats-Msg-Id")
+
+
+def test_only_the_designated_poison_messages_stop_the_consumers() -> None:
+    evs = events(3, 3000)
+    poison = [e for e in evs if e.kind == "poison"]
+    assert len(poison) == 1
+    (p,) = poison
+    assert p.subject == "users.updated" and p.header("Nats-Msg-Id") == POISON_MSG_ID
+    assert orjson.loads(p.payload)["email"] is None
+    assert not mailable(p.payload)
+    # users-mailer can mail every other users event, so after a skip it is healthy again
+    assert all(mailable(e.payload) for e in evs if e.subject.startswith("users.") and e is not p)
+    # fraud-check scores every generated payment (malformed ones are skipped, not fatal)
+    assert not any(is_poison(e.payload) for e in evs if e.subject.startswith("payments."))
+    assert is_poison(kafka_poison_payment().payload)
+
+
+def test_opening_parks_failed_payments_in_the_dlq() -> None:
+    opening = EventFactory(5, clock=fixed_clock).opening()
+    failed = [e for e in opening if e.to_dlq]
+    assert len(failed) >= 4
+    assert all(e.subject == "payments.card.failed" for e in failed)
+    dead = dlq_copy(failed[0], "PAYMENTS", 42)
+    assert dead.subject == "dlq.payments.card.failed"
+    assert dead.payload == failed[0].payload
+    assert dead.header("original-subject") == "payments.card.failed"
+    assert dead.header("original-stream") == "PAYMENTS"
+    assert dead.header("original-seq") == "42"
+    assert (dead.header("dlq-reason") or "").startswith("retries exhausted: ")
+    assert dead.header("traceparent") == failed[0].header("traceparent")
+    assert dead.header("Nats-Msg-Id") != failed[0].header("Nats-Msg-Id")
+
+
+def test_rate_varies_between_the_bounds() -> None:
+    rates = [rate_at(t / 10) for t in range(0, 3000)]
+    assert min(rates) >= MIN_RATE - 1e-9 and max(rates) <= MAX_RATE + 1e-9
+    assert max(rates) - min(rates) > (MAX_RATE - MIN_RATE) / 2
