@@ -70,7 +70,11 @@ def describe_kafka_error(err: BaseException, settings: KafkaSettings | None = No
             "the broker closed the connection (check the security protocol, SASL settings "
             "and client certificate it expects)"
         )
-    elif "unable to bootstrap" in low or isinstance(err, KafkaConnectionError):
+    elif (
+        "unable to bootstrap" in low
+        or "unable to get cluster metadata" in low
+        or isinstance(err, KafkaConnectionError)
+    ):
         cause = "broker unreachable (connection refused or timed out)"
     elif isinstance(err, asyncio.TimeoutError):
         cause = "timed out"
@@ -159,10 +163,11 @@ class KafkaSource:
         self.next_offsets: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._state = "connecting"
+        self._detail = ""
 
     def _status(self, state: str, detail: str = "") -> None:
-        if state != self._state or detail:
-            self._state = state
+        if state != self._state or detail != self._detail:
+            self._state, self._detail = state, detail
             self.on_status(ConnectionStatus("kafka", self.settings.display, state, detail))  # type: ignore[arg-type]
 
     async def start(self, wait: float | None = 10.0) -> None:
@@ -319,5 +324,13 @@ class KafkaSource:
                 await task
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(consumer.stop(), 5)
+            except asyncio.CancelledError:
+                # aiokafka's fetcher lets the cancellation of its own pending fetches escape
+                # stop() when the broker is gone; only a cancellation of *this* task counts.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+            except Exception:  # closing a consumer whose broker is gone: nothing to do
+                pass
