@@ -246,6 +246,36 @@ async def test_watch_survives_a_server_restart() -> None:
         await asyncio.to_thread(server.cleanup)
 
 
+async def test_watch_gives_up_after_the_reconnect_deadline() -> None:
+    server = NatsServer()
+    await asyncio.to_thread(server.start)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *evmon_cmd(
+                "lag",
+                "--nats",
+                server.url,
+                "--watch",
+                "0.3",
+                "--format",
+                "json",
+                "--reconnect-deadline",
+                "2",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert orjson.loads(await asyncio.wait_for(proc.stdout.readline(), 30)) == []
+        await asyncio.to_thread(server.stop)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await asyncio.to_thread(server.cleanup)
+    assert proc.returncode == 1
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith("evmon: error: JetStream unreachable for 2 s"), err
+
+
 def test_unreachable_nats_is_one_line_and_exit_2() -> None:
     url = f"nats://127.0.0.1:{free_port()}"
     res = run_evmon(["lag", "--nats", url, "--format", "json"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any, Generic, TextIO, TypeVar
 import orjson
 
 from evmon.commands.common import kafka_settings, nats_settings
-from evmon.errors import EvmonError, UsageError
+from evmon.errors import EvmonError, RuntimeFailure, UsageError
 from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -33,27 +34,40 @@ class _Report(Generic[R]):
     """One system: how to take a snapshot, and the window of its rows."""
 
     def __init__(
-        self, name: str, take: Callable[[], Awaitable[list[R]]], history: LagHistory[R]
+        self,
+        name: str,
+        take: Callable[[], Awaitable[list[R]]],
+        history: LagHistory[R],
+        deadline: float | None,
     ) -> None:
         self.name = name
         self.take = take
         self.history = history
+        self.deadline = deadline
         self.rows: list[R] = []
         self.error: str | None = None
+        self.failing_since: float | None = None
 
     async def refresh(self, first: bool) -> str | None:
         """Take a snapshot into ``rows``; after the first refresh a failure turns the rows
-        ``ERR`` and returns its message, once per distinct failure (not every refresh)."""
+        ``ERR`` and returns its message, once per distinct failure (not every refresh).
+        Failures lasting ``deadline`` seconds (``--reconnect-deadline``) end the command."""
         try:
             self.rows = self.history.observe(await self.take())
         except EvmonError as err:
             if first:
                 raise
+            now = time.monotonic()
+            self.failing_since = self.failing_since or now
+            if self.deadline is not None and now - self.failing_since >= self.deadline:
+                raise RuntimeFailure(
+                    f"{self.name} unreachable for {self.deadline:g} s (last error: {err})"
+                ) from None
             self.rows = self.history.fail()
             new = str(err) if str(err) != self.error else None
             self.error = str(err)
             return new
-        self.error = None
+        self.error = self.failing_since = None
         return None
 
 
@@ -84,9 +98,9 @@ async def run(args: argparse.Namespace) -> int:
             kc = KafkaLagClient(kafka)
             closers.append(kc.close)
             await kc.start()
-            groups = tuple(args.groups)
             history_k: LagHistory[KafkaLagRow] = LagHistory(args.window, args.allowed_lag)
-            reports.append(_Report("kafka", lambda: kc.snapshot(groups), history_k))
+            take_k = functools.partial(kc.snapshot, tuple(args.groups))
+            reports.append(_Report("Kafka", take_k, history_k, kafka.reconnect_deadline))
         nats = nats_settings(args)
         if nats is not None:
             from evmon.sources.nats_admin import JetStreamLagClient
@@ -94,9 +108,9 @@ async def run(args: argparse.Namespace) -> int:
             jc = JetStreamLagClient(nats)
             closers.append(jc.close)
             await jc.start()
-            streams, consumers = tuple(args.streams), tuple(args.consumers)
             history_j: LagHistory[JetStreamLagRow] = LagHistory(args.window, args.allowed_lag)
-            reports.append(_Report("jetstream", lambda: jc.snapshot(streams, consumers), history_j))
+            take_j = functools.partial(jc.snapshot, tuple(args.streams), tuple(args.consumers))
+            reports.append(_Report("JetStream", take_j, history_j, nats.reconnect_deadline))
         return await _loop(args, reports)
     finally:
         for close in reversed(closers):
@@ -154,7 +168,7 @@ def _emit(out: TextIO, args: argparse.Namespace, reports: list[_Report[Any]], tt
             + ("  (Ctrl+C to stop)" if tty else "")
         )
     for r in reports:
-        parts.append(render_table(r.name, r.rows, r.history, colour))
+        parts.append(render_table(r.name.lower(), r.rows, r.history, colour))
     text = "\n\n".join(parts) + "\n"
     if args.watch is not None:
         text = CLEAR + text if tty else text + "\n"
