@@ -756,8 +756,7 @@ class KafkaBroker(_ManagedProcess):
         argv = self._java(
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            self.cluster_id,
+            f"--cluster-id={self.cluster_id}",  # an id may start with "-"
             "-c",
             str(self.properties_path),
             *self.format_args,

@@ -32,7 +32,7 @@ async def _groups(bootstrap: str) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        return [g[0] for g in await admin.list_consumer_groups()]
+        return sorted(g[0] for g in await admin.list_consumer_groups())
     finally:
         await admin.close()
 
@@ -55,6 +55,7 @@ async def test_tail_from_offset_and_time_across_partitions(
     kafka_bootstrap: str, unique: str
 ) -> None:
     topic = f"{unique}-t"
+    groups_before = await _groups(kafka_bootstrap)
     await _create(kafka_bootstrap, topic)
     base = 1_700_000_000_000
     # 4 records per partition with explicit, increasing timestamps
@@ -98,13 +99,14 @@ async def test_tail_from_offset_and_time_across_partitions(
         assert sink.events[-1].payload == b"live" and sink.events[-1].offset == 4
     finally:
         await src.close()
-    assert not [g for g in await _groups(kafka_bootstrap)], "evmon must not create consumer groups"
+    assert await _groups(kafka_bootstrap) == groups_before, "evmon must not create consumer groups"
 
 
 async def test_pattern_picks_up_new_topic_and_tombstones_keys(
     kafka_bootstrap: str, unique: str
 ) -> None:
     first = f"{unique}-pay-a"
+    groups_before = await _groups(kafka_bootstrap)
     await _create(kafka_bootstrap, first, partitions=1)
     sink = ListSink()
     src = KafkaSource(KafkaSettings(kafka_bootstrap), sink, pattern=f"{unique}-pay-.*")
@@ -136,11 +138,12 @@ async def test_pattern_picks_up_new_topic_and_tombstones_keys(
         assert by[(first, 0)].payload == b"a"
     finally:
         await src.close()
-    assert await _groups(kafka_bootstrap) == []
+    assert await _groups(kafka_bootstrap) == groups_before
 
 
 def test_cli_tail_jsonl_round_trip_and_no_group(kafka_bootstrap: str, unique: str) -> None:
     topic = f"{unique}-orders"
+    groups_before = asyncio.run(_groups(kafka_bootstrap))
     asyncio.run(_create(kafka_bootstrap, topic))
     sent = [
         {"topic": topic, "partition": 0, "key": b"o-1", "value": b'{"id": 1, "total": 9.5}'},
@@ -231,7 +234,7 @@ def test_cli_tail_jsonl_round_trip_and_no_group(kafka_bootstrap: str, unique: st
     )
     orig = sorted(((e.partition, e.key, e.payload, e.headers) for e in events.values()), key=repr)
     assert again == orig
-    assert asyncio.run(_groups(kafka_bootstrap)) == []
+    assert asyncio.run(_groups(kafka_bootstrap)) == groups_before
 
 
 def test_cli_unreachable_kafka_and_unknown_topic(kafka_bootstrap: str) -> None:
