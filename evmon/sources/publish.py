@@ -128,10 +128,16 @@ async def publish_raw(
     """Publish with the exact header block (see the module doc for why and how)."""
     if nc.is_closed:
         raise PublishError("the NATS connection is closed")
-    if len(payload) > nc.max_payload:
-        raise PublishError(f"payload of {len(payload)} bytes exceeds the server's max_payload")
+    block = nats_header_block(headers) if headers else b""
+    # The server counts headers and payload against max_payload together, and answers a
+    # violation by closing the connection: check first so nothing is reported sent.
+    if len(block) + len(payload) > nc.max_payload:
+        raise PublishError(
+            f"message of {len(payload)} bytes payload + {len(block)} bytes headers exceeds "
+            f"the server's max_payload of {nc.max_payload} bytes"
+        )
     if headers:
-        cmd = protocol.hpub_cmd(subject, reply, nats_header_block(headers), payload)
+        cmd = protocol.hpub_cmd(subject, reply, block, payload)
     else:
         cmd = protocol.pub_cmd(subject, reply, payload)
     await nc._send_command(cmd)
@@ -228,6 +234,7 @@ class NatsPublisher:
         assert nc is not None, "start() first"
         stream = await self.stream_of(subject)
         if stream is None:
+            reconnects = nc.stats["reconnects"]
             try:
                 await publish_raw(nc, subject, payload, headers)
                 await nc.flush(timeout=max(1, round(self.ack_timeout)))
@@ -235,6 +242,9 @@ class NatsPublisher:
                 raise
             except Exception as err:
                 raise PublishError(f"not confirmed by the server: {_describe(err)}") from None
+            if nc.stats["reconnects"] != reconnects:
+                # The PONG came over a new connection: the old one may have lost the message.
+                raise PublishError("not confirmed: the connection dropped during the publish")
             return PublishAck(subject)
         try:
             reply = await self.request(subject, payload, headers)
