@@ -72,7 +72,7 @@ from aiokafka.structs import TopicPartition
 from evmon.config import KafkaSettings
 from evmon.errors import ConnectError, RuntimeFailure
 from evmon.lag import KafkaLagRow, Status
-from evmon.sources.kafka import client_kwargs, describe_kafka_error
+from evmon.sources.kafka import bootstrap_errors, client_kwargs, describe_kafka_error
 
 UNKNOWN_848 = "unknown (consumer protocol)"
 LATEST, EARLIEST = -1, -2
@@ -228,11 +228,15 @@ class KafkaLagClient:
         self._started = False
 
     async def start(self) -> None:
-        try:
-            await asyncio.wait_for(self._client.bootstrap(), self.settings.request_timeout)
-        except (TimeoutError, KafkaError, OSError) as err:
+        with bootstrap_errors() as seen:  # the real cause (SASL, TLS) is only logged
+            try:
+                await asyncio.wait_for(self._client.bootstrap(), self.settings.request_timeout)
+                failed: BaseException | None = None
+            except (TimeoutError, KafkaError, OSError) as err:
+                failed = seen.cause(err)
+        if failed is not None:
             await self.close()
-            cause = describe_kafka_error(err)
+            cause = describe_kafka_error(failed, self.settings)
             raise ConnectError(
                 f"cannot connect to Kafka at {self.settings.display}: {cause}"
             ) from None
@@ -249,9 +253,8 @@ class KafkaLagClient:
         try:
             return await asyncio.wait_for(self._snapshot(groups), self.settings.request_timeout * 3)
         except (TimeoutError, KafkaError, OSError) as err:
-            raise RuntimeFailure(
-                f"Kafka at {self.settings.display}: {describe_kafka_error(err)}"
-            ) from None
+            cause = describe_kafka_error(err, self.settings)
+            raise RuntimeFailure(f"Kafka at {self.settings.display}: {cause}") from None
 
     async def _snapshot(self, names: Sequence[str]) -> list[KafkaLagRow]:
         cluster = await self._client.fetch_all_metadata()
