@@ -207,8 +207,10 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument(
         "--watch",
         type=float,
+        nargs="?",
+        const=5.0,
         metavar="SECONDS",
-        help="refresh every SECONDS until interrupted (tables are redrawn in place)",
+        help="refresh every SECONDS (default 5) until interrupted; tables are redrawn in place",
     )
     out.add_argument(
         "--window",
