@@ -1,0 +1,76 @@
+"""What every consumer process shares: the result line and the "stop when idle" rule."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+#: nats-py's default pending limits drop past 512k messages; evmon raises them, and so does
+#: the raw baseline, so that both read the same bounded flood without drops.
+PENDING_MSGS = 1_000_000
+PENDING_BYTES = 512 * 1024 * 1024
+
+
+def report(
+    count: int, first: float, last: float, dropped: int = 0, first_count: int = 1, **extra: Any
+) -> None:
+    """The result line; ``first_count`` events had arrived when ``first`` was taken."""
+    line = {
+        "count": count,
+        "first": first,
+        "last": last,
+        "first_count": first_count,
+        "dropped": dropped,
+        **extra,
+    }
+    out = sys.__stdout__  # not sys.stdout, which Textual captures while an app runs
+    assert out is not None
+    out.buffer.write(orjson.dumps(line) + b"\n")
+    out.flush()
+
+
+async def wait_until(
+    done: Callable[[], bool], progress: Callable[[], int], idle: float, deadline: float
+) -> None:
+    """Return when ``done()``, when ``progress()`` stood still for ``idle`` seconds after it
+    started, or after ``deadline`` seconds: a consumer that loses messages still ends."""
+    start = time.monotonic()
+    last_value, last_change = progress(), start
+    while not done():
+        await asyncio.sleep(0.005)
+        now = time.monotonic()
+        value = progress()
+        if value != last_value:
+            last_value, last_change = value, now
+        elif value and now - last_change >= idle:
+            return
+        if now - start >= deadline:
+            return
+
+
+class Tracker:
+    """Turns a growing total (polled every few ms) into first/last times and counts.
+
+    For consumers that cannot time each event without slowing it (the store, the app):
+    ``first`` is when the total was first seen non-zero, ``first_count`` what it was then.
+    """
+
+    def __init__(self, total: Callable[[], int]) -> None:
+        self._total = total
+        self.seen = 0
+        self.first = self.last = 0.0
+        self.first_count = 0
+
+    def __call__(self) -> int:
+        total = self._total()
+        if total != self.seen:
+            now = time.perf_counter()
+            if not self.first_count:
+                self.first, self.first_count = now, total
+            self.seen, self.last = total, now
+        return total

@@ -1,0 +1,90 @@
+"""The dashboard's ingest path: ``EvmonApp`` running headless (``run_test``) on a real source.
+
+Everything the dashboard does per event and per tick happens here (source -> store, the
+15 Hz tick through the index, the event list, the status bar and subject tree, rendering
+to the headless driver); only the terminal is missing.
+
+    python -m bench.consumers.dashboard (--nats URL -s SUBJ | --kafka B -t TOPIC) COUNT
+        [--filter EXPR] [--capacity N] [--rss-every N] [--idle S] [--deadline S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+
+from bench.consumers.common import Tracker, report, wait_until
+from bench.rss import rss_bytes
+from evmon.config import KafkaSettings, NatsSettings
+from evmon.selection import Start
+from evmon.store import EventStore
+from evmon.tui import EvmonApp, SourceSpec, kafka_spec, nats_spec
+
+SIZE = (160, 48)
+
+
+def spec(a: argparse.Namespace) -> SourceSpec:
+    if a.nats:
+        return nats_spec(NatsSettings((a.nats,)), subjects=[a.subject])
+    return kafka_spec(KafkaSettings(a.kafka), topics=[a.topic], start=Start("first"))
+
+
+async def run(a: argparse.Namespace) -> None:
+    store = EventStore(a.capacity)
+    app = EvmonApp(store, [spec(a)], initial_filter=a.filter, blink=False)
+    gc.collect()
+    rss_idle = rss_bytes()
+    async with app.run_test(size=SIZE) as pilot:
+        track = Tracker(lambda: store.total)
+        samples: list[tuple[int, int]] = []
+        next_sample = a.rss_every or 0
+
+        def progress() -> int:
+            nonlocal next_sample
+            total = track()
+            while next_sample and total >= next_sample:
+                samples.append((total, rss_bytes()))
+                next_sample += a.rss_every
+            return total
+
+        await wait_until(lambda: progress() >= a.count, progress, a.idle, a.deadline)
+        await pilot.pause(0.2)  # the last tick shows the last events
+        extra = {
+            "rss_idle": rss_idle,
+            "rss": rss_bytes(),
+            "retained": len(store),
+            "shown": len(app.index),
+        }
+        if samples:
+            extra["samples"] = samples
+        report(store.total, track.first, track.last, store.dropped, track.first_count, **extra)
+        await app.close_sources()
+        # Leaving run_test after close_sources() (or pressing q) does not return with the
+        # app as it is today; the numbers are out, so end here.
+        os._exit(0)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.consumers.dashboard")
+    p.add_argument("--nats")
+    p.add_argument("-s", "--subject", default=">")
+    p.add_argument("--kafka")
+    p.add_argument("-t", "--topic")
+    p.add_argument("count", type=int)
+    p.add_argument("--filter", default="")
+    p.add_argument("--capacity", type=int, default=100_000)
+    p.add_argument("--rss-every", type=int, default=0)
+    p.add_argument("--idle", type=float, default=5.0)
+    p.add_argument("--deadline", type=float, default=300.0)
+    a = p.parse_args()
+    if not (a.nats or (a.kafka and a.topic)):
+        p.error("give --nats URL, or --kafka BOOTSTRAP with -t TOPIC")
+    asyncio.run(run(a))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

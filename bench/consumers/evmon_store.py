@@ -1,0 +1,105 @@
+"""The dashboard's ingest path without the screen: evmon's source -> EventStore, with the
+UI's 20 Hz timer polling an EventIndex (through the filter) and the store's rates.
+
+This is what the dashboard does per event; ``bench.consumers.dashboard`` adds Textual on
+top. It also serves the memory benchmark (``--rss-every``): resident set size after every
+N events, to show the store stays flat once full.
+
+    python -m bench.consumers.evmon_store (--nats URL -s SUBJ | --kafka B -t TOPIC) COUNT
+        [--filter EXPR] [--capacity N] [--rss-every N] [--idle S] [--deadline S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+
+from bench.consumers.common import Tracker, report, wait_until
+from bench.rss import rss_bytes
+from evmon.config import KafkaSettings, NatsSettings
+from evmon.filter import parse_filter
+from evmon.selection import Start
+from evmon.sources import Source
+from evmon.store import EventStore
+from evmon.tui.index import EventIndex
+
+UI_INTERVAL = 0.05
+
+
+async def run(a: argparse.Namespace) -> None:
+    store = EventStore(a.capacity)
+    flt = parse_filter(a.filter) if a.filter else None
+    index = EventIndex(store, flt)
+    source: Source
+    if a.nats:
+        from evmon.sources.nats import NatsSource
+
+        source = NatsSource(NatsSettings((a.nats,)), store, subjects=[a.subject])
+    else:
+        from evmon.sources.kafka import KafkaSource
+
+        source = KafkaSource(KafkaSettings(a.kafka), store, topics=[a.topic], start=Start("first"))
+    gc.collect()
+    rss_idle = rss_bytes()
+    await source.start()
+
+    async def ui_timer() -> None:
+        while True:
+            await asyncio.sleep(UI_INTERVAL)
+            index.poll()
+            store.total_rate()
+
+    ui = asyncio.create_task(ui_timer())
+    track = Tracker(lambda: store.total)
+    samples: list[tuple[int, int]] = []
+    next_sample = a.rss_every or 0
+
+    def progress() -> int:
+        nonlocal next_sample
+        total = track()
+        while next_sample and total >= next_sample:
+            samples.append((total, rss_bytes()))
+            next_sample += a.rss_every
+        return total
+
+    await wait_until(lambda: progress() >= a.count, progress, a.idle, a.deadline)
+    ui.cancel()
+    index.poll()
+    extra = {"rss_idle": rss_idle, "rss": rss_bytes(), "retained": len(store)}
+    if samples:
+        extra["samples"] = samples
+    report(
+        store.total,
+        track.first,
+        track.last,
+        store.dropped,
+        track.first_count,
+        shown=len(index),
+        **extra,
+    )
+    await source.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.consumers.evmon_store")
+    p.add_argument("--nats")
+    p.add_argument("-s", "--subject", default=">")
+    p.add_argument("--kafka")
+    p.add_argument("-t", "--topic")
+    p.add_argument("count", type=int)
+    p.add_argument("--filter", default="")
+    p.add_argument("--capacity", type=int, default=100_000)
+    p.add_argument("--rss-every", type=int, default=0)
+    p.add_argument("--idle", type=float, default=5.0)
+    p.add_argument("--deadline", type=float, default=300.0)
+    a = p.parse_args()
+    if not (a.nats or (a.kafka and a.topic)):
+        p.error("give --nats URL, or --kafka BOOTSTRAP with -t TOPIC")
+    asyncio.run(run(a))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
