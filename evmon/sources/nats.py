@@ -177,11 +177,20 @@ async def connect_nats(
         with contextlib.suppress(Exception):
             await nc.close()
 
+    has_credentials = bool(
+        settings.user or settings.token or settings.nkey_seed or settings.creds
+    )
+
     async def error_cb(err: Exception) -> None:
         if isinstance(err, nats.errors.SlowConsumerError):
             if on_error is not None:
                 on_error(err)
             return
+        if not connected_once and has_credentials and isinstance(err, ConnectionResetError):
+            # The server answers bad credentials with -ERR and closes at once; the reset can
+            # overtake the -ERR line (the kernel drops unread data on RST), so a reset during
+            # the handshake is how a rejected login often looks from here.
+            err = nats.errors.AuthorizationError()
         last_error.append(err)
         del last_error[:-1]
         cause = describe(err)
