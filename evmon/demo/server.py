@@ -250,19 +250,21 @@ class NatsServerProcess:
             interval = min(interval * 1.5, 0.2)
 
     async def _answers(self) -> bool:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the connection completes, and startup must stay cancellable.
+        writer = None
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, self.port), 1)
-        except (OSError, TimeoutError):
-            return False
-        try:
-            line = await asyncio.wait_for(reader.readline(), 1)
+            async with asyncio.timeout(1):
+                reader, writer = await asyncio.open_connection(HOST, self.port)
+                line = await reader.readline()
             return line.startswith(b"INFO ")
         except (OSError, TimeoutError):
             return False
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
 
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109
         """SIGTERM, wait up to ``timeout`` without blocking the loop, then ``stop_now()`` —

@@ -212,8 +212,13 @@ async def demo_system(
     if isinstance(kafka, str):
         kafka = KafkaSettings(bootstrap=kafka)
     system = DemoSystem(seed, NatsServerProcess(port))
+    task = asyncio.current_task()
     try:
         await system._start(kafka, kafka_prefix)
+        if task is not None and task.cancelling():
+            # A cancellation swallowed during startup (3.11's wait_for, inside the clients,
+            # can lose one): honour it rather than run the caller's block forever.
+            raise asyncio.CancelledError
         yield system
     finally:
         await system.close()
