@@ -23,6 +23,8 @@ import orjson
 import pytest
 from nats.js.api import ConsumerInfo
 
+from evmon.cli import build_parser
+from evmon.commands import demo as demo_command
 from evmon.demo import CONSUMERS, POISON_MSG_ID, STREAMS, demo_system
 from evmon.demo.server import _live, sweep_stale_workdirs
 from tests.helpers import evmon_cmd
@@ -293,3 +295,48 @@ def test_the_demo_does_not_import_textual() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == ""
+
+
+async def test_the_command_runs_the_dashboard_inside_the_demo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The hook the dashboard plugs into: called with the demo's URLs, subjects and streams
+    while the demo runs; when it returns, the demo is gone and the exit code is 0."""
+    seen: dict[str, object] = {}
+    where: list[tuple[int | None, Path | None]] = []
+
+    async def run_dashboard(**kw: object) -> None:
+        seen.update(kw)
+        server = next(iter(_live))
+        where.append((server.pid, server.workdir))
+        nc = await nats.connect(kw["nats_urls"][0])  # type: ignore[index]
+        seen["on_server"] = sorted(s.config.name for s in await nc.jetstream().streams_info())
+        await nc.close()
+
+    monkeypatch.setattr(demo_command, "find_dashboard", lambda: run_dashboard)
+    args = build_parser().parse_args(["demo", "--seed", "2"])
+    assert await demo_command.run(args) == 0
+    assert seen["streams"] == list(STREAMS) and seen["subjects"] == list(STREAMS.values())
+    assert seen["kafka"] is None and seen["first_run_hint"] is True
+    assert seen["on_server"] == sorted(STREAMS)
+    ((pid, workdir),) = where
+    assert pid is not None and not server_alive(pid)
+    assert workdir is not None and not workdir.exists()
+
+
+async def test_a_dashboard_crash_still_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    where: list[tuple[int | None, Path | None]] = []
+
+    async def run_dashboard(**kw: object) -> None:
+        server = next(iter(_live))
+        where.append((server.pid, server.workdir))
+        raise RuntimeError("dashboard crashed")
+
+    monkeypatch.setattr(demo_command, "find_dashboard", lambda: run_dashboard)
+    args = build_parser().parse_args(["demo"])
+    with pytest.raises(RuntimeError, match="dashboard crashed"):
+        await demo_command.run(args)
+    ((pid, workdir),) = where
+    assert pid is not None and not server_alive(pid)
+    assert workdir is not None and not workdir.exists()
+    assert not _live
