@@ -124,7 +124,8 @@ async def run(args: argparse.Namespace) -> int:
                         "running the demo headless (as with --serve)",
                         file=sys.stderr,
                     )
-                print(banner(demo), flush=True)
+                with contextlib.suppress(BrokenPipeError):  # `evmon demo --serve | head -1`
+                    print(banner(demo), flush=True)
                 work: Coroutine[Any, Any, object] = stop.wait()
             else:
                 work = dashboard(
