@@ -162,6 +162,51 @@ and no progress; ERR gone or the query failed. One-shot reports are OK or ERR.
 """
 
 
+EXAMPLES_CONNECT = """examples:
+  evmon connect --nats nats://127.0.0.1:4222 -s '>'
+  evmon connect --kafka 127.0.0.1:9092 --topic-pattern '.*'
+  evmon connect --nats nats://127.0.0.1:4222 --stream ORDERS --from -15m \\
+      --kafka 127.0.0.1:9092 -t payments --filter '!orders.*.created'
+keys: / filter, enter detail, space mark, p pause, ? help, q quit, ctrl+p commands
+"""
+
+
+def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    connect = sub.add_parser(
+        "connect",
+        help="the live dashboard (terminal UI)",
+        description="Watch NATS subjects, JetStream streams and Kafka topics in a terminal "
+        "dashboard: live list, subject tree, filter, detail, pause. Never creates consumer "
+        "groups or durable consumers, never acks.",
+        epilog=EXAMPLES_CONNECT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_connection_flags(connect)
+    _add_selection_flags(connect)
+    dash = connect.add_argument_group("dashboard")
+    dash.add_argument(
+        "--group",
+        dest="groups",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="Kafka consumer group for the lag screen (repeatable; default all)",
+    )
+    dash.add_argument(
+        "--buffer",
+        type=int,
+        metavar="N",
+        default=100_000,
+        help="events kept in memory (default 100000; the oldest are dropped)",
+    )
+    dash.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse actions that write to the brokers (re-publish, skip)",
+    )
+    connect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
 def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lag = sub.add_parser(
         "lag",
@@ -365,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "jsonl"), default="text", help="output format (default text)"
     )
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    _add_connect_parser(sub)
     _add_lag_parser(sub)
     contexts = sub.add_parser(
         "contexts",

@@ -1,0 +1,539 @@
+"""``EvmonApp``: the dashboard of ``evmon connect``.
+
+Data flow: sources (opened in workers, one per ``SourceSpec``) append to the bounded
+``EventStore``; a timer (``TICK``, 15 Hz) polls the store through the ``EventIndex`` (only new
+events are filtered) and tells the ``EventList`` what changed; the subject tree and the
+status bar are refreshed from the store's counters at a lower rate. No message is ever
+posted per event.
+
+Adding to the dashboard:
+
+- a key: a ``Binding`` in ``EvmonApp.BINDINGS`` and an ``action_*`` method. It appears in
+  the footer (``show=True``), the help screen and the command palette by itself.
+- an action without a key: an entry in ``EXTRA_COMMANDS`` (palette only).
+- a modal or screen: a ``ModalScreen[T]`` subclass in ``screens/``; an action pushes it
+  with ``self.push_screen(Screen(...), callback)`` (or ``await self.push_screen_wait`` in a
+  ``@work`` method). See ``screens/payload.py``.
+- what the actions of later issues work on: ``highlighted_event()``, ``marked_events()``
+  (falls back to the highlighted one) and ``filtered_events()``; ``read_only`` says whether
+  actions that write (re-publish, skip) are allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from evmon.config import KafkaSettings, NatsSettings
+from evmon.errors import ConnectError, EvmonError
+from evmon.filter import Filter, FilterError, parse_filter
+from evmon.model import Event
+from evmon.sources import Source
+from evmon.store import DEFAULT_CAPACITY, EventStore
+from evmon.tui import format as fmt
+from evmon.tui.commands import EvmonCommands
+from evmon.tui.connections import SourceSpec, StatusBoard, kafka_spec, nats_spec
+from evmon.tui.index import EventIndex, Snapshot
+from evmon.tui.messages import (
+    EventHighlighted,
+    FilterChanged,
+    FollowChanged,
+    Refiltered,
+    SubjectChosen,
+)
+from evmon.tui.screens.help import HelpScreen, HelpSection
+from evmon.tui.screens.payload import PayloadScreen
+from evmon.tui.widgets.detail import DetailPane
+from evmon.tui.widgets.event_list import EventList
+from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
+from evmon.tui.widgets.status_bar import StatusBar, StatusLine
+from evmon.tui.widgets.subject_tree import SubjectTree
+
+__all__ = ["EvmonApp", "run_dashboard"]
+
+#: The UI timer: how often new events are taken from the store.
+TICK = 1 / 15
+#: Status bar and subject tree refresh every this many ticks.
+STATUS_EVERY = 4
+TREE_EVERY = 15
+#: Up to this many retained events are re-filtered on the spot; more go to a thread.
+SYNC_REFILTER = 10_000
+#: A source whose broker refuses us (auth, TLS) is tried again after this long.
+RETRY_AFTER = 5.0
+CLOSE_TIMEOUT = 5.0
+
+
+class EvmonApp(App[int]):
+    """The live dashboard over one ``EventStore`` fed by the given sources."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "evmon"
+    COMMANDS = App.COMMANDS | {EvmonCommands}
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (100, "-normal"),
+        (160, "-wide"),
+    ]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("enter", "toggle_detail", "Detail"),
+        Binding("space", "mark", "Mark"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("f", "full_payload", "Full payload", show=False),
+        Binding("t", "toggle_tree", "Subjects", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        # Later issues plug in here, each with its action_* method below:
+        #   r re-publish marked (or highlighted) events  -> action_republish
+        #   s skip the highlighted event's message        -> action_skip
+        #   x export marked (or all filtered) events      -> action_export
+        #   l lag screen                                  -> action_lag
+    ]
+
+    #: Palette-only commands: (name, help, action).
+    EXTRA_COMMANDS: ClassVar[list[tuple[str, str, str]]] = [
+        ("Resume following the newest events", "Jump to the newest event (end)", "resume"),
+        ("Clear the filter", "Show every retained event", "clear_filter"),
+        ("Clear marks", "Unmark every marked event", "clear_marks"),
+        ("Focus the event list", "Move the keyboard focus to the events", "focus_events"),
+        ("Focus the subject tree", "Move the keyboard focus to the subjects", "focus_tree"),
+    ]
+
+    def __init__(
+        self,
+        store: EventStore,
+        sources: Sequence[SourceSpec] = (),
+        *,
+        initial_filter: str = "",
+        read_only: bool = False,
+        groups: Sequence[str] = (),
+        streams: Sequence[str] = (),
+        first_run_hint: bool = False,
+        blink: bool = True,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.specs = list(sources)
+        self.read_only = read_only
+        #: Kafka groups and JetStream streams of interest (for the lag screen).
+        self.groups = list(groups)
+        self.streams = list(streams)
+        self.first_run_hint = first_run_hint
+        self.connections = StatusBoard(self.specs)
+        self.index = EventIndex(store)
+        self.initial_filter = initial_filter
+        self._sources: dict[int, Source] = {}
+        self._ticks = 0
+        self._generation = 0
+        self._filtering = False
+        self._stopping = False
+        self._timer: Timer | None = None
+        self._detail_open = False
+        # The widgets are made here, not looked up: the timer may fire while they unmount.
+        self.filter_bar = FilterBar(initial_filter, blink=blink, id="filter-bar")
+        self.subject_tree = SubjectTree(id="tree")
+        self.subject_tree.border_title = "Subjects"
+        self.event_list = EventList(self.index, id="events")
+        self.event_list.border_title = "Events"
+        self.detail = DetailPane(id="detail")
+        self.detail.border_title = "Event"
+        self.status_bar = StatusBar(id="status")
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield self.filter_bar
+        with Horizontal(id="main"):
+            yield self.subject_tree
+            yield self.event_list
+            yield self.detail
+        yield self.status_bar
+        yield Footer()
+
+    @property
+    def main_screen(self) -> Screen[object]:
+        """The dashboard itself (``self.screen`` may be a modal or the palette)."""
+        return self.screen_stack[0]
+
+    @property
+    def detail_visible(self) -> bool:
+        return self._detail_open
+
+    def on_mount(self) -> None:
+        expr = self.initial_filter.strip()
+        if expr:
+            try:
+                flt: Filter | None = parse_filter(expr)
+            except FilterError:
+                self.filter_bar.set_text(expr)  # shows the error, applies nothing
+            else:
+                self.index.set_filter_now(flt)
+        self.event_list.focus()
+        self.sync()
+        self._timer = self.set_interval(TICK, self._tick)
+        for i, spec in enumerate(self.specs):
+            self.open_source(i, spec)
+        if self.first_run_hint:
+            self.notify(
+                "/ filter · enter detail · space mark · p pause · ? every key · q quit",
+                title="Welcome to evmon",
+                timeout=12,
+            )
+
+    # ----------------------------------------------------------------- sources
+
+    @work(group="sources", exit_on_error=False)
+    async def open_source(self, index: int, spec: SourceSpec) -> None:
+        """Open one source, retrying until its broker answers; never blocks the UI."""
+        board = self.connections
+        while not self._stopping:
+            try:
+                source = spec.factory(self.store, board.callback(index))
+            except EvmonError as err:
+                board.record(index, "failed", str(err))
+                return
+            self._sources[index] = source
+            try:
+                await source.start(wait=None)
+                return  # running: the source's own tasks feed the store from now on
+            except ConnectError as err:
+                board.record(index, "failed", f"{_cause(err)}; retrying")
+            except EvmonError as err:
+                board.record(index, "failed", str(err))
+                await self._close_source(index)
+                return
+            except Exception as err:  # a client bug must not take the dashboard down
+                board.record(index, "failed", f"{type(err).__name__}: {err}")
+                await self._close_source(index)
+                return
+            await self._close_source(index)
+            await asyncio.sleep(RETRY_AFTER)
+
+    async def _close_source(self, index: int) -> None:
+        source = self._sources.pop(index, None)
+        if source is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(source.close(), CLOSE_TIMEOUT)
+
+    async def close_sources(self) -> None:
+        """Stop connecting and close every source (drains the clients)."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.stop()
+        self.workers.cancel_group(self, "sources")
+        await asyncio.gather(*(self._close_source(i) for i in list(self._sources)))
+
+    async def action_quit(self) -> None:
+        await self.close_sources()
+        self.exit(0)
+
+    # ----------------------------------------------------------------- the timer
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        change = self.index.poll()
+        if change:
+            self.event_list.rows_changed(change)
+        if self._ticks % STATUS_EVERY == 0:
+            self._update_status()
+        if self._ticks % TREE_EVERY == 0:
+            self._update_tree()
+
+    def sync(self) -> None:
+        """Take everything from the store and redraw every counter now (tests, screenshots)."""
+        change = self.index.poll()
+        self.event_list.rows_changed(change)
+        self._update_status()
+        self._update_tree()
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """Put events straight into the store and show them (tests, screenshots, demo)."""
+        self.store.extend(events)
+        self.sync()
+
+    def _update_tree(self) -> None:
+        self.subject_tree.update_counts(self.store.subject_counts(), self.store.rates())
+
+    def _update_status(self) -> None:
+        store, events = self.store, self.event_list
+        self.status_bar.set_line(
+            StatusLine(
+                connections=StatusLine.connection_rows(list(self.connections)),
+                total=store.total,
+                rate=fmt.rate(store.total_rate()),
+                retained=len(store),
+                capacity=store.capacity,
+                dropped=store.dropped,
+                follow=events.follow,
+                new_rows=events.new_rows,
+                marked=len(events.marks),
+                read_only=self.read_only,
+            )
+        )
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        index, events = self.index, self.event_list
+        if self._filtering:
+            subtitle = "filtering…"
+        elif index.filter is None:
+            subtitle = f"{fmt.count(len(index))} events"
+        else:
+            subtitle = f"matching {fmt.count(len(index))} of {fmt.count(index.scanned)}"
+        if not events.follow:
+            subtitle += " · paused"
+            if events.new_rows:
+                subtitle += f" +{fmt.count(events.new_rows)} new"
+        events.border_subtitle = subtitle
+
+    # ----------------------------------------------------------------- filtering
+
+    @on(FilterChanged)
+    def _filter_changed(self, message: FilterChanged) -> None:
+        self._generation += 1
+        if len(self.store) <= SYNC_REFILTER:
+            self._filtering = False
+            self.index.set_filter_now(message.filter)
+            self.event_list.filter_changed()
+            self._update_counts()
+            return
+        self._filtering = True
+        self._update_counts()
+        self.refilter(self._generation, message.filter, self.index.snapshot())
+
+    @work(thread=True, exclusive=True, group="refilter", exit_on_error=False)
+    def refilter(self, generation: int, flt: Filter | None, snap: Snapshot) -> None:
+        """Re-filter the retained events away from the UI thread (in chunks, cancellable)."""
+        worker = get_current_worker()
+        seqs = EventIndex.refilter(snap, flt, lambda: worker.is_cancelled)
+        if seqs is not None and not worker.is_cancelled:
+            self.post_message(Refiltered(generation, flt, snap, seqs))
+
+    @on(Refiltered)
+    def _refiltered(self, message: Refiltered) -> None:
+        if message.generation != self._generation:
+            return  # typed on: a newer filter is on its way
+        self._filtering = False
+        self.index.install(message.filter, message.snapshot, message.seqs)
+        self.index.poll()
+        self.event_list.filter_changed()
+        self._update_counts()
+
+    @on(SubjectChosen)
+    def _subject_chosen(self, message: SubjectChosen) -> None:
+        self.filter_bar.set_text(message.expr)
+
+    @on(FilterInput.Submitted)
+    def _filter_submitted(self) -> None:
+        if self.filter_bar.error is None:  # a bad filter keeps the focus for fixing it
+            self.event_list.focus()
+
+    # ----------------------------------------------------------------- list and detail
+
+    @on(EventHighlighted)
+    def _highlighted(self, message: EventHighlighted) -> None:
+        if self.detail_visible:
+            seq = message.seq
+            self.detail.show(seq, None if seq is None else self.store.get(seq))
+
+    @on(FollowChanged)
+    def _follow_changed(self) -> None:
+        self._update_status()
+
+    def highlighted_event(self) -> Event | None:
+        return self.event_list.cursor_event
+
+    def marked_events(self) -> list[Event]:
+        """Marked events still retained, oldest first; the highlighted one if none is."""
+        get = self.store.get
+        marked = [ev for s in sorted(self.event_list.marks) if (ev := get(s)) is not None]
+        if marked:
+            return marked
+        ev = self.highlighted_event()
+        return [] if ev is None else [ev]
+
+    def filtered_events(self) -> list[Event]:
+        """Every retained event that passes the filter, oldest first."""
+        get = self.store.get
+        return [ev for s in self.index.seqs() if (ev := get(s)) is not None]
+
+    def visible_events(self) -> list[Event]:
+        """The events on screen in the list, top to bottom."""
+        rows = self.event_list.visible_rows()
+        return [ev for r in rows if (ev := self.index.event_at(r)) is not None]
+
+    # ----------------------------------------------------------------- actions
+
+    def action_focus_filter(self) -> None:
+        self.filter_bar.input.focus()
+
+    def action_leave_filter(self) -> None:
+        self.event_list.focus()
+
+    def action_focus_events(self) -> None:
+        self.event_list.focus()
+
+    def action_focus_tree(self) -> None:
+        self.main_screen.remove_class("-tree-off")
+        if self.main_screen.has_class("-narrow"):
+            self.main_screen.add_class("-tree-on")
+        self.subject_tree.focus()
+
+    def action_toggle_detail(self) -> None:
+        screen = self.main_screen
+        self._detail_open = not self._detail_open
+        screen.set_class(self._detail_open, "-detail")
+        if not self._detail_open:
+            if not self.event_list.has_focus:
+                self.event_list.focus()
+            return
+        seq = self.event_list.cursor_seq
+        self.detail.show(seq, None if seq is None else self.store.get(seq))
+        if screen.has_class("-narrow"):
+            self.detail.focus()
+
+    def action_mark(self) -> None:
+        if self.event_list.toggle_mark() is not None:
+            self._update_status()
+
+    def action_clear_marks(self) -> None:
+        self.event_list.clear_marks()
+        self._update_status()
+
+    def action_toggle_pause(self) -> None:
+        events = self.event_list
+        events.follow = not events.follow
+
+    def action_resume(self) -> None:
+        self.event_list.resume()
+
+    def action_clear_filter(self) -> None:
+        self.filter_bar.set_text("")
+
+    def action_toggle_tree(self) -> None:
+        screen = self.main_screen
+        if self.subject_tree.display:
+            screen.remove_class("-tree-on")
+            screen.add_class("-tree-off")
+        else:
+            screen.remove_class("-tree-off")
+            screen.add_class("-tree-on")
+
+    def action_full_payload(self) -> None:
+        ev = self.highlighted_event()
+        if ev is None:
+            self.notify("No event highlighted.", severity="warning")
+            return
+        self.push_screen(PayloadScreen(ev))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_sections()))
+
+    # ----------------------------------------------------------------- help and palette
+
+    def help_sections(self) -> list[HelpSection]:
+        """Every binding, grouped by where it works (built from the BINDINGS lists)."""
+
+        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+            out: list[tuple[str, str]] = []
+            for b in Binding.make_bindings(bindings):
+                keys = " ".join(self._key_label(k) for k in b.key.split(","))
+                out.append((keys, b.description or b.action))
+            return out
+
+        dashboard = rows(self.BINDINGS)
+        dashboard.append(("ctrl+p", "Command palette: every action by name"))
+        return [
+            ("Dashboard", dashboard),
+            ("Event list", rows(EventList.BINDINGS)),
+            ("Subject tree", [("enter", "Filter to the subject"), ("space", "Expand / collapse")]),
+            ("Filter bar", [("enter", "Apply and go to the list"), *rows(FilterInput.BINDINGS)]),
+            ("Full payload view", [("arrows pgup pgdn", "Scroll"), ("escape f q", "Close")]),
+        ]
+
+    def _key_label(self, key: str) -> str:
+        """``enter``, ``ctrl+p``, ``/``, ``?``, ``↑``: how help and the palette name a key."""
+        if key in ("enter", "escape", "space", "tab") or "+" in key:
+            return key
+        return self.get_key_display(Binding(key, ""))
+
+    def palette_commands(self) -> list[tuple[str, str, str]]:
+        """(name, help, action) of every command in the palette."""
+        commands: list[tuple[str, str, str]] = []
+        for b in Binding.make_bindings(self.BINDINGS):
+            key = self._key_label(b.key.split(",")[0])
+            name = PALETTE_NAMES.get(b.action, b.description)
+            commands.append((name, f"{b.description} ({key})", b.action))
+        return commands + list(self.EXTRA_COMMANDS)
+
+
+#: Longer names for the palette than the footer's.
+PALETTE_NAMES = {
+    "focus_filter": "Filter events",
+    "toggle_detail": "Show / hide the event detail",
+    "mark": "Mark / unmark the highlighted event",
+    "toggle_pause": "Pause / resume the live view",
+    "full_payload": "View the full payload",
+    "toggle_tree": "Show / hide the subject tree",
+    "help": "Help: keys and filter language",
+    "quit": "Quit",
+}
+
+
+def _cause(err: ConnectError) -> str:
+    """``cannot connect to NATS at URL: cause`` -> ``cause`` (the URL is already shown)."""
+    text = str(err)
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+async def run_dashboard(
+    *,
+    nats_urls: Sequence[str] = (),
+    kafka: str | None = None,
+    subjects: Sequence[str] = (),
+    streams: Sequence[str] = (),
+    topics: Sequence[str] = (),
+    topic_pattern: str | None = None,
+    initial_filter: str = "",
+    buffer: int = DEFAULT_CAPACITY,
+    read_only: bool = False,
+    first_run_hint: bool = False,
+) -> int:
+    """Run the dashboard until the operator quits (the entry point of ``evmon demo``).
+
+    NATS: live core subscriptions to ``subjects`` (default ``>``); ``streams`` are the
+    JetStream streams of interest, kept on the app (``app.streams``) for the lag screen.
+    Kafka: ``topics`` and/or ``topic_pattern`` (default: every non-internal topic).
+    """
+    specs: list[SourceSpec] = []
+    if nats_urls:
+        settings = NatsSettings(urls=tuple(nats_urls))
+        specs.append(nats_spec(settings, subjects=list(subjects) or [">"]))
+    if kafka:
+        pattern = topic_pattern if (topics or topic_pattern) else ".*"
+        specs.append(kafka_spec(KafkaSettings(bootstrap=kafka), topics=topics, pattern=pattern))
+    app = EvmonApp(
+        EventStore(buffer),
+        specs,
+        initial_filter=initial_filter,
+        read_only=read_only,
+        streams=streams,
+        first_run_hint=first_run_hint,
+    )
+    try:
+        await app.run_async()
+    finally:
+        await app.close_sources()
+    return app.return_code or 0

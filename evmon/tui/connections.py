@@ -1,0 +1,128 @@
+"""What the dashboard connects to, and the state of each connection.
+
+The app is given ``SourceSpec``s rather than running sources: it opens each one in its own
+worker (so a broker that is down never blocks the UI or the other broker) and closes them
+all when it quits. ``nats_spec`` and ``kafka_spec`` build specs from settings; tests and the
+demo may build a ``SourceSpec`` around any factory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from evmon.config import KafkaSettings, NatsSettings
+from evmon.model import ConnectionState, ConnectionStatus, Source
+from evmon.selection import START_NEW, Start
+from evmon.sources import Sink, StatusCallback
+from evmon.sources import Source as Connection
+
+__all__ = ["SourceSpec", "StatusBoard", "kafka_spec", "nats_spec"]
+
+SourceFactory = Callable[[Sink, StatusCallback], Connection]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One connection to open: which system, where (for display; no secrets) and how.
+
+    ``factory(sink, on_status)`` builds the source without doing I/O; the app then awaits
+    ``source.start(wait=None)`` in a worker, which retries until the broker answers.
+    """
+
+    system: Source
+    url: str
+    factory: SourceFactory = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.system} {self.url}"
+
+
+def nats_spec(
+    settings: NatsSettings,
+    *,
+    subjects: Sequence[str] = (),
+    streams: Sequence[str] = (),
+    start: Start = START_NEW,
+) -> SourceSpec:
+    def factory(sink: Sink, on_status: StatusCallback) -> Connection:
+        from evmon.sources.nats import NatsSource
+
+        return NatsSource(
+            settings, sink, subjects=subjects, streams=streams, start=start, on_status=on_status
+        )
+
+    return SourceSpec("nats", settings.display, factory)
+
+
+def kafka_spec(
+    settings: KafkaSettings,
+    *,
+    topics: Sequence[str] = (),
+    pattern: str | None = None,
+    start: Start = START_NEW,
+) -> SourceSpec:
+    def factory(sink: Sink, on_status: StatusCallback) -> Connection:
+        from evmon.sources.kafka import KafkaSource
+
+        return KafkaSource(
+            settings, sink, topics=topics, pattern=pattern, start=start, on_status=on_status
+        )
+
+    return SourceSpec("kafka", settings.display, factory)
+
+
+@dataclass(slots=True)
+class ConnectionView:
+    """The latest status of one connection, as the status bar shows it."""
+
+    system: Source
+    url: str
+    state: ConnectionState = "connecting"
+    detail: str = ""
+    since: float = field(default_factory=time.monotonic)
+
+    def describe(self) -> str:
+        """``connected``, ``reconnecting: connection refused``, ``failed: ...``."""
+        detail = self.detail
+        if self.state == "connected" and detail and detail in self.url:
+            detail = ""  # the NATS source names the server it reached: already in the URL
+        return f"{self.state}: {detail}" if detail else self.state
+
+
+class StatusBoard:
+    """Latest connection status per spec, written by source callbacks, read on the UI timer.
+
+    Sources call back from the event loop (never once per message), so a plain dict write is
+    enough; ``version`` lets the status bar skip redraws when nothing changed.
+    """
+
+    def __init__(self, specs: Sequence[SourceSpec]) -> None:
+        self._views = [ConnectionView(spec.system, spec.url) for spec in specs]
+        self.version = 0
+
+    def __iter__(self) -> Iterator[ConnectionView]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def __getitem__(self, index: int) -> ConnectionView:
+        return self._views[index]
+
+    def callback(self, index: int) -> StatusCallback:
+        """The ``on_status`` for the source of spec ``index``."""
+
+        def on_status(status: ConnectionStatus) -> None:
+            self.record(index, status.state, status.detail)
+
+        return on_status
+
+    def record(self, index: int, state: ConnectionState, detail: str = "") -> None:
+        view = self._views[index]
+        if view.state != state:
+            view.since = time.monotonic()
+        view.state, view.detail = state, detail
+        self.version += 1

@@ -1,0 +1,1 @@
+"""The dashboard's widgets; each works on its own and talks upwards through messages."""

@@ -1,0 +1,494 @@
+"""The live event list: a Line API ``ScrollView`` over the bounded store.
+
+Only the rows on screen are ever rendered: ``render_line(y)`` maps the scroll offset to a
+row of the ``EventIndex``, the row to a store sequence number, and the sequence number to a
+cached ``Strip``. Because rows are cached by sequence number (not by row), rows that move
+up as events arrive or are evicted are never rendered twice.
+
+Following: while ``follow`` is on the cursor sits on the newest event and the view keeps
+the bottom in sight. Moving the cursor up, scrolling up, clicking a row or ``pause()`` stop
+it; new rows keep arriving below and are counted in ``new_rows`` ("+N new"); ``resume()``
+(``end``) jumps back to the newest event and follows again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from evmon.codec import preview, safe_text
+from evmon.model import Event
+from evmon.tui import format as fmt
+from evmon.tui.index import EventIndex, PollResult
+from evmon.tui.messages import EventHighlighted, FollowChanged
+
+__all__ = ["Columns", "EventList"]
+
+#: Rows kept rendered; a few screens' worth plus the rows that scroll through while following.
+STRIP_CACHE_SIZE = 2_000
+HEADER_HEIGHT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Column widths for one list width; 0 hides a column. One space separates columns."""
+
+    width: int
+    time: int
+    source: int
+    subject: int
+    position: int
+    key: int
+    size: int
+    preview: int
+
+    GUTTER: ClassVar[int] = 2
+
+    @classmethod
+    def fit(cls, width: int) -> Columns:
+        """Fixed columns first; the payload preview gets the rest, or when too little is
+        left for it (a narrow list beside the detail pane), the subject does."""
+        time, source = 12, 5
+        size = 6 if width >= 70 else 5
+        key = 12 if width >= 110 else 0
+        position = 14 if width >= 100 else 11
+        subject = max(16, min(40, width // 4))
+
+        def rest() -> int:
+            used = sum(w + 1 for w in (time, source, subject, position, key, size) if w)
+            return width - cls.GUTTER - used - 1
+
+        if rest() < 16 and width < 60:
+            position = 0
+        preview = rest()
+        if preview < 12:
+            subject += max(preview + 1, 0)
+            preview = 0
+        return cls(width, time, source, subject, position, key, size, preview)
+
+    def cells(self) -> list[tuple[str, int, bool]]:
+        """(name, width, align right) of the visible columns, in order."""
+        spec = [
+            ("time", self.time, False),
+            ("source", self.source, False),
+            ("subject", self.subject, False),
+            ("position", self.position, True),
+            ("key", self.key, False),
+            ("size", self.size, True),
+            ("preview", self.preview, False),
+        ]
+        return [c for c in spec if c[1] > 0]
+
+
+HEADINGS = {
+    "time": "TIME (UTC)",
+    "source": "SRC",
+    "subject": "SUBJECT / TOPIC",
+    "position": "POSITION",
+    "key": "KEY",
+    "size": "SIZE",
+    "preview": "PAYLOAD",
+}
+
+
+def _fit(text: str, width: int, right: bool = False) -> str:
+    """``text`` in exactly ``width`` cells, cut with an ellipsis."""
+    n = cell_len(text)
+    if n == width:
+        return text
+    if n < width:
+        pad = " " * (width - n)
+        return pad + text if right else text + pad
+    if width <= 1:
+        return "…"[:width]
+    if right:  # keep the end: the offset matters more than the partition
+        cut = text
+        while cell_len(cut) > width - 1:
+            cut = cut[1:]
+        return "…" + cut
+    return set_cell_size(text, width - 1) + "…"
+
+
+def _key_text(key: bytes | None) -> str:
+    if key is None:
+        return ""
+    try:
+        return safe_text(key.decode())
+    except UnicodeDecodeError:
+        return "0x" + key[:16].hex()
+
+
+class EventList(ScrollView, can_focus=True):
+    """Rows of the ``EventIndex`` with a fixed header line; newest at the bottom."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "first", "Oldest event", show=False),
+        Binding("end,G", "resume", "Newest event, follow", show=False),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "event-list--header",
+        "event-list--cursor",
+        "event-list--cursor-blurred",
+        "event-list--marked",
+        "event-list--mark",
+        "event-list--nats",
+        "event-list--kafka",
+        "event-list--time",
+        "event-list--meta",
+        "event-list--evicted",
+    }
+
+    DEFAULT_CSS = """
+    EventList {
+        overflow-x: hidden;
+        overflow-y: scroll;
+        & > .event-list--header { color: $text-muted; text-style: bold; }
+        & > .event-list--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: bold;
+        }
+        & > .event-list--cursor-blurred {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
+        & > .event-list--marked { background: $accent 18%; }
+        & > .event-list--mark { color: $accent; text-style: bold; }
+        & > .event-list--nats { color: $success; }
+        & > .event-list--kafka { color: $warning; }
+        & > .event-list--time { color: $text-muted; }
+        & > .event-list--meta { color: $text-secondary; }
+        & > .event-list--evicted { color: $text-disabled; text-style: italic; }
+    }
+    """
+
+    follow: reactive[bool] = reactive(True, init=False)
+
+    def __init__(
+        self,
+        index: EventIndex,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.index = index
+        self.cursor_seq: int | None = None
+        self.marks: set[int] = set()
+        #: Rows that arrived since the follow stopped: the "+N new".
+        self.new_rows = 0
+        self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
+        self._columns = Columns.fit(80)
+        self._styles: dict[str, Style] = {}
+        self._moving = False
+
+    # ----------------------------------------------------------------- geometry
+
+    @property
+    def rows_visible(self) -> int:
+        return max(1, self.scrollable_content_region.height - HEADER_HEIGHT)
+
+    @property
+    def cursor_row(self) -> int | None:
+        """Row of the cursor, or None when the list is empty."""
+        n = len(self.index)
+        if not n:
+            return None
+        if self.cursor_seq is None:
+            return n - 1
+        return min(self.index.row_of(self.cursor_seq), n - 1)
+
+    @property
+    def cursor_event(self) -> Event | None:
+        row = self.cursor_row
+        return None if row is None else self.index.event_at(row)
+
+    def visible_rows(self) -> range:
+        top = round(self.scroll_y)
+        return range(top, min(top + self.rows_visible, len(self.index)))
+
+    def row_text(self, row: int) -> str:
+        """The plain text of a row as drawn (for tests and copy)."""
+        return self._render_row(row, self._columns.width, cursor=False).text.rstrip()
+
+    def visible_texts(self) -> list[str]:
+        return [self.row_text(r) for r in self.visible_rows()]
+
+    def _update_virtual_size(self) -> None:
+        width = self.scrollable_content_region.width
+        self.virtual_size = Size(width, len(self.index) + HEADER_HEIGHT)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._columns = Columns.fit(self.scrollable_content_region.width)
+        self._cache.clear()
+        self._update_virtual_size()
+        if self.follow:
+            self._scroll_end()
+        else:
+            self._scroll_to_cursor()
+
+    # ----------------------------------------------------------------- updates from the app
+
+    def rows_changed(self, change: PollResult) -> None:
+        """Rows were added at the bottom and/or evicted from the top (after ``poll``)."""
+        if not change:
+            return
+        if self.marks and change.evicted:
+            first = self.index.store.first_seq
+            self.marks = {s for s in self.marks if s >= first}
+        self._update_virtual_size()
+        if self.follow:
+            self._set_cursor_seq(self._last_seq())
+            self._scroll_end()
+        else:
+            self.new_rows += change.added
+            if change.evicted:
+                self._move(y=max(0, round(self.scroll_y) - change.evicted))
+            if self.cursor_seq is not None and self.cursor_seq < self.index.store.first_seq:
+                self._set_cursor_seq(self._seq_at(0))
+        self.refresh()
+
+    def filter_changed(self) -> None:
+        """The index now shows another filter's rows: keep the cursor's event if it is shown."""
+        self.new_rows = 0
+        self._cache.clear()
+        self._update_virtual_size()
+        if self.follow or self.cursor_seq is None:
+            self._set_cursor_seq(self._last_seq())
+            self._scroll_end()
+        else:
+            row = self.cursor_row
+            self._set_cursor_seq(None if row is None else self.index.seq_at(row))
+            self._scroll_to_cursor(center=True)
+        self.refresh()
+
+    def _last_seq(self) -> int | None:
+        n = len(self.index)
+        return self.index.seq_at(n - 1) if n else None
+
+    def _seq_at(self, row: int) -> int | None:
+        n = len(self.index)
+        return self.index.seq_at(min(max(row, 0), n - 1)) if n else None
+
+    def _set_cursor_seq(self, seq: int | None) -> None:
+        if seq == self.cursor_seq:
+            return
+        self.cursor_seq = seq
+        self.post_message(EventHighlighted(seq))
+
+    # ----------------------------------------------------------------- follow / pause
+
+    def watch_follow(self, follow: bool) -> None:
+        if follow:
+            self.new_rows = 0
+            self._set_cursor_seq(self._last_seq())
+            self._scroll_end()
+        self.refresh()
+        self.post_message(FollowChanged(follow))
+
+    def pause(self) -> None:
+        self.follow = False
+
+    def resume(self) -> None:
+        self.follow = True
+
+    def _move(self, y: float) -> None:
+        """Scroll without it counting as the operator scrolling away."""
+        self._moving = True
+        try:
+            self.scroll_to(y=y, animate=False, force=True)
+        finally:
+            self._moving = False
+
+    def _scroll_end(self) -> None:
+        self._move(y=self.max_scroll_y)
+
+    def _scroll_to_cursor(self, center: bool = False) -> None:
+        row = self.cursor_row
+        if row is None:
+            return
+        top = round(self.scroll_y)
+        height = self.rows_visible
+        if center:
+            self._move(y=max(0, row - height // 2))
+        elif row < top:
+            self._move(y=row)
+        elif row >= top + height:
+            self._move(y=row - height + 1)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if (
+            not self._moving
+            and self.follow
+            and new_value < old_value
+            and new_value < self.max_scroll_y
+        ):
+            self.follow = False  # the operator scrolled up to read
+
+    # ----------------------------------------------------------------- actions
+
+    def _go(self, row: int) -> None:
+        n = len(self.index)
+        if not n:
+            return
+        row = min(max(row, 0), n - 1)
+        if self.follow and row < n - 1:
+            self.follow = False
+        self._set_cursor_seq(self.index.seq_at(row))
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def action_cursor_up(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self._go(row - 1)
+
+    def action_cursor_down(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self._go(row + 1)
+
+    def action_page_up(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self._go(row - self.rows_visible)
+
+    def action_page_down(self) -> None:
+        row = self.cursor_row
+        if row is not None:
+            self._go(row + self.rows_visible)
+
+    def action_first(self) -> None:
+        self._go(0)
+
+    def action_resume(self) -> None:
+        self.resume()
+
+    def toggle_mark(self) -> bool | None:
+        """Mark or unmark the cursor's event; the new state (None: nothing to mark)."""
+        seq = self.cursor_seq if self.cursor_seq is not None else self._last_seq()
+        if seq is None or self.index.store.get(seq) is None:
+            return None
+        marked = seq not in self.marks
+        if marked:
+            self.marks.add(seq)
+        else:
+            self.marks.discard(seq)
+        self.refresh()
+        return marked
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y < HEADER_HEIGHT:
+            return
+        row = round(self.scroll_y) + offset.y - HEADER_HEIGHT
+        if row < len(self.index):
+            self.follow = False
+            self._set_cursor_seq(self.index.seq_at(row))
+            self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    # ----------------------------------------------------------------- rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self.get_component_rich_style(f"event-list--{name}", partial=True)
+            self._styles[name] = style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        if y < HEADER_HEIGHT:
+            return self._render_header(width)
+        row = round(self.scroll_y) + y - HEADER_HEIGHT
+        if row >= len(self.index):
+            return Strip.blank(width, self.rich_style)
+        seq = self.index.seq_at(row)
+        cursor = seq == self.cursor_seq
+        state = (2 if self.has_focus else 1) if cursor else 0
+        if seq in self.marks:
+            state += 4
+        key = (seq, width, state)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._render_row(row, width, cursor=cursor)
+            self._cache[key] = strip
+        return strip
+
+    def _render_header(self, width: int) -> Strip:
+        cols = self._columns
+        base = self.rich_style + self._style("header")
+        segs = [Segment(" " * cols.GUTTER, base)]
+        for name, w, right in cols.cells():
+            segs.append(Segment(_fit(HEADINGS[name], w, right) + " ", base))
+        return Strip(segs).adjust_cell_length(width, base)
+
+    def _render_row(self, row: int, width: int, *, cursor: bool) -> Strip:
+        seq = self.index.seq_at(row)
+        ev = self.index.store.get(seq)
+        marked = seq in self.marks
+        overlay = Style()
+        if marked:
+            overlay += self._style("marked")
+        if cursor:
+            overlay += self._style("cursor" if self.has_focus else "cursor-blurred")
+        base = self.rich_style + overlay
+
+        def style(name: str) -> Style:
+            return self.rich_style + self._style(name) + overlay
+
+        cols = self._columns
+        mark = Segment("● " if marked else "  ", style("mark"))
+        if ev is None:
+            text = _fit("(evicted)", max(width - cols.GUTTER, 0))
+            return Strip([mark, Segment(text, style("evicted"))]).adjust_cell_length(width, base)
+        source_style = style(ev.source)
+        meta = style("meta")
+        values = {
+            "time": (fmt.clock(ev.timestamp), style("time")),
+            "source": (ev.source, source_style),
+            "subject": (safe_text(ev.subject), source_style),
+            "position": (ev.position, meta),
+            "key": (_key_text(ev.key), meta),
+            "size": (fmt.size(ev.size), meta),
+            "preview": (preview(ev.payload, cols.preview), base),
+        }
+        segs = [mark]
+        for name, w, right in cols.cells():
+            text, seg_style = values[name]
+            segs.append(Segment(_fit(text, w, right), seg_style))
+            segs.append(Segment(" ", base))
+        return Strip(segs).adjust_cell_length(width, base)

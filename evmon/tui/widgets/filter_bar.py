@@ -1,0 +1,139 @@
+"""The filter bar: the whole filter language, applied as the operator types.
+
+Typing is debounced; then the expression is parsed. A valid one is posted as
+``FilterChanged``; a bad one is shown under the input (the expression, a caret under the
+failing term and the reason) while the last good filter stays applied.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
+from textual.widgets import Input, Label, Static
+
+from evmon.codec import safe_text
+from evmon.filter import Filter, FilterError, parse_filter
+from evmon.tui.messages import FilterChanged
+
+__all__ = ["FilterBar", "FilterInput"]
+
+DEBOUNCE = 0.25
+PLACEHOLDER = (
+    "press / to filter:  orders.*.created  source:kafka  key:42  "
+    '"text"  json:status=paid  !orders.>'
+)
+
+
+class FilterInput(Input):
+    """The filter's input line; ``escape`` gives the focus back to the event list."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.leave_filter", "Leave filter", show=True),
+    ]
+
+
+class FilterBar(Vertical):
+    """A prompt, the input and (when the expression is bad) the error under it."""
+
+    def __init__(
+        self,
+        expr: str = "",
+        *,
+        blink: bool = True,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        self._initial = expr
+        self._blink = blink
+        #: The expression in force (the last one that parsed).
+        self.applied = ""
+        self.error: FilterError | None = None
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filter-line"):
+            yield Label("filter", id="filter-prompt")
+            yield FilterInput(
+                self._initial,
+                placeholder=PLACEHOLDER,
+                id="filter-input",
+                select_on_focus=False,
+            )
+        yield Static(id="filter-error")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(FilterInput)
+
+    def on_mount(self) -> None:
+        self.input.cursor_blink = self._blink
+        self.applied = self._initial.strip()
+
+    @property
+    def text(self) -> str:
+        return self.input.value
+
+    def set_text(self, expr: str) -> None:
+        """Replace the expression and apply it at once (a tree selection, a command)."""
+        with self.input.prevent(Input.Changed):
+            self.input.value = expr
+        self.input.cursor_position = len(expr)
+        self.apply()
+
+    @on(Input.Changed, "#filter-input")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE, self.apply)
+
+    @on(Input.Submitted, "#filter-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.apply()
+
+    def apply(self) -> None:
+        """Parse the input now; post ``FilterChanged`` when it is valid and new."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        expr = self.input.value.strip()
+        try:
+            flt: Filter | None = parse_filter(expr) if expr else None
+        except FilterError as err:
+            self._show_error(err)
+            return
+        self._show_error(None)
+        if flt is not None and flt.is_empty:
+            flt = None
+        if expr != self.applied:
+            self.applied = expr
+            self.post_message(FilterChanged(expr, flt))
+
+    def _show_error(self, err: FilterError | None) -> None:
+        self.error = err
+        self.set_class(err is not None, "-error")
+        box = self.query_one("#filter-error", Static)
+        if err is None:
+            box.update("")
+            return
+        expr = safe_text(err.expr)
+        start = cell_len(safe_text(err.expr[: err.position]))
+        width = max(1, cell_len(safe_text(err.term)))
+        line = Text(" ✗ ", style="bold")
+        line.append(expr[: len(safe_text(err.expr[: err.position]))])
+        bad_end = len(safe_text(err.expr[: err.position + len(err.term)]))
+        line.append(expr[len(safe_text(err.expr[: err.position])) : bad_end], "reverse")
+        line.append(expr[bad_end:])
+        caret = Text(" " * (start + 3) + "^" * width, style="bold")
+        caret.append(f" column {err.position + 1}: {err.reason}")
+        kept = self.applied or "(none)"
+        caret.append(f"  · still applied: {kept}", style="dim")
+        box.update(Text("\n").join([line, caret]))

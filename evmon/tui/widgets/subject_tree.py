@@ -1,0 +1,207 @@
+"""The subject tree: NATS subjects and Kafka topics/partitions seen so far, by ``.`` tokens.
+
+Nodes are created as subjects appear and relabelled in place on the UI timer (never
+rebuilt), so the cursor and what is expanded survive updates. Each node shows the events
+counted under it and their current rate. Selecting a node posts ``SubjectChosen`` with the
+filter that shows exactly its events.
+
+Subjects that carry ids (``orders.<uuid>``) could grow the tree without bound: past
+``max_nodes`` new subjects are counted in their deepest existing ancestor instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from evmon.codec import safe_text
+from evmon.store import SubjectKey
+from evmon.tui import format as fmt
+from evmon.tui.messages import SubjectChosen
+
+__all__ = ["SubjectInfo", "SubjectTree"]
+
+SOURCE_LABELS = {"nats": "NATS", "kafka": "Kafka"}
+
+
+@dataclass(slots=True)
+class SubjectInfo:
+    """What a tree node stands for."""
+
+    source: str
+    #: The subject or topic prefix ("" for a source's root).
+    path: str = ""
+    #: A Kafka partition node's partition.
+    partition: int | None = None
+    #: Events were seen on exactly this subject/topic (not only below it).
+    exact: bool = False
+    name: str = ""
+    #: Sorted sort keys of the children, for ordered insertion.
+    child_keys: list[tuple[int, str]] = field(default_factory=list)
+    shown: tuple[int, str] = (-1, "")
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        if self.partition is not None:
+            return (self.partition, "")
+        if not self.path:  # source roots: NATS first
+            return (0 if self.source == "nats" else 1, "")
+        return (0, self.name)
+
+    def filter_expr(self, has_children: bool) -> str:
+        """The filter that selects this node's events (``has_children``: subjects below)."""
+        source = f"source:{self.source}"
+        if not self.path:
+            return source
+        if self.partition is not None:
+            return f"{source} {self.path} partition:{self.partition}"
+        if not has_children:
+            return f"{source} {self.path}"
+        if self.exact:
+            return f"{source} {self.path} {self.path}.>"
+        return f"{source} {self.path}.>"
+
+
+class SubjectTree(Tree[SubjectInfo]):
+    """Counts and rates per subject, as a hierarchy under one root per source."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Filter to subject", show=False),
+    ]
+
+    def __init__(
+        self,
+        *,
+        max_nodes: int = 2_000,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__("subjects", SubjectInfo(""), name=name, id=id, classes=classes)
+        self.show_root = False
+        self.auto_expand = False
+        self.guide_depth = 2
+        self.max_nodes = max_nodes
+        self._subject_nodes: dict[tuple[str, str, int | None], TreeNode[SubjectInfo]] = {}
+
+    @property
+    def node_count(self) -> int:
+        return len(self._subject_nodes)
+
+    def node_for(
+        self, source: str, path: str = "", partition: int | None = None
+    ) -> TreeNode[SubjectInfo] | None:
+        """The node of a source root, subject/topic prefix or Kafka partition."""
+        return self._subject_nodes.get((source, path, partition))
+
+    # ----------------------------------------------------------------- building
+
+    def _child(
+        self, parent: TreeNode[SubjectInfo], info: SubjectInfo, expand: bool
+    ) -> TreeNode[SubjectInfo] | None:
+        key = (info.source, info.path, info.partition)
+        node = self._subject_nodes.get(key)
+        if node is not None:
+            return node
+        if len(self._subject_nodes) >= self.max_nodes and info.path:
+            return None
+        assert parent.data is not None
+        keys = parent.data.child_keys
+        at = bisect.bisect(keys, info.sort_key)
+        keys.insert(at, info.sort_key)
+        node = parent.add(info.name, info, before=at, expand=expand)
+        self._subject_nodes[key] = node
+        return node
+
+    def _walk(self, key: SubjectKey) -> list[TreeNode[SubjectInfo]]:
+        """The nodes from the source root down to the key's node (created as needed)."""
+        source, subject, partition = key
+        root = self._child(self.root, SubjectInfo(source, name=SOURCE_LABELS[source]), True)
+        assert root is not None
+        chain = [root]
+        tokens = subject.split(".")
+        for depth in range(len(tokens)):
+            path = ".".join(tokens[: depth + 1])
+            info = SubjectInfo(source, path, name=safe_text(tokens[depth]) or "(empty)")
+            node = self._child(
+                chain[-1], info, expand=depth == 0 and len(self._subject_nodes) < 200
+            )
+            if node is None:
+                return chain
+            chain.append(node)
+        assert chain[-1].data is not None
+        chain[-1].data.exact = True
+        if partition is not None:
+            info = SubjectInfo(source, subject, partition, name=f"partition {partition}")
+            node = self._child(chain[-1], info, expand=False)
+            if node is not None:
+                chain.append(node)
+        return chain
+
+    def update_counts(
+        self, counts: Mapping[SubjectKey, int], rates: Mapping[SubjectKey, float]
+    ) -> None:
+        """Add new subjects and relabel nodes whose count or rate changed."""
+        totals: dict[int, list[float]] = {}
+        for key, n in counts.items():
+            r = rates.get(key, 0.0)
+            for node in self._walk(key):
+                acc = totals.get(node.id)
+                if acc is None:
+                    totals[node.id] = [n, r]
+                else:
+                    acc[0] += n
+                    acc[1] += r
+        for node in self._subject_nodes.values():
+            acc = totals.get(node.id)
+            if acc is None:
+                continue
+            info = node.data
+            assert info is not None
+            shown = (int(acc[0]), fmt.rate(acc[1]))
+            if shown != info.shown:
+                info.shown = shown
+                node.set_label(info.name)  # the same name: marks the line for a redraw
+
+    def render_label(self, node: TreeNode[SubjectInfo], base_style: Style, style: Style) -> Text:
+        """The name on the left, count and rate right-aligned to the tree's width."""
+        text = super().render_label(node, base_style, style)
+        info = node.data
+        if info is None or info.shown[0] < 0:
+            return text
+        if not info.path:
+            text.stylize("bold")
+        n, rate = info.shown
+        stats = Text(fmt.short_count(n), style="bold" if not info.path else "")
+        stats.append(f" {rate:>7}" if rate != "0/s" else " " * 8, style="dim")
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        room = self.scrollable_content_region.width - depth * self.guide_depth
+        gap = room - text.cell_len - stats.cell_len
+        if gap < 1:
+            text.truncate(max(room - stats.cell_len - 1, 1), overflow="ellipsis")
+            gap = 1
+        text.append(" " * gap)
+        text.append_text(stats)
+        return text
+
+    # ----------------------------------------------------------------- selecting
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[SubjectInfo]) -> None:
+        event.stop()
+        node = event.node
+        if node.data is None or not node.data.source:
+            return
+        below = any(c.data is not None and c.data.partition is None for c in node.children)
+        self.post_message(SubjectChosen(node.data.filter_expr(below)))

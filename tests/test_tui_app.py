@@ -1,0 +1,316 @@
+"""The dashboard driven by Pilot over events fed straight into the store (no brokers):
+the behaviours that need exact data. `test_tui_brokers.py` runs the same app on real ones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+
+from evmon.model import Event
+from evmon.store import EventStore
+from evmon.tui.app import EvmonApp
+from evmon.tui.connections import SourceSpec
+from evmon.tui.screens.help import HelpScreen
+from evmon.tui.screens.payload import PayloadScreen
+from evmon.tui.widgets.text_view import TextView
+from tests.waiting import async_wait_for
+
+T0 = 1_741_944_413.0
+
+
+def nats(subject: str, payload: bytes = b"{}", i: int = 0, **kw: object) -> Event:
+    return Event("nats", subject, payload, T0 + i, **kw)  # type: ignore[arg-type]
+
+
+def kafka(topic: str, payload: bytes, partition: int = 0, offset: int = 0, **kw: object) -> Event:
+    return Event("kafka", topic, payload, T0, partition=partition, offset=offset, **kw)  # type: ignore[arg-type]
+
+
+def shown_subjects(app: EvmonApp) -> list[str]:
+    return [e.subject for e in app.visible_events()]
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[EvmonApp]:
+    yield EvmonApp(EventStore(1000, clock=lambda: 0.0), blink=False)
+
+
+async def test_typing_a_filter_shows_only_matches_and_counts(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        subjects = ["orders.eu.created", "orders.eu.paid", "orders.us.created", "users.new"]
+        app.feed([nats(s) for s in subjects])
+        await pilot.press("slash", *"orders.*.created", "enter")
+        await async_wait_for(lambda: app.index.filter is not None, message="filter applied")
+        assert shown_subjects(app) == ["orders.eu.created", "orders.us.created"]
+        assert app.event_list.border_subtitle == "matching 2 of 4"
+        assert app.event_list.has_focus  # enter goes back to the list
+        await app.close_sources()
+
+
+async def test_filter_applies_debounced_while_typing(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats("orders.eu.created"), nats("users.new")])
+        await pilot.press("slash", *"!orders.>")
+        assert app.index.filter is None  # not yet: debounced
+        await async_wait_for(lambda: app.index.filter is not None, message="debounced filter")
+        assert shown_subjects(app) == ["users.new"]
+
+
+async def test_a_bad_term_is_shown_inline_and_the_last_good_filter_stays(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats("orders.eu.created"), nats("users.new")])
+        await pilot.press("slash", *"users.>", "enter")
+        assert shown_subjects(app) == ["users.new"]
+        await pilot.press("slash", "space", *"bogus:1", "enter")
+        bar = app.filter_bar
+        assert bar.error is not None and bar.error.position == len("users.> ")
+        error_text = str(bar.query_one("#filter-error").render())
+        assert "column 9" in error_text and "unknown prefix 'bogus:'" in error_text
+        assert "^" in error_text and "still applied: users.>" in error_text
+        assert shown_subjects(app) == ["users.new"]  # the last good filter stays
+        assert bar.input.has_focus  # stays in the bar to be fixed
+        await pilot.press("ctrl+u", *"orders.>", "enter")
+        assert bar.error is None and shown_subjects(app) == ["orders.eu.created"]
+
+
+async def test_new_events_are_filtered_incrementally(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("slash", *"json:status=paid", "enter")
+        app.feed([nats("a", b'{"status":"paid"}'), nats("b", b'{"status":"open"}')])
+        app.feed([kafka("c", b'{"status":"paid"}')])
+        assert shown_subjects(app) == ["a", "c"]
+        assert app.event_list.border_subtitle == "matching 2 of 3"
+
+
+async def test_selecting_tree_nodes_filters(app: EvmonApp) -> None:
+    async with app.run_test(size=(140, 36)) as pilot:
+        subjects = ["orders.eu.created", "orders.eu.paid", "orders.us.created"]
+        app.feed([nats(s) for s in subjects])
+        app.feed([kafka("orders.events", b"{}", 0), kafka("orders.events", b"{}", 1)])
+        tree = app.subject_tree
+        node = tree.node_for("nats", "orders.eu")
+        assert node is not None
+        tree.select_node(node)
+        await pilot.pause()
+        assert app.filter_bar.text == "source:nats orders.eu.>"
+        assert shown_subjects(app) == ["orders.eu.created", "orders.eu.paid"]
+        part = tree.node_for("kafka", "orders.events", 1)
+        assert part is not None
+        tree.select_node(part)
+        await pilot.pause()
+        assert app.filter_bar.text == "source:kafka orders.events partition:1"
+        assert [(e.subject, e.partition) for e in app.visible_events()] == [("orders.events", 1)]
+
+
+async def test_tree_shows_counts_and_updates_in_place(app: EvmonApp) -> None:
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.feed([nats("orders.eu.created"), nats("orders.eu.created")])
+        tree = app.subject_tree
+        node = tree.node_for("nats", "orders.eu.created")
+        assert node is not None and node.data is not None and node.data.shown[0] == 2
+        app.feed([nats("orders.eu.created")])
+        assert tree.node_for("nats", "orders.eu.created") is node  # not rebuilt
+        assert node.data.shown[0] == 3
+        root = tree.node_for("nats")
+        assert root is not None and root.data is not None and root.data.shown[0] == 3
+        await pilot.pause()
+
+
+async def test_pause_counts_new_events_and_end_resumes(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"s.{i}", i=i) for i in range(50)])
+        assert app.event_list.follow
+        assert shown_subjects(app)[-1] == "s.49"
+        await pilot.press("p")
+        assert not app.event_list.follow
+        top = shown_subjects(app)
+        app.feed([nats(f"t.{i}", i=i) for i in range(7)])
+        assert shown_subjects(app) == top  # the view stays put
+        assert app.event_list.new_rows == 7
+        assert "paused +7 new" in str(app.event_list.border_subtitle)
+        assert "+7 new" in app.status_bar.render().plain
+        await pilot.press("end")
+        assert app.event_list.follow and app.event_list.new_rows == 0
+        assert shown_subjects(app)[-1] == "t.6"
+        await pilot.press("up")  # moving the cursor up pauses too
+        assert not app.event_list.follow
+        await pilot.press("p")
+        assert app.event_list.follow
+
+
+async def test_scrolling_up_pauses(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"s.{i}", i=i) for i in range(200)])
+        await pilot.pause()
+        assert app.event_list.follow
+        app.event_list.scroll_up(animate=False)  # what the mouse wheel does
+        await pilot.pause()
+        assert not app.event_list.follow
+        assert app.event_list.new_rows == 0
+
+
+async def test_marks_are_shown_and_counted(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"s.{i}", i=i) for i in range(5)])
+        await pilot.press("space", "up", "space")
+        assert len(app.event_list.marks) == 2
+        assert [e.subject for e in app.marked_events()] == ["s.3", "s.4"]
+        rows = app.event_list.visible_texts()
+        assert rows[-1].startswith("●") and rows[-2].startswith("●")
+        assert not rows[0].startswith("●")
+        app._update_status()
+        assert "2 marked" in app.status_bar.render().plain
+        await pilot.press("space")
+        assert len(app.event_list.marks) == 1
+
+
+async def test_detail_pane_json_text_binary(app: EvmonApp) -> None:
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.feed(
+            [
+                kafka(
+                    "orders.events",
+                    b'{"order":{"id":7,"items":[1,2]},"status":"paid"}',
+                    partition=2,
+                    offset=41,
+                    key=b"cust-9",
+                    headers=(("trace", b"t-1"), ("trace", b"t-2")),
+                ),
+                nats("audit.login", b"user alice signed in\nfrom 10.0.0.1"),
+                nats("raw.bytes", bytes(range(0, 40))),
+            ]
+        )
+        await pilot.press("enter")
+        assert app.detail_visible
+        detail = app.detail
+        text = detail.text()
+        assert "raw.bytes" in text and "binary" in text
+        assert "00000000  00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f" in text
+        await pilot.press("up")
+        text = detail.text()
+        assert "user alice signed in\nfrom 10.0.0.1" in text and "text" in text
+        await pilot.press("up")
+        text = detail.text()
+        assert '"order": {' in text and '"status": "paid"' in text
+        assert "partition 2 offset 41" in text and "cust-9" in text
+        assert text.index("trace: t-1") < text.index("trace: t-2")
+        await pilot.press("enter")
+        assert not app.detail_visible
+
+
+async def test_a_1mib_payload_renders_truncated_and_opens_in_full(app: EvmonApp) -> None:
+    big = orjson.dumps({"rows": [{"n": i, "pad": "x" * 40} for i in range(18_000)]})
+    assert len(big) > 1024 * 1024
+    async with app.run_test(size=(140, 40)) as pilot:
+        app.feed([nats("big.one", big)])
+        started = time.monotonic()
+        await pilot.press("enter")
+        assert time.monotonic() - started < 2.0
+        assert app.detail.truncated
+        assert "Press f for the full payload" in app.detail.text()
+        await pilot.press("f")
+        screen = app.screen
+        assert isinstance(screen, PayloadScreen)
+        await async_wait_for(lambda: screen.line_count > 0, message="full payload formatted")
+        view = screen.query_one(TextView)
+        assert screen.line_count == len(view.lines) > 18_000 * 4
+        assert view.lines[-1] == "}"
+        await pilot.press("end")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PayloadScreen)
+
+
+async def test_help_lists_every_binding(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("question_mark")
+        screen = app.screen
+        assert isinstance(screen, HelpScreen)
+        lines = screen.binding_texts()
+        for needle in ("/ Filter", "enter Detail", "space Mark", "p Pause", "? Help", "q Quit"):
+            assert any(line.startswith(needle) for line in lines), needle
+        assert any("Command palette" in line for line in lines)
+        assert any("Newest event" in line for line in lines)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_has_every_app_action(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)):
+        actions = {action for _, _, action in app.palette_commands()}
+        bound = {b.action for b in app.BINDINGS if not isinstance(b, tuple)}  # type: ignore[union-attr]
+        assert bound <= actions
+        assert {"clear_filter", "clear_marks", "resume"} <= actions
+        for action in actions:
+            assert hasattr(app, f"action_{action}"), action
+
+
+async def test_palette_runs_a_command(app: EvmonApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats("a")])
+        await pilot.press("ctrl+p", *"pause", "enter")
+        await async_wait_for(lambda: not app.event_list.follow, message="paused via palette")
+
+
+class FakeSource:
+    def __init__(self, closed: list[str]) -> None:
+        self.closed = closed
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.closed.append("closed")
+
+
+async def test_q_quits_and_closes_the_sources() -> None:
+    closed: list[str] = []
+    spec = SourceSpec("nats", "fake://", lambda sink, on_status: FakeSource(closed))
+    app = EvmonApp(EventStore(10), [spec], blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await async_wait_for(lambda: 0 in app._sources, message="source opened")
+        await pilot.press("q")
+        await async_wait_for(lambda: closed == ["closed"], message="source closed")
+    assert app.return_code == 0
+
+
+async def test_narrow_screen_hides_the_tree_and_detail_replaces_the_list(app: EvmonApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.feed([nats("orders.eu.created", b'{"a":1}')])
+        assert not app.subject_tree.display
+        assert app.event_list.visible_texts()[0].split()[:3] == [
+            "09:26:53.000",
+            "nats",
+            "orders.eu.created",
+        ]
+        await pilot.press("enter")
+        assert app.detail.display and not app.event_list.display
+        assert app.detail.has_focus
+        await pilot.press("enter")
+        assert app.event_list.display and app.event_list.has_focus
+        await pilot.press("t")
+        assert app.subject_tree.display
+
+
+async def test_a_large_store_refilters_in_a_thread_and_stays_responsive() -> None:
+    app = EvmonApp(EventStore(100_000, clock=lambda: 0.0), blink=False)
+    events = [
+        nats(f"orders.{'eu' if i % 2 else 'us'}.created", b'{"n":%d}' % i, i)
+        for i in range(100_000)
+    ]
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed(events)
+        assert len(app.index) == 100_000
+        await pilot.press("slash", *'orders.eu.> "9"', "enter")
+        started = time.monotonic()
+        await pilot.press("p")  # keys are handled while the thread filters
+        assert time.monotonic() - started < 1.0
+        await async_wait_for(
+            lambda: app.index.filter is not None and not app._filtering, message="refiltered"
+        )
+        expected = sum(1 for i in range(100_000) if i % 2 and "9" in str(i))
+        assert len(app.index) == expected
+        await asyncio.sleep(0)
