@@ -141,6 +141,7 @@ class EvmonApp(App[int]):
         self._stopping = False
         self._timer: Timer | None = None
         self._detail_open = False
+        self._status_version = -1
         # The widgets are made here, not looked up: the timer may fire while they unmount.
         self.filter_bar = FilterBar(initial_filter, blink=blink, id="filter-bar")
         self.subject_tree = SubjectTree(id="tree")
@@ -246,7 +247,8 @@ class EvmonApp(App[int]):
         change = self.index.poll()
         if change:
             self.event_list.rows_changed(change)
-        if self._ticks % STATUS_EVERY == 0:
+            self._update_counts()
+        if self._ticks % STATUS_EVERY == 0 or self.connections.version != self._status_version:
             self._update_status()
         if self._ticks % TREE_EVERY == 0:
             self._update_tree()
@@ -268,6 +270,7 @@ class EvmonApp(App[int]):
 
     def _update_status(self) -> None:
         store, events = self.store, self.event_list
+        self._status_version = self.connections.version
         self.status_bar.set_line(
             StatusLine(
                 connections=StatusLine.connection_rows(list(self.connections)),
@@ -296,7 +299,8 @@ class EvmonApp(App[int]):
             subtitle += " · paused"
             if events.new_rows:
                 subtitle += f" +{fmt.count(events.new_rows)} new"
-        events.border_subtitle = subtitle
+        if events.border_subtitle != subtitle:
+            events.border_subtitle = subtitle
 
     # ----------------------------------------------------------------- filtering
 
@@ -447,11 +451,11 @@ class EvmonApp(App[int]):
         """Every binding, grouped by where it works (built from the BINDINGS lists)."""
 
         def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-            out: list[tuple[str, str]] = []
-            for b in Binding.make_bindings(bindings):
-                keys = " ".join(self._key_label(k) for k in b.key.split(","))
-                out.append((keys, b.description or b.action))
-            return out
+            merged: dict[tuple[str, str], list[str]] = {}
+            for b in Binding.make_bindings(bindings):  # one Binding per key: merge them back
+                keys = merged.setdefault((b.action, b.description or b.action), [])
+                keys += [self._key_label(k) for k in b.key.split(",")]
+            return [(" ".join(keys), desc) for (_, desc), keys in merged.items()]
 
         dashboard = rows(self.BINDINGS)
         dashboard.append(("ctrl+p", "Command palette: every action by name"))

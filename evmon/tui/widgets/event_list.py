@@ -62,7 +62,7 @@ class Columns:
         time, source = 12, 5
         size = 6 if width >= 70 else 5
         key = 12 if width >= 110 else 0
-        position = 14 if width >= 100 else 11
+        position = 14 if width >= 80 else 11
         subject = max(16, min(40, width // 4))
 
         def rest() -> int:
@@ -423,9 +423,15 @@ class EventList(ScrollView, can_focus=True):
         self._cache.clear()
 
     def _style(self, name: str) -> Style:
+        """The partial style of a component, with its background blended (``$accent 18%``
+        is only resolved against the widget's background in the full style)."""
         style = self._styles.get(name)
         if style is None:
-            style = self.get_component_rich_style(f"event-list--{name}", partial=True)
+            component = f"event-list--{name}"
+            style = self.get_component_rich_style(component, partial=True)
+            if style.bgcolor is not None:
+                full = self.get_component_rich_style(component)
+                style += Style(bgcolor=full.bgcolor)
             self._styles[name] = style
         return style
 

@@ -118,22 +118,19 @@ class FilterBar(Vertical):
             self.post_message(FilterChanged(expr, flt))
 
     def _show_error(self, err: FilterError | None) -> None:
+        """One line under the input: carets under the bad term, the reason, what stays."""
         self.error = err
         self.set_class(err is not None, "-error")
         box = self.query_one("#filter-error", Static)
         if err is None:
             box.update("")
             return
-        expr = safe_text(err.expr)
-        start = cell_len(safe_text(err.expr[: err.position]))
+        field = self.input
+        text_x = field.region.x - self.region.x + field.styles.padding.left
+        start = cell_len(safe_text(err.expr[: err.position])) - round(field.scroll_x)
         width = max(1, cell_len(safe_text(err.term)))
-        line = Text(" ✗ ", style="bold")
-        line.append(expr[: len(safe_text(err.expr[: err.position]))])
-        bad_end = len(safe_text(err.expr[: err.position + len(err.term)]))
-        line.append(expr[len(safe_text(err.expr[: err.position])) : bad_end], "reverse")
-        line.append(expr[bad_end:])
-        caret = Text(" " * (start + 3) + "^" * width, style="bold")
-        caret.append(f" column {err.position + 1}: {err.reason}")
-        kept = self.applied or "(none)"
-        caret.append(f"  · still applied: {kept}", style="dim")
-        box.update(Text("\n").join([line, caret]))
+        line = Text(" " * max(text_x + start, 0), no_wrap=True, overflow="ellipsis")
+        line.append("^" * width, style="bold")
+        line.append(f" column {err.position + 1}: {err.reason}")
+        line.append(f"  · still applied: {safe_text(self.applied) or '(none)'}", style="dim")
+        box.update(line)
