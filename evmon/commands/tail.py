@@ -28,7 +28,10 @@ from evmon.model import ConnectionStatus, Event
 from evmon.sources import Source
 
 FLUSH_INTERVAL = 0.05
-FLUSH_LINES = 2000
+#: Events held before a flush is forced (the timer flushes every FLUSH_INTERVAL anyway).
+FLUSH_EVENTS = 5000
+#: Events per write (about 300 KB of 1 KiB payloads): the buffers stay small and in cache.
+WRITE_EVENTS = 128
 
 
 def _text(ev: Event) -> bytes:
@@ -36,7 +39,15 @@ def _text(ev: Event) -> bytes:
 
 
 class TailWriter:
-    """A sink that filters, encodes and writes events, and stops after ``count`` of them."""
+    """A sink that filters, encodes and writes events, and stops after ``count`` of them.
+
+    Sources call ``append`` once per event at broker speed, so it only queues the event
+    (without ``count`` it *is* ``list.append``: no Python frame per event); filtering and
+    encoding run once per batch in ``flush``, from the timer or when a batch is full. With
+    ``count``, the output holds exactly that many events, written as soon as they arrived;
+    events read past it are dropped unseen. Events that arrive while the sources close
+    (after Ctrl-C) are still written: they were read.
+    """
 
     def __init__(
         self,
@@ -47,51 +58,90 @@ class TailWriter:
     ) -> None:
         self.out = out
         self.encode = encode
-        self.filter = flt
+        self.filter = None if flt is None or flt.is_empty else flt
         self.count = count
         self.written = 0
         self.dropped = 0
+        #: Events that could not be encoded (logged once, skipped; the tail goes on).
+        self.unencodable = 0
         self.done = asyncio.Event()
         self.broken_pipe = False
-        self._lines: list[bytes] = []
+        self._pending: list[Event] = []
+        #: Flush once this many events are pending: the events still wanted, or a batch.
+        self._room = FLUSH_EVENTS if count is None else min(count, FLUSH_EVENTS)
+        if count is None:
+            self.append = self._pending.append  # type: ignore[method-assign]
 
     def append(self, event: Event, /) -> None:
-        if self.done.is_set() or (self.filter is not None and not self.filter(event)):
-            return
-        self._lines.append(self.encode(event))
-        self.written += 1
-        if self.count is not None and self.written >= self.count:
-            self.done.set()
-            self.flush()
-        elif len(self._lines) >= FLUSH_LINES:
+        pending = self._pending
+        pending.append(event)
+        if len(pending) >= self._room:
             self.flush()
 
     def extend(self, events: Iterable[Event], /) -> None:
-        if self.filter is None and self.count is None and not self.done.is_set():
-            encode = self.encode
-            before = len(self._lines)
-            self._lines.extend([encode(ev) for ev in events])
-            self.written += len(self._lines) - before
-            if len(self._lines) >= FLUSH_LINES:
-                self.flush()
-            return
-        for ev in events:
-            self.append(ev)
+        self._pending.extend(events)
+        if len(self._pending) >= self._room:
+            self.flush()
 
     def add_dropped(self, n: int, /) -> None:
         self.dropped += n
 
-    def flush(self) -> None:
-        if not self._lines or self.broken_pipe:
-            self._lines.clear()
-            return
-        lines, self._lines = self._lines, []
+    def _encode_all(self, events: list[Event]) -> list[bytes]:
+        encode = self.encode
         try:
-            self.out.write(b"\n".join(lines) + b"\n")
+            return [encode(ev) for ev in events]
+        except Exception:  # one odd event must not stop the tail: encode one by one
+            lines = []
+            for ev in events:
+                try:
+                    lines.append(encode(ev))
+                except Exception as err:
+                    if not self.unencodable:
+                        print(
+                            f"evmon: skipped an event that cannot be written: {err}",
+                            file=sys.stderr,
+                        )
+                    self.unencodable += 1
+            return lines
+
+    def flush(self) -> None:
+        events = self._pending
+        if not events:
+            return
+        # In place (not a new list): ``append`` may be this very list's bound method.
+        batch = events[:]
+        events.clear()
+        if self.broken_pipe:
+            return
+        if self.filter is not None:
+            pred = self.filter.predicate
+            batch = [ev for ev in batch if pred(ev)]
+        if self.count is not None:
+            batch = batch[: self.count - self.written]
+        if not batch:
+            return
+        for lo in range(0, len(batch), WRITE_EVENTS):
+            if not self._write(batch[lo : lo + WRITE_EVENTS]):
+                break
+        if self.count is not None:
+            left = self.count - self.written
+            self._room = min(left, FLUSH_EVENTS) if left > 0 else FLUSH_EVENTS
+            if left <= 0:
+                self.done.set()
+
+    def _write(self, events: list[Event]) -> bool:
+        """Encode and write one chunk; False once the reader has gone (broken pipe)."""
+        lines = self._encode_all(events)
+        self.written += len(lines)
+        lines.append(b"")  # the join then ends with a newline, without another copy
+        try:
+            self.out.write(b"\n".join(lines))
             self.out.flush()
         except BrokenPipeError:
             self.broken_pipe = True
             self.done.set()
+            return False
+        return True
 
     async def flush_forever(self) -> None:
         while True:
