@@ -102,6 +102,8 @@ class Context:
     sizes: Sizes
     quick: bool
     install_peers: bool
+    #: Run only contenders whose name contains one of these (and the baselines).
+    contenders: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _nats: NatsServer | None = None

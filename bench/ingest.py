@@ -77,6 +77,8 @@ def run_nats_once(
                 )
                 if why != "done" and counter.count < count:
                     run.extra["ended"] = why
+                if proc.cpu_us is not None:
+                    run.extra["cpu_us"] = proc.cpu_us
             else:
                 run = Run.from_report(read_report(proc, sz.deadline), count)
         except RuntimeError as err:
@@ -98,6 +100,8 @@ def run_kafka_once(ctx: Context, c: Contender, count: int) -> Run:
                 )
                 if why != "done" and counter.count < count:
                     run.extra["ended"] = why
+                if proc.cpu_us is not None:
+                    run.extra["cpu_us"] = proc.cpu_us
                 return run
             return Run.from_report(read_report(proc, sz.deadline), count)
         except RuntimeError as err:
@@ -107,12 +111,20 @@ def run_kafka_once(ctx: Context, c: Contender, count: int) -> Run:
 def rounds(
     ctx: Context, contenders: list[Contender], once: Callable[[Contender], Run]
 ) -> dict[str, Summary]:
+    if ctx.contenders:  # baselines always run: every ratio needs one from the same run
+        contenders = [
+            c
+            for c in contenders
+            if c.name in (RAW_NATS, RAW_KAFKA) or any(w in c.name for w in ctx.contenders)
+        ]
     out = {c.name: Summary(c.name, [], c.note) for c in contenders}
     for i in range(ctx.sizes.repeats):
         for c in contenders:
             run = once(c)
             out[c.name].runs.append(run)
             rate = f"{run.rate:,.0f}/s" if run.rate else "-"
+            cpu = run.extra.get("cpu_us")
+            rate += f", {cpu:.2f} us CPU/msg" if cpu else ""
             status = run.error or f"{run.count:,}/{run.expected:,} {rate}"
             if run.dropped or (not run.error and run.count < run.expected):
                 status += f" (lost {run.dropped + max(run.expected - run.count, 0):,})"

@@ -99,6 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", help="comma-separated: " + ",".join(BENCHMARKS))
     p.add_argument("--repeats", type=int, help="rounds per contender (median is reported)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results dir")
+    p.add_argument(
+        "--contenders", help="comma-separated name parts, e.g. 'tail,kcat' (baselines always run)"
+    )
     p.add_argument("--no-install", action="store_true", help="do not build or install peers")
     return p.parse_args(argv)
 
@@ -118,7 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
             return 2
         names = [n for n in names if n in wanted]
-    ctx = Context(sizes, quick=args.quick, install_peers=not (args.quick or args.no_install))
+    ctx = Context(
+        sizes,
+        quick=args.quick,
+        install_peers=not (args.quick or args.no_install),
+        contenders=tuple(w.strip() for w in (args.contenders or "").split(",") if w.strip()),
+    )
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     ctx.meta.update(
         {

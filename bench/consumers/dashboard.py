@@ -55,6 +55,8 @@ async def run(a: argparse.Namespace) -> None:
         extra = {
             "rss_idle": rss_idle,
             "rss": rss_bytes(),
+            "cpu_first": track.cpu_first,
+            "cpu_last": track.cpu_last,
             "retained": len(store),
             "shown": len(app.index),
         }

@@ -67,7 +67,13 @@ async def run(a: argparse.Namespace) -> None:
     await wait_until(lambda: progress() >= a.count, progress, a.idle, a.deadline)
     ui.cancel()
     index.poll()
-    extra = {"rss_idle": rss_idle, "rss": rss_bytes(), "retained": len(store)}
+    extra = {
+        "rss_idle": rss_idle,
+        "rss": rss_bytes(),
+        "retained": len(store),
+        "cpu_first": track.cpu_first,
+        "cpu_last": track.cpu_last,
+    }
     if samples:
         extra["samples"] = samples
     report(

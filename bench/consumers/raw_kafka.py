@@ -35,7 +35,7 @@ async def run(bootstrap: str, topic: str, count: int, idle: float, deadline: flo
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         n = first_count = 0
-        first = last = 0.0
+        first = last = cpu_first = cpu_last = 0.0
         start = time.monotonic()
         idle_since = start
         while n < count:
@@ -43,16 +43,17 @@ async def run(bootstrap: str, topic: str, count: int, idle: float, deadline: flo
             now = time.perf_counter()
             got = sum(len(records) for records in batches.values())
             if got:
+                cpu = time.process_time()
                 if n == 0:
-                    first, first_count = now, got
+                    first, first_count, cpu_first = now, got, cpu
                 n += got
-                last = now
+                last, cpu_last = now, cpu
                 idle_since = time.monotonic()
             elif n and time.monotonic() - idle_since >= idle:
                 break
             if time.monotonic() - start >= deadline:
                 break
-        report(n, first, last, first_count=first_count)
+        report(n, first, last, first_count=first_count, cpu_first=cpu_first, cpu_last=cpu_last)
     finally:
         await consumer.stop()
 

@@ -26,22 +26,23 @@ async def run(url: str, subject: str, count: int, idle: float, deadline: float) 
 
     nc = await nats.connect(url, error_cb=error_cb, max_reconnect_attempts=0)
     n = 0
-    first = last = 0.0
+    first = last = cpu_first = 0.0
     clock = time.perf_counter
 
     async def on_msg(msg: object) -> None:
-        nonlocal n, first, last
+        nonlocal n, first, last, cpu_first
         n += 1
         last = clock()
         if n == 1:
-            first = last
+            first, cpu_first = last, time.process_time()
 
     await nc.subscribe(
         subject, cb=on_msg, pending_msgs_limit=PENDING_MSGS, pending_bytes_limit=PENDING_BYTES
     )
     await nc.flush()
     await wait_until(lambda: n >= count, lambda: n, idle, deadline)
-    report(n, first, last, dropped)
+    cpu_last = time.process_time()
+    report(n, first, last, dropped, cpu_first=cpu_first, cpu_last=cpu_last)
     await nc.close()
 
 
