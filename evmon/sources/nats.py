@@ -55,7 +55,9 @@ class RawHeaderClient(Client):
     _raw_hdr: bytes = b""
 
     async def _process_headers(self, headers: Any) -> Any:
-        self._raw_hdr = headers or b""
+        if not headers:  # most messages: no second coroutine (the parent returns None too)
+            return None
+        self._raw_hdr = headers
         return await super()._process_headers(headers)
 
     def _build_message(
