@@ -315,3 +315,28 @@ async def test_a_large_store_refilters_in_a_thread_and_stays_responsive() -> Non
         expected = sum(1 for i in range(100_000) if i % 2 and "9" in str(i))
         assert len(app.index) == expected
         await asyncio.sleep(0)
+
+
+async def test_clicking_a_row_pauses_on_it_and_a_double_click_opens_the_detail(
+    app: EvmonApp,
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"s.{i}", i=i) for i in range(5)])
+        # y=0 is the border, y=1 the header line: y=3 is the second event
+        await pilot.click(app.event_list, offset=(10, 3))
+        assert not app.event_list.follow
+        assert app.highlighted_event() is not None
+        assert app.highlighted_event().subject == "s.1"  # type: ignore[union-attr]
+        await pilot.click(app.event_list, offset=(10, 4), times=2)
+        assert app.detail_visible and app.detail.event is not None
+        assert app.detail.event.subject == "s.2"
+
+
+async def test_tree_leaves_do_not_expand(app: EvmonApp) -> None:
+    async with app.run_test(size=(140, 36)):
+        app.feed([nats("a.b"), kafka("t", b"x", partition=0)])
+        leaf = app.subject_tree.node_for("nats", "a.b")
+        parent = app.subject_tree.node_for("nats", "a")
+        topic = app.subject_tree.node_for("kafka", "t")
+        assert leaf is not None and parent is not None and topic is not None
+        assert not leaf.allow_expand and parent.allow_expand and topic.allow_expand

@@ -1,8 +1,9 @@
 """SVG snapshots of the dashboard over a deterministic event set (``evmon.tui.sample``).
 
-Nothing varies between runs: fixed event times, a store clock frozen at 0 (rates read 0/s),
-no brokers, no cursor blink. Update with ``pytest --snapshot-update`` after a deliberate
-visual change, and look at the report it writes before committing.
+Nothing varies between runs: fixed event times, a store clock that stands still (rates are
+count / 5 s), scripted connection statuses instead of brokers, no cursor blink. Update with
+``pytest --snapshot-update`` after a deliberate visual change, and look at the report it
+writes before committing.
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from evmon.store import EventStore
+from evmon.model import ConnectionState
 from evmon.tui.app import EvmonApp
-from evmon.tui.sample import sample_events
+from evmon.tui.sample import sample_events, sample_specs, sample_store
 
 SnapCompare = Callable[..., bool]
 
 
-def dashboard() -> EvmonApp:
-    return EvmonApp(EventStore(1_000, clock=lambda: 0.0), blink=False)
+def dashboard(kafka_state: ConnectionState = "connected") -> EvmonApp:
+    return EvmonApp(sample_store(), sample_specs(kafka_state), blink=False)
 
 
-def fed(pilot: Pilot[Any]) -> None:
+async def fed(pilot: Pilot[Any]) -> None:
+    """Wait for the scripted statuses, then put the sample events in."""
     app = pilot.app
     assert isinstance(app, EvmonApp)
+    while any(view.state == "connecting" for view in app.connections):
+        await pilot.pause(0.01)
     app.feed(sample_events())
 
 
@@ -54,7 +58,8 @@ def test_help_screen(snap_compare: SnapCompare) -> None:
 
 
 def test_narrow_80x24(snap_compare: SnapCompare) -> None:
-    assert snap_compare(dashboard(), terminal_size=(80, 24), run_before=fed)
+    app = dashboard(kafka_state="reconnecting")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=fed)
 
 
 def test_narrow_80x24_detail(snap_compare: SnapCompare) -> None:

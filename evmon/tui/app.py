@@ -210,7 +210,7 @@ class EvmonApp(App[int]):
                 await source.start(wait=None)
                 return  # running: the source's own tasks feed the store from now on
             except ConnectError as err:
-                board.record(index, "failed", f"{_cause(err)}; retrying")
+                board.record(index, "failed", f"{err}; retrying")
             except EvmonError as err:
                 board.record(index, "failed", str(err))
                 await self._close_source(index)
@@ -495,11 +495,6 @@ PALETTE_NAMES = {
     "quit": "Quit",
 }
 
-
-def _cause(err: ConnectError) -> str:
-    """``cannot connect to NATS at URL: cause`` -> ``cause`` (the URL is already shown)."""
-    text = str(err)
-    return text.split(": ", 1)[1] if ": " in text else text
 
 
 async def run_dashboard(

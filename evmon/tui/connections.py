@@ -122,6 +122,8 @@ class StatusBoard:
 
     def record(self, index: int, state: ConnectionState, detail: str = "") -> None:
         view = self._views[index]
+        if detail.startswith("cannot connect to ") and ": " in detail:
+            detail = detail.split(": ", 1)[1]  # "cannot connect to Kafka at URL: cause"
         if view.state != state:
             view.since = time.monotonic()
         view.state, view.detail = state, detail

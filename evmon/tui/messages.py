@@ -46,11 +46,6 @@ class FollowChanged(Message):
 
 
 @dataclass
-class DetailToggled(Message):
-    """The operator asked to show or hide the detail pane (``enter`` on the list)."""
-
-
-@dataclass
 class Refiltered(Message):
     """A re-filter of the retained events finished (posted by a thread worker)."""
 

@@ -1,17 +1,25 @@
-"""A deterministic set of events: the same every run (fixed times, no randomness).
+"""A deterministic dashboard: the same every run (fixed times, rates and statuses).
 
-Used by the snapshot tests, ``scripts/screenshots.py`` and anyone who wants to look at the
-dashboard without brokers: ``EvmonApp(EventStore(clock=lambda: 0.0))`` then
-``app.feed(sample_events())`` once mounted.
+Used by the snapshot tests and ``scripts/screenshots.py``, and handy for looking at the
+dashboard without brokers::
+
+    app = EvmonApp(sample_store(), sample_specs())
+    # once mounted:
+    app.feed(sample_events())
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 
-from evmon.model import Event
+from evmon.model import ConnectionState, ConnectionStatus, Event
+from evmon.sources import Sink, StatusCallback
+from evmon.store import EventStore
+from evmon.tui.connections import SourceSpec
 
-__all__ = ["BASE_TIME", "sample_events"]
+__all__ = ["BASE_TIME", "ScriptedSource", "sample_events", "sample_specs", "sample_store"]
 
 #: 2025-03-14T09:26:53Z
 BASE_TIME = 1_741_944_413.0
@@ -136,3 +144,51 @@ def sample_events(count: int = 120) -> list[Event]:
                 )
             )
     return events
+
+
+def sample_store(capacity: int = 1_000, seconds: float = 5.0) -> EventStore:
+    """A store whose clock stands still ``seconds`` after its rate baseline, so the events
+    fed into it show steady rates (count / ``seconds``) that never change."""
+    now = [0.0]
+    store = EventStore(capacity, clock=lambda: now[0])
+    store.rates()  # the baseline sample, before any event
+    now[0] = seconds
+    return store
+
+
+class ScriptedSource:
+    """A source that reports fixed statuses and reads nothing (for pictures and tests)."""
+
+    def __init__(self, on_status: StatusCallback, statuses: Sequence[ConnectionStatus]) -> None:
+        self.on_status = on_status
+        self.statuses = statuses
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        for status in self.statuses:
+            self.on_status(status)
+
+    async def close(self) -> None:
+        return None
+
+
+def _scripted(system: str, url: str, state: ConnectionState, detail: str = "") -> SourceSpec:
+    status = ConnectionStatus(system, url, state, detail)  # type: ignore[arg-type]
+
+    def factory(sink: Sink, on_status: StatusCallback) -> ScriptedSource:
+        return ScriptedSource(on_status, [status])
+
+    return SourceSpec(system, url, factory)  # type: ignore[arg-type]
+
+
+def sample_specs(kafka_state: ConnectionState = "connected") -> list[SourceSpec]:
+    """A NATS and a Kafka connection that report ``connected`` (Kafka: ``kafka_state``)."""
+    detail = "broker unreachable (connection refused or timed out)"
+    return [
+        _scripted("nats", "nats://10.1.4.20:4222", "connected"),
+        _scripted(
+            "kafka",
+            "kafka-1.prod:9092",
+            kafka_state,
+            detail if kafka_state != "connected" else "",
+        ),
+    ]

@@ -61,7 +61,7 @@ class Columns:
         left for it (a narrow list beside the detail pane), the subject does."""
         time, source = 12, 5
         size = 6 if width >= 70 else 5
-        key = 12 if width >= 110 else 0
+        key = 12 if width >= 100 else 0
         position = 14 if width >= 80 else 11
         subject = max(16, min(40, width // 4))
 
@@ -399,7 +399,7 @@ class EventList(ScrollView, can_focus=True):
         self.marks.clear()
         self.refresh()
 
-    def on_click(self, event: events.Click) -> None:
+    async def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y < HEADER_HEIGHT:
             return
@@ -408,6 +408,8 @@ class EventList(ScrollView, can_focus=True):
             self.follow = False
             self._set_cursor_seq(self.index.seq_at(row))
             self.refresh()
+            if event.chain == 2:  # a double click opens the detail, like enter
+                await self.run_action("app.toggle_detail")
 
     def on_focus(self) -> None:
         self.refresh()

@@ -117,7 +117,9 @@ class SubjectTree(Tree[SubjectInfo]):
         keys = parent.data.child_keys
         at = bisect.bisect(keys, info.sort_key)
         keys.insert(at, info.sort_key)
-        node = parent.add(info.name, info, before=at, expand=expand)
+        node = parent.add(info.name, info, before=at, expand=expand, allow_expand=False)
+        if parent is not self.root and not parent.allow_expand:
+            parent.allow_expand = True  # a leaf no more
         self._subject_nodes[key] = node
         return node
 
