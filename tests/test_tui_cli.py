@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
 
 import pytest
 
+from tests.brokers import free_port
 from tests.helpers import run_evmon
+from tests.waiting import wait_for
 
 
 def test_connect_module_does_not_import_textual_until_it_runs() -> None:
@@ -35,3 +45,64 @@ def test_bad_flags_are_usage_errors(args: list[str], message: str) -> None:
     assert res.returncode == 2, res.stderr
     assert message in res.stderr.decode()
     assert b"Traceback" not in res.stderr
+
+
+class Terminal:
+    """``evmon`` in a pseudo-terminal, as an operator runs it."""
+
+    def __init__(self, *args: str, size: tuple[int, int] = (120, 36)) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: become evmon
+            os.environ["TERM"] = "xterm-256color"
+            os.execv(sys.executable, [sys.executable, "-m", "evmon", *args])
+        cols, rows = size
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.output = b""
+        self.exit_code: int | None = None
+
+    def read(self) -> bytes:
+        if select.select([self.fd], [], [], 0.05)[0]:
+            with contextlib.suppress(OSError):
+                self.output += os.read(self.fd, 65536)
+        return self.output
+
+    def exited(self) -> bool:
+        self.read()
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid:
+            self.exit_code = os.waitstatus_to_exitcode(status)
+        return self.exit_code is not None
+
+    def send(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def close(self) -> None:
+        if self.exit_code is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_connect_runs_in_a_terminal_and_q_quits(nats_url: str) -> None:
+    term = Terminal("connect", "--nats", nats_url, "-s", "evmon-tui-cli.>")
+    try:
+        wait_for(lambda: b"connected" in term.read(), timeout=30, message="dashboard drawn")
+        assert nats_url.encode() in term.output
+        term.send(b"q")
+        wait_for(term.exited, timeout=15, message="evmon exits after q")
+        assert term.exit_code == 0
+    finally:
+        term.close()
+
+
+def test_q_quits_at_once_while_a_broker_is_unreachable() -> None:
+    port = free_port()
+    term = Terminal("connect", "--nats", f"nats://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: b"connecting" in term.read(), timeout=30, message="connecting shown")
+        term.send(b"q")
+        wait_for(term.exited, timeout=15, message="evmon exits after q")
+        assert term.exit_code == 0
+    finally:
+        term.close()
