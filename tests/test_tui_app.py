@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
+from textual.message import Message
+from textual.notifications import Notify
 
 from evmon.model import Event
 from evmon.store import EventStore
@@ -340,3 +342,33 @@ async def test_tree_leaves_do_not_expand(app: EvmonApp) -> None:
         topic = app.subject_tree.node_for("kafka", "t")
         assert leaf is not None and parent is not None and topic is not None
         assert not leaf.allow_expand and parent.allow_expand and topic.allow_expand
+
+
+async def test_initial_filter_is_applied_and_a_bad_one_is_shown() -> None:
+    app = EvmonApp(EventStore(100), initial_filter="orders.>", blink=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.feed([nats("orders.eu.created"), nats("users.new")])
+        assert shown_subjects(app) == ["orders.eu.created"]
+        assert app.filter_bar.text == "orders.>"
+    app = EvmonApp(EventStore(100), initial_filter="orders.> bogus:", blink=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.feed([nats("orders.eu.created"), nats("users.new")])
+        assert app.filter_bar.error is not None and app.filter_bar.applied == ""
+        assert shown_subjects(app) == ["orders.eu.created", "users.new"]
+
+
+async def test_a_failing_worker_is_reported_not_silent(app: EvmonApp) -> None:
+    seen: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+
+        def boom() -> None:
+            raise RuntimeError("kaput")
+
+        app.run_worker(boom, name="boom", thread=True, exit_on_error=False)
+        await async_wait_for(
+            lambda: any(isinstance(m, Notify) and "kaput" in m.notification.message for m in seen),
+            message="error notification",
+        )
+        await pilot.pause()

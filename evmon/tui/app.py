@@ -33,11 +33,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
-from evmon.filter import Filter, FilterError, parse_filter
+from evmon.filter import Filter
 from evmon.model import Event
 from evmon.sources import Source
 from evmon.store import DEFAULT_CAPACITY, EventStore
@@ -173,14 +173,6 @@ class EvmonApp(App[int]):
         return self._detail_open
 
     def on_mount(self) -> None:
-        expr = self.initial_filter.strip()
-        if expr:
-            try:
-                flt: Filter | None = parse_filter(expr)
-            except FilterError:
-                self.filter_bar.set_text(expr)  # shows the error, applies nothing
-            else:
-                self.index.set_filter_now(flt)
         self.event_list.focus()
         self.sync()
         self._timer = self.set_interval(TICK, self._tick)
@@ -303,6 +295,20 @@ class EvmonApp(App[int]):
             events.border_subtitle = subtitle
 
     # ----------------------------------------------------------------- filtering
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        """Workers run with exit_on_error=False: a failure is shown, never silent."""
+        worker = event.worker
+        if worker.state is not WorkerState.ERROR:
+            return
+        if worker.group == "refilter":
+            self._filtering = False
+            self._update_counts()
+        error = worker.error
+        self.notify(
+            f"{type(error).__name__}: {error}", title=f"{worker.name} failed", severity="error"
+        )
 
     @on(FilterChanged)
     def _filter_changed(self, message: FilterChanged) -> None:

@@ -62,6 +62,8 @@ class PayloadScreen(ModalScreen[None]):
         self.app.call_from_thread(self._show, kind, lines)
 
     def _show(self, kind: PayloadKind, lines: list[str]) -> None:
+        if not self.is_mounted:  # closed before the formatting finished
+            return
         self.kind = kind
         self.line_count = len(lines)
         view = self.query_one(TextView)

@@ -99,6 +99,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         if ev is None:
             self.truncated = False
             self.border_subtitle = ""
+            if self.seq is not None:
+                return Text("This event was evicted from the buffer.", style="dim italic")
             return Text("No event highlighted.", style="dim italic")
         meta = Table.grid(padding=(0, 2))
         meta.add_column(style="bold", no_wrap=True)

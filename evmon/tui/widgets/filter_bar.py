@@ -75,7 +75,7 @@ class FilterBar(Vertical):
 
     def on_mount(self) -> None:
         self.input.cursor_blink = self._blink
-        self.applied = self._initial.strip()
+        self.apply()  # the initial expression: applied if valid, else shown as an error
 
     @property
     def text(self) -> str:
