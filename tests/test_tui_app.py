@@ -12,10 +12,11 @@ import pytest
 from textual.message import Message
 from textual.notifications import Notify
 
+from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
-from evmon.tui.connections import SourceSpec
+from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.widgets.text_view import TextView
@@ -372,3 +373,19 @@ async def test_a_failing_worker_is_reported_not_silent(app: EvmonApp) -> None:
             message="error notification",
         )
         await pilot.pause()
+
+
+def test_action_context_for_the_later_actions() -> None:
+    """r / s / x (later issues) get their connections and the read-only guard from here."""
+    nats_settings = NatsSettings(urls=("nats://127.0.0.1:4222",))
+    kafka_settings = KafkaSettings(bootstrap="127.0.0.1:9092")
+    specs = [nats_spec(nats_settings, subjects=[">"]), kafka_spec(kafka_settings, topics=["t"])]
+    app = EvmonApp(EventStore(10), specs, read_only=True)
+    ctx = app.action_context()
+    assert ctx.nats is nats_settings and ctx.kafka is kafka_settings and ctx.read_only
+    assert app.check_action("republish", ()) is None  # greyed out in read-only mode
+    assert app.check_action("skip", ()) is None
+    assert app.check_action("export", ()) is True  # export changes no broker
+    assert app.check_action("toggle_pause", ()) is True
+    writable = EvmonApp(EventStore(10), specs)
+    assert writable.check_action("republish", ()) is True

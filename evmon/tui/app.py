@@ -39,6 +39,7 @@ from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.filter import Filter
 from evmon.model import Event
+from evmon.safety import Action, ActionContext
 from evmon.sources import Source
 from evmon.store import DEFAULT_CAPACITY, EventStore
 from evmon.tui import format as fmt
@@ -386,6 +387,28 @@ class EvmonApp(App[int]):
 
     # ----------------------------------------------------------------- actions
 
+    #: Actions that write to a broker or copy data out, by their ``evmon.safety`` name: in
+    #: read-only mode ``check_action`` greys them out (footer, palette) with the reason.
+    GUARDED_ACTIONS: ClassVar[dict[str, Action]] = {
+        "republish": "replay",
+        "skip": "skip",
+        "export": "export",
+    }
+
+    def action_context(self) -> ActionContext:
+        """What ``evmon.actions`` needs to re-publish, skip or export from the dashboard."""
+        nats = next((s.settings for s in self.specs if isinstance(s.settings, NatsSettings)), None)
+        kafka = next(
+            (s.settings for s in self.specs if isinstance(s.settings, KafkaSettings)), None
+        )
+        return ActionContext(nats=nats, kafka=kafka, read_only=self.read_only)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        guarded = self.GUARDED_ACTIONS.get(action)
+        if guarded is not None and self.action_context().disabled_reason(guarded):
+            return None  # shown greyed out: read-only mode
+        return True
+
     def action_focus_filter(self) -> None:
         self.filter_bar.input.focus()
 
@@ -500,7 +523,6 @@ PALETTE_NAMES = {
     "help": "Help: keys and filter language",
     "quit": "Quit",
 }
-
 
 
 async def run_dashboard(

@@ -34,6 +34,9 @@ class SourceSpec:
     system: Source
     url: str
     factory: SourceFactory = field(repr=False)
+    #: The connection settings, for actions that open their own connection (re-publish,
+    #: skip); None for scripted sources.
+    settings: NatsSettings | KafkaSettings | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -54,7 +57,7 @@ def nats_spec(
             settings, sink, subjects=subjects, streams=streams, start=start, on_status=on_status
         )
 
-    return SourceSpec("nats", settings.display, factory)
+    return SourceSpec("nats", settings.display, factory, settings)
 
 
 def kafka_spec(
@@ -71,7 +74,7 @@ def kafka_spec(
             settings, sink, topics=topics, pattern=pattern, start=start, on_status=on_status
         )
 
-    return SourceSpec("kafka", settings.display, factory)
+    return SourceSpec("kafka", settings.display, factory, settings)
 
 
 @dataclass(slots=True)
