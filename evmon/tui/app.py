@@ -43,7 +43,7 @@ from evmon.safety import Action, ActionContext
 from evmon.sources import Source
 from evmon.store import DEFAULT_CAPACITY, EventStore
 from evmon.tui import format as fmt
-from evmon.tui.commands import EvmonCommands
+from evmon.tui.commands import EvmonCommands, help_sections, palette_commands
 from evmon.tui.connections import SourceSpec, StatusBoard, kafka_spec, nats_spec
 from evmon.tui.index import EventIndex, Snapshot
 from evmon.tui.messages import (
@@ -478,51 +478,11 @@ class EvmonApp(App[int]):
 
     def help_sections(self) -> list[HelpSection]:
         """Every binding, grouped by where it works (built from the BINDINGS lists)."""
-
-        def rows(bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
-            merged: dict[tuple[str, str], list[str]] = {}
-            for b in Binding.make_bindings(bindings):  # one Binding per key: merge them back
-                keys = merged.setdefault((b.action, b.description or b.action), [])
-                keys += [self._key_label(k) for k in b.key.split(",")]
-            return [(" ".join(keys), desc) for (_, desc), keys in merged.items()]
-
-        dashboard = rows(self.BINDINGS)
-        dashboard.append(("ctrl+p", "Command palette: every action by name"))
-        return [
-            ("Dashboard", dashboard),
-            ("Event list", rows(EventList.BINDINGS)),
-            ("Subject tree", [("enter", "Filter to the subject"), ("space", "Expand / collapse")]),
-            ("Filter bar", [("enter", "Apply and go to the list"), *rows(FilterInput.BINDINGS)]),
-            ("Full payload view", [("arrows pgup pgdn", "Scroll"), ("escape f q", "Close")]),
-        ]
-
-    def _key_label(self, key: str) -> str:
-        """``enter``, ``ctrl+p``, ``/``, ``?``, ``↑``: how help and the palette name a key."""
-        if key in ("enter", "escape", "space", "tab") or "+" in key:
-            return key
-        return self.get_key_display(Binding(key, ""))
+        return help_sections(self)
 
     def palette_commands(self) -> list[tuple[str, str, str]]:
         """(name, help, action) of every command in the palette."""
-        commands: list[tuple[str, str, str]] = []
-        for b in Binding.make_bindings(self.BINDINGS):
-            key = self._key_label(b.key.split(",")[0])
-            name = PALETTE_NAMES.get(b.action, b.description)
-            commands.append((name, f"{b.description} ({key})", b.action))
-        return commands + list(self.EXTRA_COMMANDS)
-
-
-#: Longer names for the palette than the footer's.
-PALETTE_NAMES = {
-    "focus_filter": "Filter events",
-    "toggle_detail": "Show / hide the event detail",
-    "mark": "Mark / unmark the highlighted event",
-    "toggle_pause": "Pause / resume the live view",
-    "full_payload": "View the full payload",
-    "toggle_tree": "Show / hide the subject tree",
-    "help": "Help: keys and filter language",
-    "quit": "Quit",
-}
+        return palette_commands(self)
 
 
 async def run_dashboard(

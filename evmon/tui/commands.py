@@ -1,20 +1,82 @@
-"""The command palette (``ctrl+p``): every dashboard action, by name.
+"""The command palette (``ctrl+p``) and the help screen's lists, both built from BINDINGS.
 
-The commands come from ``EvmonApp.palette_commands()``, which lists the app's
-``BINDINGS`` (so every key is also a command) plus actions that have no key.
+The palette lists the app's ``BINDINGS`` (so every key is also a command, under the longer
+name in ``PALETTE_NAMES`` when there is one) plus ``EvmonApp.EXTRA_COMMANDS``, which have no
+key. The help screen lists the bindings of the app and of its widgets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from evmon.tui.screens.help import HelpSection
+from evmon.tui.widgets.event_list import EventList
+from evmon.tui.widgets.filter_bar import FilterInput
 
 if TYPE_CHECKING:
     from evmon.tui.app import EvmonApp
 
-__all__ = ["EvmonCommands"]
+__all__ = ["PALETTE_NAMES", "EvmonCommands", "help_sections", "palette_commands"]
+
+#: Longer names for the palette than the footer's, by action.
+PALETTE_NAMES = {
+    "focus_filter": "Filter events",
+    "toggle_detail": "Show / hide the event detail",
+    "mark": "Mark / unmark the highlighted event",
+    "toggle_pause": "Pause / resume the live view",
+    "full_payload": "View the full payload",
+    "toggle_tree": "Show / hide the subject tree",
+    "help": "Help: keys and filter language",
+    "quit": "Quit",
+}
+
+
+def key_label(app: App[Any], key: str) -> str:
+    """``enter``, ``ctrl+p``, ``/``, ``?``, ``↑``: how help and the palette name a key."""
+    if key in ("enter", "escape", "space", "tab") or "+" in key:
+        return key
+    return app.get_key_display(Binding(key, ""))
+
+
+def binding_rows(app: App[Any], bindings: Iterable[BindingType]) -> list[tuple[str, str]]:
+    """(keys, description) per action, keys of the same action merged (``end G``)."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for b in Binding.make_bindings(bindings):  # one Binding per key: merge them back
+        keys = merged.setdefault((b.action, b.description or b.action), [])
+        keys += [key_label(app, k) for k in b.key.split(",")]
+    return [(" ".join(keys), desc) for (_, desc), keys in merged.items()]
+
+
+def help_sections(app: EvmonApp) -> list[HelpSection]:
+    dashboard = binding_rows(app, app.BINDINGS)
+    dashboard.append(("ctrl+p", "Command palette: every action by name"))
+    return [
+        ("Dashboard", dashboard),
+        ("Event list", binding_rows(app, EventList.BINDINGS)),
+        ("Subject tree", [("enter", "Filter to the subject"), ("space", "Expand / collapse")]),
+        (
+            "Filter bar",
+            [("enter", "Apply and go to the list"), *binding_rows(app, FilterInput.BINDINGS)],
+        ),
+        ("Full payload view", [("arrows pgup pgdn", "Scroll"), ("escape f q", "Close")]),
+    ]
+
+
+def palette_commands(app: EvmonApp) -> list[tuple[str, str, str]]:
+    """(name, help, action) of every app binding and every extra command."""
+    commands: dict[str, tuple[str, str, str]] = {}
+    for b in Binding.make_bindings(app.BINDINGS):
+        if b.action not in commands:  # the first key of a binding names it
+            description = b.description or b.action
+            name = PALETTE_NAMES.get(b.action, description)
+            commands[b.action] = (name, f"{description} ({key_label(app, b.key)})", b.action)
+    return [*commands.values(), *app.EXTRA_COMMANDS]
 
 
 class EvmonCommands(Provider):
