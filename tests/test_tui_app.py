@@ -389,3 +389,23 @@ def test_action_context_for_the_later_actions() -> None:
     assert app.check_action("toggle_pause", ()) is True
     writable = EvmonApp(EventStore(10), specs)
     assert writable.check_action("republish", ()) is True
+
+
+async def test_position_and_key_columns_appear_with_events_that_have_them(
+    app: EvmonApp,
+) -> None:
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.feed([nats("core.only", b"x")])
+        await pilot.pause()
+        header = app.event_list.render_line(0).text
+        assert "SUBJECT" in header and "POSITION" not in header and "KEY" not in header
+        app.feed([nats("in.stream", b"x", stream="ORDERS", offset=7)])
+        await pilot.pause()
+        header = app.event_list.render_line(0).text
+        assert "POSITION" in header and "KEY" not in header
+        assert "ORDERS#7" in app.event_list.visible_texts()[-1]
+        app.feed([kafka("t", b"x", partition=1, offset=9, key=b"k-1")])
+        await pilot.pause()
+        header = app.event_list.render_line(0).text
+        assert "POSITION" in header and "KEY" in header
+        assert "p1@9 k-1" in " ".join(app.event_list.visible_texts()[-1].split())

@@ -143,6 +143,8 @@ class EvmonApp(App[int]):
         self._timer: Timer | None = None
         self._detail_open = False
         self._status_version = -1
+        self._has_positions = False
+        self._has_keys = False
         # The widgets are made here, not looked up: the timer may fire while they unmount.
         self.filter_bar = FilterBar(initial_filter, blink=blink, id="filter-bar")
         self.subject_tree = SubjectTree(id="tree")
@@ -237,7 +239,10 @@ class EvmonApp(App[int]):
 
     def _tick(self) -> None:
         self._ticks += 1
+        before = self.index.next_seq
         change = self.index.poll()
+        if change.added and not (self._has_positions and self._has_keys):
+            self._notice_columns(before)
         if change:
             self.event_list.rows_changed(change)
             self._update_counts()
@@ -248,7 +253,9 @@ class EvmonApp(App[int]):
 
     def sync(self) -> None:
         """Take everything from the store and redraw every counter now (tests, screenshots)."""
+        before = self.index.next_seq
         change = self.index.poll()
+        self._notice_columns(before)
         self.event_list.rows_changed(change)
         self._update_status()
         self._update_tree()
@@ -260,6 +267,14 @@ class EvmonApp(App[int]):
 
     def _update_tree(self) -> None:
         self.subject_tree.update_counts(self.store.subject_counts(), self.store.rates())
+
+    def _notice_columns(self, since: int) -> None:
+        """Show the position and key columns once events have them (core NATS alone never
+        does); only the newest events of a poll are looked at, and the columns stay."""
+        recent, _ = self.store.since(max(since, self.store.total - 2_000))
+        self._has_positions = self._has_positions or any(ev.offset is not None for ev in recent)
+        self._has_keys = self._has_keys or any(ev.source == "kafka" for ev in recent)
+        self.event_list.show_columns(self._has_positions, self._has_keys)
 
     def _update_status(self) -> None:
         store, events = self.store, self.event_list

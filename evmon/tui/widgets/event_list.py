@@ -56,26 +56,27 @@ class Columns:
     GUTTER: ClassVar[int] = 2
 
     @classmethod
-    def fit(cls, width: int) -> Columns:
+    def fit(cls, width: int, position: bool = True, key: bool = True) -> Columns:
         """Fixed columns first; the payload preview gets the rest, or when too little is
-        left for it (a narrow list beside the detail pane), the subject does."""
+        left for it (a narrow list beside the detail pane), the subject does. ``position``
+        and ``key`` False drop columns that would stay empty (core NATS only)."""
         time, source = 12, 5
         size = 6 if width >= 70 else 5
-        key = 12 if width >= 100 else 0
-        position = 14 if width >= 80 else 11
+        key_width = 12 if key and width >= 100 else 0
+        position_width = (14 if width >= 80 else 11) if position else 0
         subject = max(16, min(40, width // 4))
 
         def rest() -> int:
-            used = sum(w + 1 for w in (time, source, subject, position, key, size) if w)
-            return width - cls.GUTTER - used - 1
+            widths = (time, source, subject, position_width, key_width, size)
+            return width - cls.GUTTER - sum(w + 1 for w in widths if w) - 1
 
         if rest() < 16 and width < 60:
-            position = 0
+            position_width = 0
         preview = rest()
         if preview < 12:
             subject += max(preview + 1, 0)
             preview = 0
-        return cls(width, time, source, subject, position, key, size, preview)
+        return cls(width, time, source, subject, position_width, key_width, size, preview)
 
     def cells(self) -> list[tuple[str, int, bool]]:
         """(name, width, align right) of the visible columns, in order."""
@@ -196,6 +197,8 @@ class EventList(ScrollView, can_focus=True):
         self.new_rows = 0
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
         self._columns = Columns.fit(80)
+        #: (position, key) columns shown.
+        self._optional = (True, True)
         self._styles: dict[str, Style] = {}
         self._moving = False
 
@@ -235,8 +238,16 @@ class EventList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         self.virtual_size = Size(width, len(self.index) + HEADER_HEIGHT)
 
+    def show_columns(self, position: bool, key: bool) -> None:
+        """Show or drop the position and key columns (the app decides from the data)."""
+        if (position, key) != self._optional:
+            self._optional = (position, key)
+            self._columns = Columns.fit(self.scrollable_content_region.width, position, key)
+            self._cache.clear()
+            self.refresh()
+
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = Columns.fit(self.scrollable_content_region.width)
+        self._columns = Columns.fit(self.scrollable_content_region.width, *self._optional)
         self._cache.clear()
         self._update_virtual_size()
         if self.follow:
