@@ -116,10 +116,11 @@ async def test_flood_keeps_keys_responsive_and_memory_bounded(server: NatsServer
                 publisher.kill()
                 await publisher.wait()
         assert sent >= RATE * SECONDS * 0.9
-        # every key took effect within half a second while the flood ran, and the event
-        # loop (which also runs the broker client) never stalled for long
-        assert max(latencies) < 0.5, latencies
-        assert worst_lag < 0.25, worst_lag
+        # Every key took effect and the event loop (which also runs the broker client) never
+        # stalled for long. Typical values are tens of milliseconds; the bounds leave room
+        # for a slow CI machine while still failing a UI that drains the flood per event.
+        assert max(latencies) < 1.0, latencies
+        assert worst_lag < 0.5, worst_lag
         assert received_while_keys > 10_000
         # everything published arrived (or was counted as dropped), and the store is bounded
         await async_wait_for(

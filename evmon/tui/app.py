@@ -15,8 +15,9 @@ Adding to the dashboard:
   with ``self.push_screen(Screen(...), callback)`` (or ``await self.push_screen_wait`` in a
   ``@work`` method). See ``screens/payload.py``.
 - what the actions of later issues work on: ``highlighted_event()``, ``marked_events()``
-  (falls back to the highlighted one) and ``filtered_events()``; ``read_only`` says whether
-  actions that write (re-publish, skip) are allowed.
+  (falls back to the highlighted one) and ``filtered_events()``; ``action_context()`` gives
+  ``evmon.actions`` its connection settings and the read-only flag, and ``check_action``
+  greys out the actions named in ``GUARDED_ACTIONS`` in read-only mode.
 """
 
 from __future__ import annotations
