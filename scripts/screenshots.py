@@ -55,9 +55,11 @@ def to_png(svg_path: Path) -> Path | None:
         import cairosvg  # type: ignore[import-not-found]
     except ImportError:
         return None
-    # cairosvg ignores SVG textLength, so name a monospace font it is sure to find.
+    # cairosvg ignores SVG textLength (which stretches each run to its cells), so use a
+    # monospace font it is sure to find, sized so its advance (0.602 em) is one 12.2 px cell.
     svg = svg_path.read_text(encoding="utf-8").replace(
-        "font-family: Fira Code, monospace;", 'font-family: "DejaVu Sans Mono", monospace;'
+        "font-family: Fira Code, monospace;\n        font-size: 20px;",
+        'font-family: "DejaVu Sans Mono", monospace;\n        font-size: 20.2px;',
     )
     png = svg_path.with_suffix(".png")
     cairosvg.svg2png(bytestring=svg.encode(), write_to=str(png), output_width=1680)
