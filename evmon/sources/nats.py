@@ -250,6 +250,15 @@ async def connect_nats(
         done, _ = await asyncio.wait(
             {task, fatal_wait}, timeout=wait, return_when="FIRST_COMPLETED"
         )
+    except asyncio.CancelledError:
+        # The caller gave up (the dashboard quit while still connecting): stop the retry
+        # loop too, or it keeps dialling in the background.
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(Exception):
+            await nc.close()
+        raise
     finally:
         fatal_wait.cancel()
     if task not in done:
