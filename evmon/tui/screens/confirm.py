@@ -37,6 +37,12 @@ class ConfirmModal(ModalScreen[bool]):
         background: $surface;
         padding: 1 2;
     }
+    ConfirmModal #confirm-title {
+        width: auto;
+        max-width: 100%;
+        text-style: bold;
+        margin-bottom: 1;
+    }
     ConfirmModal #confirm-body {
         width: auto;
         max-width: 100%;
@@ -64,7 +70,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
-            box.border_title = self.title_text
+            box.border_title = "Confirm"
+            yield Static(self.title_text, id="confirm-title", markup=False)
             if self.body:
                 yield Static(self.body, id="confirm-body", markup=False)
             with Horizontal(id="confirm-buttons"):
