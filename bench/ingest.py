@@ -347,20 +347,8 @@ asyncio.run(main())
 """
 
 
-def bench_kafka(ctx: Context) -> dict[str, Any] | None:
-    """2. A pre-filled 3-partition topic read from its beginning."""
-    broker = ctx.kafka()
-    if broker is None:
-        return None
-    sz = ctx.sizes
-    count = sz.kafka_count
-    b = broker.bootstrap
-    print(f"  Kafka: filling {TOPIC} with {count:,} x {sz.kafka_size} B", flush=True)
-    seconds = fill_topic(ctx, b, count, sz.kafka_size)
-    have = topic_size(b)
-    if have != count:
-        raise RuntimeError(f"topic {TOPIC} holds {have} records, expected {count}")
-    print(f"    filled in {seconds:.1f} s", flush=True)
+def kafka_contenders(ctx: Context, b: str) -> list[Contender]:
+    """The Kafka contenders reading TOPIC on broker ``b`` from its first record."""
     cs = [
         Contender(
             RAW_KAFKA,
@@ -430,6 +418,24 @@ def bench_kafka(ctx: Context) -> dict[str, Any] | None:
                 "lines",
             )
         )
+    return cs
+
+
+def bench_kafka(ctx: Context) -> dict[str, Any] | None:
+    """2. A pre-filled 3-partition topic read from its beginning."""
+    broker = ctx.kafka()
+    if broker is None:
+        return None
+    sz = ctx.sizes
+    count = sz.kafka_count
+    b = broker.bootstrap
+    print(f"  Kafka: filling {TOPIC} with {count:,} x {sz.kafka_size} B", flush=True)
+    seconds = fill_topic(ctx, b, count, sz.kafka_size)
+    have = topic_size(b)
+    if have != count:
+        raise RuntimeError(f"topic {TOPIC} holds {have} records, expected {count}")
+    print(f"    filled in {seconds:.1f} s", flush=True)
+    cs = kafka_contenders(ctx, b)
     summaries = rounds(ctx, cs, lambda c: run_kafka_once(ctx, c, count))
     return {
         "count": count,

@@ -1,7 +1,7 @@
 """Profile one contender under the NATS flood with pyinstrument (a dev dependency).
 
-    python -m bench.profile tail [--size 128] [--count 300000] [--filter EXPR]
-    python -m bench.profile store|dashboard|raw
+    python -m bench.profile tail [--size 128] [--count 300000] [--filter EXPR] [--spy]
+    python -m bench.profile store|dashboard|raw [--kafka]
 
 Writes a text profile to bench/results/profile-<what>-<size>.txt and prints its top. This
 is how the hot path was found (see bench/README.md); it is not part of ``python -m bench``.
@@ -26,13 +26,9 @@ from bench.harness import (
     wait_lines,
     wait_subscribed,
 )
-from bench.ingest import SUBJECT
+from bench.ingest import DASHBOARD, STORE, TAIL, fill_topic, kafka_contenders, nats_contenders
 
-MODULES = {
-    "raw": ["-m", "bench.consumers.raw_nats"],
-    "store": ["-m", "bench.consumers.evmon_store", "--nats"],
-    "dashboard": ["-m", "bench.consumers.dashboard", "--nats"],
-}
+WHAT = {"raw": "raw ", "tail": TAIL, "store": STORE, "dashboard": DASHBOARD}
 
 
 def summarize(raw: Path, top: int = 40) -> str:
@@ -59,52 +55,50 @@ def summarize(raw: Path, top: int = 40) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.profile")
-    p.add_argument("what", choices=["tail", *MODULES])
+    p.add_argument("what", choices=list(WHAT))
+    p.add_argument("--kafka", action="store_true", help="read a pre-filled topic instead")
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--count", type=int, default=300_000)
     p.add_argument("--filter", default="")
     p.add_argument("--interval", default="0.0005", help="pyinstrument sampling interval (s)")
     p.add_argument("--spy", action="store_true", help="sample with py-spy instead (lower cost)")
     a = p.parse_args(argv)
-    out = ROOT / "bench" / "results" / f"profile-{a.what}-{a.size}.txt"
+    where = "kafka" if a.kafka else "nats"
+    out = ROOT / "bench" / "results" / f"profile-{a.what}-{where}-{a.size}.txt"
     if a.spy:
         out = out.with_suffix(".spy.txt")
     out.parent.mkdir(parents=True, exist_ok=True)
     ctx = Context(FULL, quick=False, install_peers=False)
     try:
-        server = ctx.nats()
-        prof = (
-            [PY]
-            if a.spy
-            else [PY, "-m", "pyinstrument", "-i", a.interval, "-r", "text", "-o", str(out)]
-        )
-        flt = ["--filter", a.filter] if a.filter else []
-        if a.what == "tail":
-            argv_ = [
-                *prof,
-                "-m",
-                "evmon",
-                "tail",
-                "--nats",
-                server.url,
-                "-s",
-                SUBJECT,
-                "--format",
-                "jsonl",
-                "-n",
-                str(a.count),
-                *flt,
-            ]
-        elif a.what == "raw":
-            argv_ = [*prof, *MODULES["raw"], server.url, SUBJECT, str(a.count)]
+        if a.kafka:
+            broker = ctx.kafka()
+            if broker is None:
+                return 1
+            fill_topic(ctx, broker.bootstrap, a.count, a.size)
+            contenders = kafka_contenders(ctx, broker.bootstrap)
         else:
-            argv_ = [*prof, *MODULES[a.what], server.url, "-s", SUBJECT, str(a.count), *flt]
-        before = nats_subscriptions(server.monitor_url)
+            contenders = nats_contenders(ctx, a.filter)
+        c = next(c for c in contenders if c.name.startswith(WHAT[a.what]))
+        argv_ = c.argv(a.count)
+        assert argv_[0] == PY
+        if not a.spy:
+            argv_ = [
+                PY,
+                "-m",
+                "pyinstrument",
+                "-i",
+                a.interval,
+                "-r",
+                "text",
+                "-o",
+                str(out),
+                *argv_[1:],
+            ]
+        before = 0 if a.kafka else nats_subscriptions(ctx.nats().monitor_url)
         with Proc(argv_) as proc:
-            spy = None
-            if a.spy:
-                raw = out.with_suffix(".raw")
-                spy = Proc(
+            raw = out.with_suffix(".raw")
+            spy = (
+                Proc(
                     [
                         str(Path(PY).with_name("py-spy")),
                         "record",
@@ -118,11 +112,15 @@ def main(argv: list[str] | None = None) -> int:
                         str(proc.popen.pid),
                     ]
                 )
-            counter = PipeCounter(proc.stdout_fd) if a.what == "tail" else None
+                if a.spy
+                else None
+            )
+            counter = PipeCounter(proc.stdout_fd) if c.mode == "lines" else None
             if counter is not None:
                 counter.start()
-            wait_subscribed(server.monitor_url, before, proc)
-            publish(server.url, a.count, a.size)
+            if not a.kafka:
+                wait_subscribed(ctx.nats().monitor_url, before, proc)
+                publish(ctx.nats().url, a.count, a.size)
             if counter is not None:
                 wait_lines(proc, counter, a.count, 10, 600)
             else:

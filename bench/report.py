@@ -270,6 +270,10 @@ COLORS = {
 }
 
 
+def _thousands(value: float, _pos: int) -> str:
+    return f"{value / 1000:.0f}k" if value else "0"
+
+
 def chart(r: dict[str, Any], path: Path) -> bool:
     """A PNG with one panel per ingest benchmark and one for start-up; False without
     matplotlib (a dev dependency)."""
@@ -278,6 +282,7 @@ def chart(r: dict[str, Any], path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         return False
     b = r["benchmarks"]
@@ -315,6 +320,7 @@ def chart(r: dict[str, Any], path: Path) -> bool:
                 fontsize=8,
             )
         ax.tick_params(axis="y", labelsize=8)
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     if st:
         ax = flat[len(panels)]
         names = [nm for nm, e in st.items() if isinstance(e, dict)]
@@ -322,7 +328,7 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         ax.barh(names, values, color=["#888888", "#1f77b4", "#1f77b4"][: len(names)])
         ax.invert_yaxis()
         ax.axvline(st["limit_ms"], color="#d62728", linestyle="--", linewidth=1)
-        ax.text(st["limit_ms"], -0.6, " --version limit", color="#d62728", fontsize=8)
+        ax.text(st["limit_ms"], len(names) - 0.6, "limit ", color="#d62728", fontsize=8, ha="right")
         ax.set_title("Start-up", fontsize=10)
         ax.set_xlabel("ms (median wall time)")
         ax.tick_params(axis="y", labelsize=8)

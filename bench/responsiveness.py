@@ -38,8 +38,9 @@ def bench_keys(ctx: Context) -> dict[str, Any] | None:
     capacity = 100_000 if not ctx.quick else 2_000
     warmup = capacity  # a full store: the re-filter on enter covers all of it
     cycles = sz.key_presses
-    # Enough flood for warm-up plus every key, generously; the publisher is stopped after.
-    seconds = warmup / sz.paced_rate + cycles * 3.0 + 20
+    # Enough flood for warm-up plus every key, generously (a cycle takes 1-5 s): the flood
+    # must outlast the typing. The publisher is stopped as soon as the typing is done.
+    seconds = warmup / sz.paced_rate + cycles * 15.0 + 30
     count = int(sz.paced_rate * seconds)
     print(
         f"  key to paint: {cycles} filter cycles under {sz.paced_rate:,.0f} msgs/s "
@@ -90,6 +91,10 @@ def bench_keys(ctx: Context) -> dict[str, Any] | None:
         "dropped": rep["dropped"],
         "key_echo": _stats(echo),
         "filter_apply": _stats(apply),
+        "filter_apply_by_expr": {
+            expr: _stats([v * 1000 for v in values])
+            for expr, values in rep.get("apply_by_expr", {}).items()
+        },
     }
     print(
         f"    key echo p50 {out['key_echo']['p50_ms']} ms p99 {out['key_echo']['p99_ms']} ms;"

@@ -38,6 +38,9 @@ BENCHMARKS: dict[str, Callable[[Context], Any]] = {
     "responsiveness": responsiveness.bench_keys,
     "startup": startup.bench_startup,
 }
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
 ALIASES = {"nats": "nats_ingest", "kafka": "kafka_ingest", "keys": "responsiveness"}
 
 
@@ -98,7 +101,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small counts, one round (seconds)")
     p.add_argument("--only", help="comma-separated: " + ",".join(BENCHMARKS))
     p.add_argument("--repeats", type=int, help="rounds per contender (median is reported)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="results dir")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results dir")
     p.add_argument(
         "--contenders", help="comma-separated name parts, e.g. 'tail,kcat' (baselines always run)"
     )
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     results["failures"] = failures
     results["targets"] = report.targets(results)
     write(results, args.out, "quick" if args.quick else "latest")
+    if not args.quick and not args.only and args.out.resolve() == RESULTS.resolve():
+        update_readme(args.out / "latest.md")
     print("\nTargets:")
     for t in results["targets"]:
         mark = {True: "ok  ", False: "MISS", None: "n/a "}[t["ok"]]
@@ -192,6 +197,21 @@ def _contender_errors(benchmarks: dict[str, Any]) -> list[str]:
 
     walk(benchmarks)
     return sorted(set(found))
+
+
+def update_readme(latest_md: Path) -> None:
+    """Put the latest full run's tables into bench/README.md, between the markers."""
+    if not README.is_file():
+        return
+    text = README.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    body = latest_md.read_text(encoding="utf-8").split("\n", 1)[1].strip()
+    body = body.replace("](latest.png)", "](results/latest.png)")
+    body = body.replace("\n## ", "\n### ")
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    README.write_text(f"{head}{START}\n{body}\n{END}{tail}", encoding="utf-8")
 
 
 def write(results: dict[str, Any], out: Path, stem: str) -> None:

@@ -31,7 +31,8 @@ from evmon.tui.widgets.filter_bar import FilterInput
 
 SIZE = (160, 48)
 #: Filters typed in turn (consecutive ones differ, so each enter applies a new filter).
-EXPRESSIONS = ("bench.eu.>", "paid", "bench.us.*", "json:kind=created", "!bench.eu.paid")
+#: One of each kind: subject wildcards, payload text, a JSON field, a negated subject.
+EXPRESSIONS = ("bench.eu.>", '"paid"', "bench.us.*", "json:kind=created", "!bench.eu.paid")
 KEY_NAMES = {
     ">": "greater_than_sign",
     "*": "asterisk",
@@ -39,6 +40,7 @@ KEY_NAMES = {
     ":": "colon",
     "=": "equals_sign",
     "!": "exclamation_mark",
+    '"': "quotation_mark",
     " ": "space",
 }
 
@@ -85,6 +87,7 @@ async def run(a: argparse.Namespace) -> None:
     app = EvmonApp(store, [nats_spec(NatsSettings((a.nats,)), subjects=[a.subject])], blink=False)
     echo: list[float] = []
     apply: list[float] = []
+    by_expr: dict[str, list[float]] = {}
     async with app.run_test(size=SIZE) as pilot:
         clock = PaintClock(app)
         total = lambda: store.total  # noqa: E731
@@ -116,6 +119,7 @@ async def run(a: argparse.Namespace) -> None:
                     lambda e=expr: app.index.filter is not None and app.index.filter.expr == e,
                 )
             )
+            by_expr.setdefault(expr, []).append(apply[-1])
             await asyncio.sleep(a.gap)
         seconds = time.perf_counter() - t_start
         report(
@@ -126,6 +130,7 @@ async def run(a: argparse.Namespace) -> None:
             0,
             echo=echo,
             apply=apply,
+            apply_by_expr=by_expr,
             ingest_rate=(store.total - total_at_start) / seconds,
             retained=len(store),
         )
