@@ -1,0 +1,98 @@
+"""The export (``x``) modal and flow: marked events, or all matching the filter, to JSONL.
+
+The file is what ``evmon replay`` reads. Export changes no broker, so it stays available in
+read-only mode; ``evmon.actions.export`` records it in the audit log all the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from evmon.actions import ActionContext, default_export_path, export
+from evmon.codec import safe_text
+from evmon.errors import EvmonError
+from evmon.model import Event
+
+__all__ = ["ExportModal", "run_export"]
+
+
+class ExportModal(ModalScreen[Path | None]):
+    """Asks where to write ``count`` events (``what`` says which: marked or filtered)."""
+
+    DEFAULT_CSS = """
+    ExportModal { align: center middle; }
+    ExportModal > #export-box {
+        width: 80%; max-width: 110; height: auto;
+        border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
+    }
+    ExportModal .field-label { margin-top: 1; color: $text-muted; }
+    ExportModal #export-error { color: $error; height: auto; }
+    ExportModal #export-buttons { height: auto; margin-top: 1; }
+    ExportModal #export-buttons Button { margin-right: 2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, count: int, what: str, path: Path | None = None) -> None:
+        super().__init__()
+        self.count = count
+        self.what = what
+        self.path = path if path is not None else default_export_path()
+
+    def compose(self) -> ComposeResult:
+        noun = "event" if self.count == 1 else "events"
+        with Vertical(id="export-box") as box:
+            box.border_title = "Export to JSONL"
+            yield Label(f"{self.count} {noun} ({self.what})", id="export-count")
+            yield Label("File (for evmon replay)", classes="field-label")
+            yield Input(str(self.path), id="export-path")
+            yield Static("", id="export-error", markup=False)
+            with Horizontal(id="export-buttons"):
+                yield Button("Export", id="export-ok", variant="primary")
+                yield Button("Cancel", id="export-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#export-path", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#export-ok")
+    def action_submit(self) -> None:
+        raw = self.query_one("#export-path", Input).value.strip()
+        if not raw:
+            self.query_one("#export-error", Static).update("give a file name")
+            return
+        path = Path(raw).expanduser()
+        if path.exists():
+            self.query_one("#export-error", Static).update(
+                f"{path} already exists; choose another file name"
+            )
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#export-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+async def run_export(app: App[Any], ctx: ActionContext, events: list[Event], what: str) -> None:
+    """Ask for the path, write the file, report it (run in a worker: it waits on the modal)."""
+    if not events:
+        app.notify("No events to export.", severity="warning")
+        return
+    path = await app.push_screen_wait(ExportModal(len(events), what))
+    if path is None:
+        return
+    try:
+        result = await export(ctx, events, path)
+    except EvmonError as err:
+        app.notify(safe_text(str(err)), title="Export failed", severity="error", markup=False)
+        return
+    app.notify(safe_text(result.summary()), title="Exported", markup=False)

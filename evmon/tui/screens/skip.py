@@ -1,0 +1,183 @@
+"""The skip (``s``) modal and flow: move a Kafka group or a JetStream consumer past a message.
+
+Kafka: skipping the highlighted record (partition P, offset N) commits N+1 for the group the
+operator names; ``inspect_kafka_skip`` checks first (the group must have no members) and its
+``question()`` with the before/after positions is what the operator confirms. JetStream: the
+named pull consumer's next pending message is terminated (``inspect_jetstream_skip``, then
+``skip_jetstream``). Core NATS has nothing to skip: the caller says so before any modal.
+Refusals and failures are one-line error notifications.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Label, Static
+
+from evmon.actions import (
+    ActionContext,
+    inspect_jetstream_skip,
+    inspect_kafka_skip,
+    skip_jetstream,
+    skip_kafka,
+)
+from evmon.codec import safe_text
+from evmon.errors import EvmonError
+from evmon.model import Event
+from evmon.tui.screens.confirm import ConfirmModal
+
+__all__ = ["CORE_NATS_NOTE", "SkipModal", "run_skip", "skip_kind"]
+
+CORE_NATS_NOTE = (
+    "Core NATS messages are not stored: skip applies to Kafka consumer groups and "
+    "JetStream consumers."
+)
+
+SkipKind = Literal["kafka", "jetstream"]
+
+
+def skip_kind(ev: Event) -> SkipKind | None:
+    """Which skip applies to the event: a Kafka record, a JetStream message, or none."""
+    if ev.source == "kafka" and ev.partition is not None and ev.offset is not None:
+        return "kafka"
+    if ev.source == "nats" and ev.stream is not None:
+        return "jetstream"
+    return None
+
+
+def _lines(text: str) -> str:
+    return "\n".join(safe_text(line) for line in text.splitlines())
+
+
+class SkipModal(ModalScreen[str | None]):
+    """Asks for the Kafka group (or JetStream consumer) to move; returns its name."""
+
+    DEFAULT_CSS = """
+    SkipModal { align: center middle; }
+    SkipModal > #skip-box {
+        width: 80%; max-width: 100; height: auto;
+        border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
+    }
+    SkipModal .field-label { margin-top: 1; color: $text-muted; }
+    SkipModal #skip-error { color: $error; height: auto; }
+    SkipModal #skip-buttons { height: auto; margin-top: 1; }
+    SkipModal #skip-buttons Button { margin-right: 2; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, event: Event, known: Sequence[str] = ()) -> None:
+        super().__init__()
+        kind = skip_kind(event)
+        if kind is None:
+            raise ValueError(CORE_NATS_NOTE)
+        self.event = event
+        self.kind: SkipKind = kind
+        self.known = list(dict.fromkeys(known))
+
+    def compose(self) -> ComposeResult:
+        ev = self.event
+        with Vertical(id="skip-box") as box:
+            if self.kind == "kafka":
+                box.border_title = "Skip a Kafka message"
+                yield Label(
+                    safe_text(
+                        f"{ev.subject} partition {ev.partition} offset {ev.offset}: "
+                        f"the group will commit offset {(ev.offset or 0) + 1}"
+                    )
+                )
+                yield Label("Consumer group", classes="field-label")
+                suggester = SuggestFromList(self.known) if self.known else None
+                yield Input(
+                    self.known[0] if len(self.known) == 1 else "",
+                    placeholder="group id",
+                    suggester=suggester,
+                    id="skip-name",
+                )
+                if self.known:
+                    shown = ", ".join(self.known[:6]) + (" …" if len(self.known) > 6 else "")
+                    yield Label(safe_text(f"known groups: {shown}"), classes="field-label")
+            else:
+                box.border_title = "Skip a JetStream message"
+                yield Label(
+                    safe_text(
+                        f"stream {ev.stream}, sequence {ev.offset} ({ev.subject}): the "
+                        "consumer's next pending message is terminated (the one it is stuck on)"
+                    )
+                )
+                yield Label("Pull consumer (durable name)", classes="field-label")
+                yield Input(placeholder="consumer name", id="skip-name")
+            yield Static("", id="skip-error", markup=False)
+            with Horizontal(id="skip-buttons"):
+                yield Button("Check…", id="skip-ok", variant="warning")
+                yield Button("Cancel", id="skip-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#skip-name", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#skip-ok")
+    def action_submit(self) -> None:
+        name = self.query_one("#skip-name", Input).value.strip()
+        if not name:
+            what = "group" if self.kind == "kafka" else "consumer"
+            self.query_one("#skip-error", Static).update(f"give the {what} name")
+            return
+        self.dismiss(name)
+
+    @on(Button.Pressed, "#skip-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+async def run_skip(
+    app: App[Any], ctx: ActionContext, event: Event, known: Sequence[str] = ()
+) -> None:
+    """Ask for the group/consumer, inspect, confirm with before/after, skip, report."""
+    kind = skip_kind(event)
+    if kind is None:
+        app.notify(CORE_NATS_NOTE, title="Nothing to skip", severity="warning")
+        return
+    name = await app.push_screen_wait(SkipModal(event, known))
+    if name is None:
+        return
+    try:
+        if kind == "kafka":
+            assert event.partition is not None and event.offset is not None
+            kplan = await inspect_kafka_skip(
+                ctx, name, event.subject, event.partition, offset=event.offset
+            )
+            question = kplan.question()
+            body = f"before: {kplan.position}\nafter:  committed {kplan.new_offset}"
+        else:
+            assert event.stream is not None
+            jplan = await inspect_jetstream_skip(ctx, event.stream, name)
+            question = jplan.question()
+            body = f"before: {jplan.position}"
+        if not await app.push_screen_wait(ConfirmModal(safe_text(question), _lines(body), "Skip")):
+            app.notify("Nothing was moved.", title="Skip cancelled")
+            return
+        if kind == "kafka":
+            assert event.partition is not None
+            result = await skip_kafka(ctx, name, event.subject, event.partition, event.offset)
+        else:
+            assert event.stream is not None
+            result = await skip_jetstream(ctx, event.stream, name)
+    except EvmonError as err:
+        app.notify(_lines(str(err)), title="Skip refused", severity="error", markup=False)
+        return
+    app.notify(_lines(result.summary()), title="Skipped", markup=False, timeout=10)
+    if kind == "jetstream" and result.sequence != event.offset:
+        app.notify(
+            f"The consumer was stuck on stream sequence {result.sequence}, not on the "
+            f"highlighted {event.offset}: that is the message terminated.",
+            severity="warning",
+            markup=False,
+        )
