@@ -1,0 +1,444 @@
+"""The lag screen (``l``): Kafka consumer groups and JetStream consumers, refreshed in place.
+
+Refreshing follows dolphie: one polling worker asks both brokers at once (through long-lived
+``KafkaLagClient`` / ``JetStreamLagClient`` connections, opened on the first refresh), the
+screen then redraws by diff and schedules the next poll with ``set_timer``. Polls never
+overlap, and none is scheduled while the screen is hidden or covered by a modal: the next one
+runs when it is shown again (``ScreenResume``). The app installs the screen once, so its
+windows of samples (``LagHistory``, the status and the sparklines) carry on between visits,
+while the live view underneath keeps ingesting.
+
+A failed query turns that system's rows ``ERR`` (their last values kept) with the cause shown
+above its table; the next good refresh recovers. Rows whose group or consumer disappeared turn
+``ERR`` too (``LagHistory`` keeps them for one window).
+
+Keys: ``enter``/``right`` expand a Kafka group to its partitions, ``left`` folds it; ``enter``
+on a partition or consumer row (or ``f`` on any row) filters the live view to that topic
+(``TOPIC partition:N``) or stream (``stream:NAME``) and returns to it; ``o`` sorts by lag or
+by name; ``s`` skips the message a partition or consumer is stuck on, after a confirmation
+(``evmon.actions``, refused in read-only mode); ``escape``/``l`` go back.
+
+The app is reached through ``LagHost`` (its groups, streams and ``action_context()``) and
+filtered with the ``SubjectChosen`` message it already handles, so this module needs nothing
+else from ``app.py``. Tests install their own ``LagScreen(interval=...)`` under ``"lag"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import ClassVar, Literal, Protocol, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Static
+
+from evmon.actions import (
+    inspect_jetstream_skip,
+    inspect_kafka_skip,
+    skip_jetstream,
+    skip_kafka,
+)
+from evmon.config import KafkaSettings, NatsSettings
+from evmon.errors import ConnectError, EvmonError
+from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW, JetStreamLagRow, KafkaLagRow, LagHistory
+from evmon.safety import ActionContext
+from evmon.sources.kafka_admin import KafkaLagClient
+from evmon.sources.nats_admin import JetStreamLagClient
+from evmon.tui.messages import SubjectChosen
+from evmon.tui.screens.confirm import ConfirmModal
+from evmon.tui.widgets.lag_tables import (
+    JetStreamLagTable,
+    KafkaLagTable,
+    LagTable,
+    group_key,
+    jetstream_rows,
+    kafka_rows,
+)
+
+__all__ = ["LagHost", "LagScreen"]
+
+#: What a refresh of one system gives: its rows, the reason it failed, or None (no broker).
+KafkaRound = list[KafkaLagRow] | str | None
+JetStreamRound = list[JetStreamLagRow] | str | None
+SkipTarget = tuple[Literal["kafka"], str, str, int] | tuple[Literal["jetstream"], str, str]
+
+
+class LagHost(Protocol):
+    """What the lag screen needs from the app (``EvmonApp`` provides it)."""
+
+    groups: list[str]
+    streams: list[str]
+
+    def action_context(self) -> ActionContext: ...
+
+
+def _why(err: BaseException) -> str:
+    return str(err) if isinstance(err, EvmonError) else f"{type(err).__name__}: {err}"
+
+
+class LagScreen(Screen[None]):
+    """Consumer lag of every Kafka group and JetStream consumer of interest (see module doc)."""
+
+    CSS_PATH = "../lag.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l", "close", "Back"),
+        Binding("o", "toggle_sort", "Sort lag/name"),
+        Binding("f", "filter_live", "Filter live view"),
+        Binding("s", "skip", "Skip message"),
+        # The live view's own keys would act on the hidden event list (re-publish the event
+        # highlighted there...): here they only say where they work.
+        Binding("slash,space,p,r,x,t", "live_only", show=False),
+    ]
+
+    def __init__(
+        self,
+        *,
+        interval: float = DEFAULT_REFRESH,
+        window: int = DEFAULT_WINDOW,
+        allowed_lag: int = 0,
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.window = window
+        self.by_lag = False
+        self.kafka_history: LagHistory[KafkaLagRow] = LagHistory(window, allowed_lag)
+        self.jetstream_history: LagHistory[JetStreamLagRow] = LagHistory(window, allowed_lag)
+        self.kafka_rows: list[KafkaLagRow] = []
+        self.jetstream_rows: list[JetStreamLagRow] = []
+        #: Why the last refresh of each system failed (None: it did not).
+        self.kafka_error: str | None = None
+        self.jetstream_error: str | None = None
+        #: Completed refreshes (tests wait on it instead of sleeping).
+        self.refreshes = 0
+        self.kafka_settings: KafkaSettings | None = None
+        self.nats_settings: NatsSettings | None = None
+        self.kafka_table = KafkaLagTable(id="kafka-lag")
+        self.jetstream_table = JetStreamLagTable(id="jetstream-lag")
+        self._kafka_client: KafkaLagClient | None = None
+        self._jetstream_client: JetStreamLagClient | None = None
+        self._timer: Timer | None = None
+        self._polling = False
+        self._again = False
+
+    @property
+    def host(self) -> LagHost:
+        return cast(LagHost, self.app)
+
+    # ----------------------------------------------------------------- layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="lag-note")
+        with Vertical(id="kafka-box") as box:
+            box.border_title = "Kafka consumer groups"
+            yield Static("", id="kafka-error", classes="lag-error")
+            yield self.kafka_table
+        with Vertical(id="jetstream-box") as box:
+            box.border_title = "JetStream consumers"
+            yield Static("", id="jetstream-error", classes="lag-error")
+            yield self.jetstream_table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        ctx = self.host.action_context()
+        self.kafka_settings, self.nats_settings = ctx.kafka, ctx.nats
+        kafka, nats = ctx.kafka is not None, ctx.nats is not None
+        self.query_one("#kafka-box").display = kafka
+        self.query_one("#jetstream-box").display = nats
+        note = ""
+        if not kafka and not nats:
+            note = "No Kafka or NATS connection: start evmon with --kafka and/or --nats."
+        elif not kafka:
+            note = "No Kafka connection (--kafka): JetStream consumers only."
+        elif not nats:
+            note = "No NATS connection (--nats): Kafka consumer groups only."
+        notice = self.query_one("#lag-note", Static)
+        notice.update(note)
+        notice.display = bool(note)
+        (self.kafka_table if kafka else self.jetstream_table).focus()
+        self._draw_kafka()
+        self._draw_jetstream()
+
+    async def on_unmount(self) -> None:
+        self._stop_timer()
+        clients = (self._kafka_client, self._jetstream_client)
+        self._kafka_client = self._jetstream_client = None
+        for client in clients:
+            if client is not None:
+                await client.close()
+
+    # ----------------------------------------------------------------- polling
+
+    def on_screen_resume(self) -> None:
+        self._stop_timer()
+        self._poll_due()
+
+    def on_screen_suspend(self) -> None:
+        self._stop_timer()  # hidden or under a modal: no polls until shown again
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _poll_due(self) -> None:
+        self._timer = None
+        if self._polling:
+            self._again = True
+        elif self.is_active:
+            self.poll()
+
+    def refresh_now(self) -> None:
+        """Poll now (after a skip), or right after the poll in flight."""
+        self._stop_timer()
+        self._poll_due()
+
+    @work(group="lag-poll", exit_on_error=False)
+    async def poll(self) -> None:
+        """One refresh of both systems; then the next is scheduled (never two at once)."""
+        self._polling = True
+        try:
+            kafka, jetstream = await asyncio.gather(self._kafka_round(), self._jetstream_round())
+        finally:
+            self._polling = False
+        self._took_kafka(kafka)
+        self._took_jetstream(jetstream)
+        self.refreshes += 1
+        again, self._again = self._again, False
+        if self.is_active:
+            self._timer = self.set_timer(0 if again else self.interval, self._poll_due)
+
+    async def _kafka_round(self) -> KafkaRound:
+        settings = self.kafka_settings
+        if settings is None:
+            return None
+        client = self._kafka_client = self._kafka_client or KafkaLagClient(settings)
+        try:
+            return await client.snapshot(self.host.groups)
+        except ConnectError as err:  # a client that never connected starts afresh next time
+            self._kafka_client = None
+            await client.close()
+            return _why(err)
+        except Exception as err:  # the cause is shown; the next refresh tries again
+            return _why(err)
+
+    async def _jetstream_round(self) -> JetStreamRound:
+        settings = self.nats_settings
+        if settings is None:
+            return None
+        client = self._jetstream_client = self._jetstream_client or JetStreamLagClient(settings)
+        try:
+            return await client.snapshot(self.host.streams)
+        except ConnectError as err:
+            self._jetstream_client = None
+            await client.close()
+            return _why(err)
+        except Exception as err:
+            return _why(err)
+
+    def _took_kafka(self, result: KafkaRound) -> None:
+        if result is None:
+            return
+        if isinstance(result, str):
+            self.kafka_error, self.kafka_rows = result, self.kafka_history.fail()
+        else:
+            self.kafka_error, self.kafka_rows = None, self.kafka_history.observe(result)
+        self._draw_kafka()
+
+    def _took_jetstream(self, result: JetStreamRound) -> None:
+        if result is None:
+            return
+        if isinstance(result, str):
+            self.jetstream_error, self.jetstream_rows = result, self.jetstream_history.fail()
+        else:
+            self.jetstream_error = None
+            self.jetstream_rows = self.jetstream_history.observe(result)
+        self._draw_jetstream()
+
+    # ----------------------------------------------------------------- drawing
+
+    def _draw_kafka(self) -> None:
+        table = self.kafka_table
+        rows = kafka_rows(
+            self.kafka_rows, self.kafka_history, table.expanded, self.by_lag, self.window
+        )
+        with self.app.batch_update():
+            table.sync_rows(rows)
+        groups = len({r.group for r in self.kafka_rows})
+        self._caption("kafka", f"{groups} group{'' if groups == 1 else 's'}", self.kafka_error)
+
+    def _draw_jetstream(self) -> None:
+        rows = jetstream_rows(self.jetstream_rows, self.jetstream_history, self.by_lag, self.window)
+        with self.app.batch_update():
+            self.jetstream_table.sync_rows(rows)
+        n = len(self.jetstream_rows)
+        self._caption("jetstream", f"{n} consumer{'' if n == 1 else 's'}", self.jetstream_error)
+
+    def _caption(self, system: str, count: str, error: str | None) -> None:
+        box = self.query_one(f"#{system}-box")
+        when = time.strftime("%H:%M:%S") if self.refreshes or error else "waiting"
+        order = "lag" if self.by_lag else "name"
+        box.border_subtitle = (
+            f"{count} · by {order} · every {self.interval:g} s · window {self.window} · {when}"
+        )
+        line = self.query_one(f"#{system}-error", Static)
+        if error is None:
+            line.display = False
+            return
+        line.update(Text(f"query failed, rows shown as ERR until it recovers: {error}"))
+        line.display = True
+
+    # ----------------------------------------------------------------- keys
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
+
+    def action_live_only(self) -> None:
+        self.notify("That key works in the live view: escape goes back to it.", timeout=3)
+
+    def action_toggle_sort(self) -> None:
+        self.by_lag = not self.by_lag
+        self._draw_kafka()
+        self._draw_jetstream()
+        self.notify(f"Sorted by {'lag, largest first' if self.by_lag else 'name'}.", timeout=2)
+
+    def action_expand(self) -> None:
+        key = self.kafka_table.cursor_key
+        if key is None:
+            return
+        group, topic, _ = KafkaLagTable.parse_key(key)
+        if topic is None and group not in self.kafka_table.expanded:
+            self.kafka_table.expanded.add(group)
+            self._draw_kafka()
+
+    def action_collapse(self) -> None:
+        key = self.kafka_table.cursor_key
+        if key is None:
+            return
+        group, _, _ = KafkaLagTable.parse_key(key)
+        if group in self.kafka_table.expanded:
+            self.kafka_table.expanded.discard(group)
+            self._draw_kafka()
+            self.kafka_table.keep_cursor_on(group_key(group))
+
+    @on(DataTable.RowSelected, "#kafka-lag")
+    def _kafka_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        group, topic, _ = KafkaLagTable.parse_key(str(event.row_key.value))
+        if topic is not None:
+            self.action_filter_live()
+        elif group in self.kafka_table.expanded:
+            self.action_collapse()
+        else:
+            self.action_expand()
+
+    @on(DataTable.RowSelected, "#jetstream-lag")
+    def _jetstream_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_filter_live()
+
+    def _table(self) -> LagTable:
+        """The table the keys act on: the focused one, else the one shown."""
+        focused = self.focused
+        if isinstance(focused, LagTable):
+            return focused
+        return self.kafka_table if self.kafka_settings is not None else self.jetstream_table
+
+    def live_filter(self) -> str | None:
+        """The live view's filter for the row under the cursor (None: nothing to filter on)."""
+        table = self._table()
+        key = table.cursor_key
+        if key is None:
+            return None
+        if isinstance(table, KafkaLagTable):
+            group, topic, partition = KafkaLagTable.parse_key(key)
+            if topic is not None:
+                return f"{topic} partition:{partition}"
+            topics = dict.fromkeys(
+                r.topic for r in self.kafka_rows if r.group == group and r.topic is not None
+            )
+            return " ".join(topics) or None
+        stream, _ = JetStreamLagTable.parse_key(key)
+        return None if stream is None else f"stream:{stream}"
+
+    def action_filter_live(self) -> None:
+        expr = self.live_filter()
+        if expr is None:
+            self.notify("Nothing to filter on in this row.", severity="warning")
+            return
+        self.app.post_message(SubjectChosen(expr))  # the app puts it in the filter bar
+        self.app.pop_screen()
+
+    # ----------------------------------------------------------------- skip
+
+    def skip_target(self) -> SkipTarget | str:
+        """What ``s`` would skip on the row under the cursor, or why it cannot."""
+        table = self._table()
+        key = table.cursor_key
+        if key is None:
+            return "No row selected."
+        if isinstance(table, KafkaLagTable):
+            group, topic, partition = KafkaLagTable.parse_key(key)
+            if topic is None or partition is None:
+                return "Skip works on one partition: expand the group (enter) and pick a row."
+            return ("kafka", group, topic, partition)
+        stream, consumer = JetStreamLagTable.parse_key(key)
+        if stream is None or consumer is None:
+            return "This row names no existing consumer."
+        return ("jetstream", stream, consumer)
+
+    def action_skip(self) -> None:
+        ctx = self.host.action_context()
+        reason = ctx.disabled_reason("skip")
+        if reason is not None:
+            self.notify(reason, title="Skip", severity="warning")
+            return
+        target = self.skip_target()
+        if isinstance(target, str):
+            self.notify(target, title="Skip", severity="warning")
+            return
+        self.run_skip(ctx, target)
+
+    @work(group="lag-skip", exclusive=True, exit_on_error=False)
+    async def run_skip(self, ctx: ActionContext, target: SkipTarget) -> None:
+        """Show the position, ask, skip, show before/after; refusals are one line."""
+        try:
+            if target[0] == "kafka":
+                _, group, topic, partition = target
+                kplan = await inspect_kafka_skip(ctx, group, topic, partition)
+                question = kplan.question()
+                body = (
+                    f"The group resumes at offset {kplan.new_offset} when it next starts. "
+                    "Recorded in the audit log."
+                )
+            else:
+                _, stream, consumer = target
+                jplan = await inspect_jetstream_skip(ctx, stream, consumer)
+                question = jplan.question()
+                body = (
+                    "The message is terminated: the consumer never receives it again. "
+                    "Recorded in the audit log."
+                )
+        except Exception as err:
+            self.notify(_why(err), title="Cannot skip", severity="error")
+            return
+        if not await self.app.push_screen_wait(ConfirmModal(question, body, "Skip")):
+            self.notify("Nothing skipped.", title="Skip", timeout=3)
+            return
+        try:
+            if target[0] == "kafka":
+                _, group, topic, partition = target
+                result = await skip_kafka(ctx, group, topic, partition)
+            else:
+                _, stream, consumer = target
+                result = await skip_jetstream(ctx, stream, consumer)
+        except Exception as err:
+            self.notify(_why(err), title="Skip failed", severity="error")
+            return
+        self.notify(result.summary(), title="Skipped", timeout=15)
+        self.refresh_now()

@@ -1,0 +1,379 @@
+"""The lag screen's two tables: Kafka groups (expandable to partitions) and JetStream consumers.
+
+Both are ``DataTable``s updated in place by diff (``sync_rows``): rows are keyed by what they
+show, changed cells are updated with ``update_cell``, new rows added with ``add_row(key=)``,
+gone ones removed, and the order fixed with one ``sort`` by the wanted position; the cursor
+stays on its row. That keeps a refresh of hundreds of rows cheap and the operator's place.
+
+What the rows say is computed from the rows of ``evmon.lag`` and the ``LagHistory`` windows by
+the pure functions ``kafka_rows`` / ``jetstream_rows`` (tested without a screen).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from evmon.codec import safe_text
+from evmon.lag import (
+    STATUSES,
+    JetStreamLagRow,
+    KafkaLagRow,
+    LagHistory,
+    Status,
+)
+
+__all__ = [
+    "STATUS_STYLES",
+    "JetStreamLagTable",
+    "KafkaLagTable",
+    "LagTable",
+    "RowName",
+    "jetstream_rows",
+    "kafka_rows",
+    "sparkline",
+    "status_text",
+]
+
+#: How each status is drawn (OK green, WARN yellow, STALL red, STOP magenta, ERR red reverse).
+STATUS_STYLES: dict[Status, str] = {
+    "OK": "bold green",
+    "WARN": "bold yellow",
+    "STALL": "bold red",
+    "STOP": "bold magenta",
+    "ERR": "bold reverse red",
+}
+BLOCKS = "▁▂▃▄▅▆▇█"
+SEP = "\x1f"  # joins the parts of a row key (never in group, topic, stream or consumer names)
+
+
+class RowName(Text):
+    """The first cell of a row; it carries the row key so ``DataTable.sort`` (which sees only
+    cell values) can put rows in the order the screen wants."""
+
+    row_key: str = ""
+
+
+def _name(text: str, key: str, style: str = "") -> RowName:
+    cell = RowName(text, style=style, no_wrap=True, overflow="ellipsis")
+    cell.row_key = key
+    return cell
+
+
+def status_text(status: Status) -> Text:
+    return Text(status, style=STATUS_STYLES[status])
+
+
+def number(value: int | None) -> Text:
+    """Exact, right-aligned (offsets are copied into commands); ``-`` when unknown."""
+    return Text("-" if value is None else str(value), justify="right", no_wrap=True)
+
+
+def sparkline(values: Sequence[int], width: int, style: str = "") -> Text:
+    """Lag over the window, oldest left, scaled from 0 to the window's largest value (a flat
+    top line is a steady lag, a flat bottom line none)."""
+    values = list(values)[-width:] if width > 0 else []
+    top = max(values, default=0)
+    chars = "".join(
+        BLOCKS[0] if v <= 0 or top <= 0 else BLOCKS[1 + round(v / top * (len(BLOCKS) - 2))]
+        for v in values
+    )
+    return Text(chars.rjust(width), style=style, no_wrap=True)
+
+
+def _spark(values: Sequence[int], width: int, status: Status) -> Text:
+    return sparkline(values, width, "red" if status == "ERR" else STATUS_STYLES[status])
+
+
+Cells = tuple[Text, ...]
+ViewRow = tuple[str, Cells]
+
+
+# --------------------------------------------------------------------------- row views
+
+
+def group_key(group: str) -> str:
+    return f"g{SEP}{group}"
+
+
+def partition_key(row: KafkaLagRow) -> str:
+    return f"p{SEP}{row.group}{SEP}{row.topic}{SEP}{row.partition}"
+
+
+def consumer_key(row: JetStreamLagRow) -> str:
+    return f"{row.stream or ''}{SEP}{row.consumer or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """One group with its partitions, as the Kafka table shows it."""
+
+    group: str
+    state: str
+    members: int | None
+    lag: int
+    status: Status
+    partitions: tuple[KafkaLagRow, ...]
+    totals: tuple[int, ...]
+
+
+def group_views(rows: Iterable[KafkaLagRow], history: LagHistory[KafkaLagRow]) -> list[GroupView]:
+    """Rows by group: total lag, the worst status, and the total lag of every refresh in the
+    window (partition samples of one refresh share its time, so they add up by time)."""
+    by_group: dict[str, list[KafkaLagRow]] = defaultdict(list)
+    for row in rows:
+        by_group[row.group].append(row)
+    views = []
+    for group, members in by_group.items():
+        sums: dict[float, int] = defaultdict(int)
+        for row in members:
+            for sample in history.samples(row.key):
+                sums[sample.time] += sample.lag
+        first = members[0]
+        views.append(
+            GroupView(
+                group,
+                first.state,
+                first.members,
+                sum(r.lag or 0 for r in members),
+                max((r.status for r in members), key=STATUSES.index),
+                tuple(r for r in members if r.partition is not None),
+                tuple(sums[t] for t in sorted(sums)),
+            )
+        )
+    return views
+
+
+def _lag_order(lag: int | None, name: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    return (-(lag or 0), name)
+
+
+def kafka_rows(
+    rows: Iterable[KafkaLagRow],
+    history: LagHistory[KafkaLagRow],
+    expanded: set[str],
+    by_lag: bool,
+    width: int,
+) -> list[ViewRow]:
+    """Group rows (``▸``/``▾``), each followed by its partitions when expanded; by name, or
+    by lag (largest first) for groups and for the partitions inside each."""
+    views = group_views(rows, history)
+    views.sort(key=(lambda v: _lag_order(v.lag, (v.group,))) if by_lag else (lambda v: v.group))
+    out: list[ViewRow] = []
+    for view in views:
+        open_ = view.group in expanded
+        topics = list(dict.fromkeys(r.topic for r in view.partitions if r.topic is not None))
+        n = len(view.partitions)
+        where = topics[0] if len(topics) == 1 else f"{len(topics)} topics"
+        key = group_key(view.group)
+        out.append(
+            (
+                key,
+                (
+                    _name(f"{'▾' if open_ else '▸'} {safe_text(view.group)}", key, "bold"),
+                    Text(view.state, no_wrap=True),
+                    Text("?" if view.members is None else str(view.members), justify="right"),
+                    Text(f"{safe_text(where)} ({n})" if n else "no partitions", style="dim"),
+                    Text(""),
+                    Text(""),
+                    Text(""),
+                    number(view.lag),
+                    _spark(view.totals, width, view.status),
+                    status_text(view.status),
+                ),
+            )
+        )
+        if not open_:
+            continue
+        parts = sorted(
+            view.partitions,
+            key=(lambda r: _lag_order(r.lag, (r.topic or "", f"{r.partition:09}")))
+            if by_lag
+            else (lambda r: (r.topic or "", r.partition or 0)),
+        )
+        for row in parts:
+            pkey = partition_key(row)
+            lags = [s.lag for s in history.samples(row.key)]
+            out.append(
+                (
+                    pkey,
+                    (
+                        _name("  └", pkey, "dim"),
+                        Text(""),
+                        Text(""),
+                        Text(safe_text(row.topic or ""), no_wrap=True),
+                        number(row.partition),
+                        number(row.committed),
+                        number(row.end),
+                        number(row.lag),
+                        _spark(lags, width, row.status),
+                        status_text(row.status),
+                    ),
+                )
+            )
+    return out
+
+
+def jetstream_rows(
+    rows: Iterable[JetStreamLagRow],
+    history: LagHistory[JetStreamLagRow],
+    by_lag: bool,
+    width: int,
+) -> list[ViewRow]:
+    """One row per consumer; by stream and name, or by lag (pending + ack pending) first."""
+
+    def name(r: JetStreamLagRow) -> tuple[str, str]:
+        return (r.stream or "", r.consumer or "")
+
+    ordered = sorted(rows, key=(lambda r: _lag_order(r.lag_value, name(r))) if by_lag else name)
+    out: list[ViewRow] = []
+    for row in ordered:
+        key = consumer_key(row)
+        lags = [s.lag for s in history.samples(row.key)]
+        out.append(
+            (
+                key,
+                (
+                    _name(safe_text(row.stream or "?"), key),
+                    Text(safe_text(row.consumer or "?"), no_wrap=True),
+                    number(row.num_pending),
+                    number(row.num_ack_pending),
+                    number(row.num_redelivered),
+                    number(row.num_waiting),
+                    number(row.delivered_stream_seq),
+                    number(row.ack_floor_stream_seq),
+                    number(row.last_stream_seq),
+                    _spark(lags, width, row.status),
+                    status_text(row.status),
+                ),
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _same(a: Text, b: Text) -> bool:
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+
+
+class LagTable(DataTable[Text]):
+    """A row-cursor ``DataTable`` whose rows are replaced by diff (see module doc)."""
+
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        self._shown: dict[str, Cells] = {}
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor (None: empty table)."""
+        if not self.row_count:
+            return None
+        row = min(self.cursor_row, self.row_count - 1)
+        return self.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value
+
+    def row_keys(self) -> list[str]:
+        """Every row key, top to bottom."""
+        return [str(row.key.value) for row in self.ordered_rows]
+
+    def cells(self, key: str) -> Cells:
+        """What row ``key`` shows (for the screen and for tests)."""
+        return self._shown[key]
+
+    def sync_rows(self, rows: Sequence[ViewRow]) -> None:
+        """Show exactly ``rows`` in this order, touching only what changed."""
+        cursor = self.cursor_key
+        wanted = dict(rows)
+        for key in [k for k in self._shown if k not in wanted]:
+            self.remove_row(key)
+            del self._shown[key]
+        columns = [key for key, _ in self.COLUMNS]
+        for key, cells in rows:
+            old = self._shown.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+            else:
+                for column, before, after in zip(columns, old, cells, strict=True):
+                    if not _same(before, after):
+                        self.update_cell(key, column, after, update_width=True)
+            self._shown[key] = cells
+        order = {key: i for i, (key, _) in enumerate(rows)}
+        if self.row_keys() != [key for key, _ in rows]:
+            self.sort(columns[0], key=lambda cell: order[cell.row_key])
+        self.keep_cursor_on(cursor)
+
+    def keep_cursor_on(self, key: str | None) -> None:
+        if key is None or key not in self._shown:
+            return
+        index = self.get_row_index(key)
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False)
+
+
+class KafkaLagTable(LagTable):
+    """One row per group; ``enter``/``right`` expand it to its partitions, ``left`` folds."""
+
+    COLUMNS = (
+        ("group", "group"),
+        ("state", "state"),
+        ("members", "members"),
+        ("topic", "topic"),
+        ("partition", "partition"),
+        ("committed", "committed"),
+        ("end", "end"),
+        ("lag", "lag"),
+        ("trend", "trend"),
+        ("status", "status"),
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("right", "screen.expand", "Expand", show=False),
+        Binding("left", "screen.collapse", "Collapse", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.expanded: set[str] = set()
+
+    @staticmethod
+    def parse_key(key: str) -> tuple[str, str | None, int | None]:
+        """``(group, topic, partition)`` of a row key; topic and partition None on group rows."""
+        kind, group, *rest = key.split(SEP)
+        if kind == "g":
+            return group, None, None
+        topic, partition = rest
+        return group, topic, int(partition)
+
+
+class JetStreamLagTable(LagTable):
+    """One row per consumer, with its stream's last sequence."""
+
+    COLUMNS = (
+        ("stream", "stream"),
+        ("consumer", "consumer"),
+        ("pending", "pending"),
+        ("ack_pending", "ack pending"),
+        ("redelivered", "redelivered"),
+        ("waiting", "waiting"),
+        ("delivered", "delivered seq"),
+        ("ack_floor", "ack floor"),
+        ("last_seq", "last seq"),
+        ("trend", "trend"),
+        ("status", "status"),
+    )
+
+    @staticmethod
+    def parse_key(key: str) -> tuple[str | None, str | None]:
+        stream, consumer = key.split(SEP)
+        return stream or None, consumer or None
