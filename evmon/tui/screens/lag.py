@@ -188,15 +188,16 @@ class LagScreen(Screen[None]):
 
     def _poll_due(self) -> None:
         self._timer = None
-        if self._polling:
-            self._again = True
-        elif self.is_active:
-            self.poll()
+        if not self._polling and self.is_active:
+            self.poll()  # (a poll in flight schedules the next one itself)
 
     def refresh_now(self) -> None:
         """Poll now (after a skip), or right after the poll in flight."""
         self._stop_timer()
-        self._poll_due()
+        if self._polling:
+            self._again = True
+        else:
+            self._poll_due()
 
     @work(group="lag-poll", exit_on_error=False)
     async def poll(self) -> None:
@@ -206,12 +207,14 @@ class LagScreen(Screen[None]):
             kafka, jetstream = await asyncio.gather(self._kafka_round(), self._jetstream_round())
         finally:
             self._polling = False
-        self._took_kafka(kafka)
-        self._took_jetstream(jetstream)
-        self.refreshes += 1
-        again, self._again = self._again, False
-        if self.is_active:
-            self._timer = self.set_timer(0 if again else self.interval, self._poll_due)
+        try:
+            self._took_kafka(kafka)
+            self._took_jetstream(jetstream)
+        finally:  # a drawing bug is notified by the app; the polling goes on
+            self.refreshes += 1
+            again, self._again = self._again, False
+            if self.is_active:
+                self._timer = self.set_timer(0 if again else self.interval, self._poll_due)
 
     async def _kafka_round(self) -> KafkaRound:
         settings = self.kafka_settings
