@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -54,8 +54,12 @@ from evmon.tui.messages import (
     Refiltered,
     SubjectChosen,
 )
+from evmon.tui.screens.export import run_export
 from evmon.tui.screens.help import HelpScreen, HelpSection
+from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
+from evmon.tui.screens.republish import run_republish
+from evmon.tui.screens.skip import run_skip
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
@@ -95,13 +99,24 @@ class EvmonApp(App[int]):
         Binding("p", "toggle_pause", "Pause"),
         Binding("f", "full_payload", "Full payload", show=False),
         Binding("t", "toggle_tree", "Subjects", show=False),
+        Binding(
+            "r",
+            "republish",
+            "Re-publish",
+            tooltip="Re-publish marked (or highlighted) events; disabled in read-only mode",
+        ),
+        Binding(
+            "s",
+            "skip",
+            "Skip",
+            tooltip="Move a group or consumer past this message; disabled in read-only mode",
+        ),
+        Binding(
+            "x", "export", "Export", tooltip="Export the marked (or all filtered) events to JSONL"
+        ),
+        Binding("l", "lag", "Lag"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
-        # Later issues plug in here, each with its action_* method below:
-        #   r re-publish marked (or highlighted) events  -> action_republish
-        #   s skip the highlighted event's message        -> action_skip
-        #   x export marked (or all filtered) events      -> action_export
-        #   l lag screen                                  -> action_lag
     ]
 
     #: Palette-only commands: (name, help, action).
@@ -486,6 +501,61 @@ class EvmonApp(App[int]):
             self.notify("No event highlighted.", severity="warning")
             return
         self.push_screen(PayloadScreen(ev))
+
+    def action_republish(self) -> None:
+        """``r``: the re-publish modal on the marked (or highlighted) events."""
+        events = self.marked_events()
+        if not events:
+            self.notify("No event highlighted.", severity="warning")
+            return
+        self._run_action(run_republish(self, self.action_context(), events), "re-publish")
+
+    def action_skip(self) -> None:
+        """``s``: move a Kafka group or JetStream consumer past the highlighted message."""
+        ev = self.highlighted_event()
+        if ev is None:
+            self.notify("No event highlighted.", severity="warning")
+            return
+        self._run_action(run_skip(self, self.action_context(), ev, self.groups), "skip")
+
+    def action_export(self) -> None:
+        """``x``: export the marked events, or every event matching the filter."""
+        if self.event_list.marks:
+            events, what = self.marked_events(), "marked"
+        else:
+            events = self.filtered_events()
+            what = "all retained" if self.index.filter is None else "matching the filter"
+        self._run_action(run_export(self, self.action_context(), events, what), "export")
+
+    def _run_action(self, flow: Coroutine[Any, Any, None], name: str) -> None:
+        """Modal flows wait on screens, so they run as workers; a bug is notified
+        (``_worker_failed``), it never takes the dashboard down."""
+        self.run_worker(flow, name=name, group="actions", exit_on_error=False)
+
+    def disabled_reason(self, action: str) -> str | None:
+        """Why a dashboard action is unavailable (read-only mode), for the palette and help."""
+        guarded = self.GUARDED_ACTIONS.get(action)
+        return None if guarded is None else self.action_context().disabled_reason(guarded)
+
+    def key_r(self) -> None:
+        self._refuse("republish")
+
+    def key_s(self) -> None:
+        self._refuse("skip")
+
+    def _refuse(self, action: str) -> None:
+        """A greyed-out key is not silent: its binding did not run, so say why."""
+        reason = self.disabled_reason(action)
+        if reason is not None and self.screen is self.main_screen:
+            self.notify(reason, title="Not available", severity="warning")
+
+    def action_lag(self) -> None:
+        """``l``: the lag screen, installed once so its windows of samples outlive a visit
+        (tests install their own ``LagScreen(interval=...)`` under ``"lag"`` first)."""
+        if not self.is_screen_installed("lag"):
+            self.install_screen(LagScreen(), "lag")
+        if self.get_screen("lag") not in self.screen_stack:
+            self.push_screen("lag")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_sections()))

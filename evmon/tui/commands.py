@@ -8,6 +8,7 @@ key. The help screen lists the bindings of the app and of its widgets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,6 +34,9 @@ PALETTE_NAMES = {
     "full_payload": "View the full payload",
     "toggle_tree": "Show / hide the subject tree",
     "help": "Help: keys and filter language",
+    "republish": "Re-publish the marked (or highlighted) events",
+    "skip": "Skip the highlighted message (Kafka group / JetStream consumer)",
+    "export": "Export the marked (or all filtered) events to JSONL",
     "quit": "Quit",
 }
 
@@ -53,8 +57,18 @@ def binding_rows(app: App[Any], bindings: Iterable[BindingType]) -> list[tuple[s
     return [(" ".join(keys), desc) for (_, desc), keys in merged.items()]
 
 
+def _noted(app: EvmonApp, bindings: Iterable[BindingType]) -> list[Binding]:
+    """The bindings, those disabled right now (read-only mode) described as such."""
+    out = []
+    for b in Binding.make_bindings(bindings):
+        if app.disabled_reason(b.action) is not None:
+            b = replace(b, description=f"{b.description} (read-only: disabled)")
+        out.append(b)
+    return out
+
+
 def help_sections(app: EvmonApp) -> list[HelpSection]:
-    dashboard = binding_rows(app, app.BINDINGS)
+    dashboard = binding_rows(app, _noted(app, app.BINDINGS))
     dashboard.append(("ctrl+p", "Command palette: every action by name"))
     return [
         ("Dashboard", dashboard),
@@ -75,7 +89,11 @@ def palette_commands(app: EvmonApp) -> list[tuple[str, str, str]]:
         if b.action not in commands:  # the first key of a binding names it
             description = b.description or b.action
             name = PALETTE_NAMES.get(b.action, description)
-            commands[b.action] = (name, f"{description} ({key_label(app, b.key)})", b.action)
+            help_text = f"{description} ({key_label(app, b.key)})"
+            reason = app.disabled_reason(b.action)
+            if reason is not None:
+                help_text = f"disabled: {reason}"
+            commands[b.action] = (name, help_text, b.action)
     return [*commands.values(), *app.EXTRA_COMMANDS]
 
 
@@ -86,9 +104,18 @@ class EvmonCommands(Provider):
         app = cast("EvmonApp", self.app)
         return app.palette_commands()
 
+    async def _run(self, action: str) -> None:
+        """Run the command, or say why it is disabled (run_action would do nothing)."""
+        app = cast("EvmonApp", self.app)
+        reason = app.disabled_reason(action)
+        if reason is not None:
+            app.notify(reason, title="Not available", severity="warning")
+            return
+        await app.run_action(action)
+
     async def discover(self) -> Hits:
         for name, help_text, action in self._commands():
-            yield DiscoveryHit(name, partial(self.app.run_action, action), help=help_text)
+            yield DiscoveryHit(name, partial(self._run, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -98,7 +125,7 @@ class EvmonCommands(Provider):
                 yield Hit(
                     score,
                     matcher.highlight(name),
-                    partial(self.app.run_action, action),
+                    partial(self._run, action),
                     text=name,
                     help=help_text,
                 )
