@@ -347,3 +347,27 @@ async def test_a_broker_down_at_start_keeps_retrying_while_the_other_works(
             await app.close_sources()
     finally:
         server.cleanup()
+
+
+async def test_wrong_credentials_show_in_the_status_bar_and_the_app_stays_usable() -> None:
+    server = NatsServer(config="authorization { token: right-token }\n")
+    server.start()
+    try:
+        settings = NatsSettings(urls=(server.url,), token="wrong-token")
+        app = EvmonApp(EventStore(1_000), [nats_spec(settings, subjects=[">"])], blink=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await async_wait_for(
+                lambda: app.connections[0].state == "failed", timeout=15, message="failed"
+            )
+            await async_wait_for(
+                lambda: "authorization violation" in status(app),
+                message="the status bar names the cause",
+            )
+            assert "wrong-token" not in status(app) and "right-token" not in status(app)
+            await pilot.press("question_mark")  # still responsive
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "HelpScreen"
+            await pilot.press("escape")
+            await app.close_sources()
+    finally:
+        server.cleanup()
