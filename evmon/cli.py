@@ -204,6 +204,20 @@ def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         action="store_true",
         help="refuse actions that write to the brokers (re-publish, skip)",
     )
+    dash.add_argument(
+        "--lag-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often the lag screen (l) refreshes (default 5)",
+    )
+    dash.add_argument(
+        "--lag-window",
+        type=int,
+        default=10,
+        metavar="N",
+        help="samples per consumer the lag status is judged on (default 10)",
+    )
     connect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 

@@ -38,6 +38,8 @@ def test_connect_module_does_not_import_textual_until_it_runs() -> None:
         (["--nats", "nats://127.0.0.1:1", "--from", "yesterday"], "bad --from"),
         (["--kafka", "127.0.0.1:1", "--topic-pattern", "("], "bad --topic-pattern"),
         (["--kafka", "127.0.0.1:1"], "choose Kafka topics"),
+        (["--nats", "nats://127.0.0.1:1", "--lag-interval", "0"], "--lag-interval must be"),
+        (["--nats", "nats://127.0.0.1:1", "--lag-window", "0"], "--lag-window needs"),
     ],
 )
 def test_bad_flags_are_usage_errors(args: list[str], message: str) -> None:
@@ -45,6 +47,28 @@ def test_bad_flags_are_usage_errors(args: list[str], message: str) -> None:
     assert res.returncode == 2, res.stderr
     assert message in res.stderr.decode()
     assert b"Traceback" not in res.stderr
+
+
+async def test_lag_interval_and_window_reach_the_lag_screen() -> None:
+    """``--lag-interval``/``--lag-window`` (issue 4) configure the lag screen ``l`` opens."""
+    from evmon.cli import build_parser
+    from evmon.tui.dashboard import build_app
+    from evmon.tui.screens.lag import LagScreen
+
+    args = build_parser().parse_args(
+        ["connect", "--nats", "nats://127.0.0.1:1", "--lag-interval", "2.5", "--lag-window", "4"]
+    )
+    assert (args.lag_interval, args.lag_window) == (2.5, 4)
+    defaults = build_parser().parse_args(["connect", "--nats", "nats://127.0.0.1:1"])
+    assert (defaults.lag_interval, defaults.lag_window) == (5.0, 10)
+    app = build_app(lag_interval=args.lag_interval, lag_window=args.lag_window, blink=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LagScreen)
+        assert (screen.interval, screen.window) == (2.5, 4)
+        assert screen.jetstream_history.window == 4
+        await pilot.press("escape")
 
 
 class Terminal:

@@ -32,28 +32,28 @@ async def run(args: argparse.Namespace) -> int:
             re.compile(args.topic_pattern)
         except re.error as err:
             raise UsageError(f"bad --topic-pattern {args.topic_pattern!r}: {err}") from None
+    if args.lag_interval <= 0:
+        raise UsageError("--lag-interval must be a positive number of seconds")
+    if args.lag_window < 1:
+        raise UsageError("--lag-window needs at least 1 sample")
     nats = nats_settings(args)
     kafka = kafka_settings(args)
 
-    from evmon.store import EventStore
-    from evmon.tui.app import EvmonApp
-    from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
+    from evmon.tui.dashboard import build_app, run_app
 
-    specs: list[SourceSpec] = []
-    if nats is not None:
-        specs.append(nats_spec(nats, subjects=args.subjects, streams=args.streams, start=start))
-    if kafka is not None:
-        specs.append(kafka_spec(kafka, topics=args.topics, pattern=args.topic_pattern, start=start))
-    app = EvmonApp(
-        EventStore(args.buffer),
-        specs,
+    app = build_app(
+        nats=nats,
+        kafka=kafka,
+        subjects=args.subjects,
+        streams=args.streams,
+        topics=args.topics,
+        topic_pattern=args.topic_pattern,
+        start=start,
         initial_filter=args.filter,
+        buffer=args.buffer,
         read_only=args.read_only,
         groups=args.groups,
-        streams=args.streams,
+        lag_interval=args.lag_interval,
+        lag_window=args.lag_window,
     )
-    try:
-        await app.run_async()
-    finally:
-        await app.close_sources()
-    return app.return_code or 0
+    return await run_app(app)

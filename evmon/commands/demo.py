@@ -34,10 +34,10 @@ def find_dashboard() -> Dashboard | None:
     """The dashboard's ``run_dashboard`` coroutine function, if this build has one.
 
     Imported lazily so ``--serve`` never loads Textual; anything short of a coroutine
-    function named ``run_dashboard`` in ``evmon.tui.app`` counts as "not available".
+    function named ``run_dashboard`` in ``evmon.tui.dashboard`` counts as "not available".
     """
     try:
-        app = importlib.import_module("evmon.tui.app")
+        app = importlib.import_module("evmon.tui.dashboard")
     except ImportError:
         return None
     run = getattr(app, "run_dashboard", None)
@@ -128,11 +128,15 @@ async def run(args: argparse.Namespace) -> int:
                     print(banner(demo), flush=True)
                 work: Coroutine[Any, Any, object] = stop.wait()
             else:
+                # The streams from the first message (ordered consumers): events carry their
+                # stream and sequence, and the DLQ's stored failures are there to replay.
                 work = dashboard(
                     nats_urls=[demo.nats_url],
                     kafka=demo.kafka.bootstrap if demo.kafka is not None else None,
                     subjects=list(demo.subjects),
                     streams=list(demo.streams),
+                    topics=list(demo.kafka_topics),
+                    start="first",
                     first_run_hint=True,
                 )
             await _until_stopped(work, stop, demo.wait_server_exit())

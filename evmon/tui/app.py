@@ -39,13 +39,14 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.filter import Filter
+from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
 from evmon.model import Event
 from evmon.safety import Action, ActionContext
 from evmon.sources import Source
-from evmon.store import DEFAULT_CAPACITY, EventStore
+from evmon.store import EventStore
 from evmon.tui import format as fmt
 from evmon.tui.commands import EvmonCommands, help_sections, palette_commands
-from evmon.tui.connections import SourceSpec, StatusBoard, kafka_spec, nats_spec
+from evmon.tui.connections import SourceSpec, StatusBoard
 from evmon.tui.index import EventIndex, Snapshot
 from evmon.tui.messages import (
     EventHighlighted,
@@ -63,10 +64,11 @@ from evmon.tui.screens.skip import run_skip
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
+from evmon.tui.widgets.hint import HintPanel
 from evmon.tui.widgets.status_bar import StatusBar, StatusLine
 from evmon.tui.widgets.subject_tree import SubjectTree
 
-__all__ = ["EvmonApp", "run_dashboard"]
+__all__ = ["EvmonApp"]
 
 #: The UI timer: how often new events are taken from the store.
 TICK = 1 / 15
@@ -99,6 +101,7 @@ class EvmonApp(App[int]):
         Binding("p", "toggle_pause", "Pause"),
         Binding("f", "full_payload", "Full payload", show=False),
         Binding("t", "toggle_tree", "Subjects", show=False),
+        Binding("h", "toggle_hint", "First-run hint", show=False),
         Binding(
             "r",
             "republish",
@@ -138,6 +141,8 @@ class EvmonApp(App[int]):
         groups: Sequence[str] = (),
         streams: Sequence[str] = (),
         first_run_hint: bool = False,
+        lag_interval: float = DEFAULT_REFRESH,
+        lag_window: int = DEFAULT_WINDOW,
         blink: bool = True,
     ) -> None:
         super().__init__()
@@ -148,6 +153,9 @@ class EvmonApp(App[int]):
         self.groups = list(groups)
         self.streams = list(streams)
         self.first_run_hint = first_run_hint
+        #: The lag screen's refresh interval (seconds) and window of samples (issue 4).
+        self.lag_interval = lag_interval
+        self.lag_window = lag_window
         self.connections = StatusBoard(self.specs)
         self.index = EventIndex(store)
         self.initial_filter = initial_filter
@@ -170,6 +178,7 @@ class EvmonApp(App[int]):
         self.detail = DetailPane(id="detail")
         self.detail.border_title = "Event"
         self.status_bar = StatusBar(id="status")
+        self.hint = HintPanel(id="hint") if first_run_hint else None
 
     # ----------------------------------------------------------------- layout
 
@@ -179,6 +188,8 @@ class EvmonApp(App[int]):
             yield self.subject_tree
             yield self.event_list
             yield self.detail
+        if self.hint is not None:
+            yield self.hint
         yield self.status_bar
         yield Footer()
 
@@ -197,12 +208,6 @@ class EvmonApp(App[int]):
         self._timer = self.set_interval(TICK, self._tick)
         for i, spec in enumerate(self.specs):
             self.open_source(i, spec)
-        if self.first_run_hint:
-            self.notify(
-                "/ filter · enter detail · space mark · p pause · ? every key · q quit",
-                title="Welcome to evmon",
-                timeout=12,
-            )
 
     # ----------------------------------------------------------------- sources
 
@@ -435,6 +440,8 @@ class EvmonApp(App[int]):
         return ActionContext(nats=nats, kafka=kafka, read_only=self.read_only)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_hint":
+            return self.hint is not None
         guarded = self.GUARDED_ACTIONS.get(action)
         if guarded is not None and self.action_context().disabled_reason(guarded):
             return None  # shown greyed out: read-only mode
@@ -495,6 +502,11 @@ class EvmonApp(App[int]):
             screen.remove_class("-tree-off")
             screen.add_class("-tree-on")
 
+    def action_toggle_hint(self) -> None:
+        """``h``: hide or show the first-run hint (``evmon demo`` only)."""
+        if self.hint is not None:
+            self.hint.display = not self.hint.display
+
     def action_full_payload(self) -> None:
         ev = self.highlighted_event()
         if ev is None:
@@ -553,7 +565,9 @@ class EvmonApp(App[int]):
         """``l``: the lag screen, installed once so its windows of samples outlive a visit
         (tests install their own ``LagScreen(interval=...)`` under ``"lag"`` first)."""
         if not self.is_screen_installed("lag"):
-            self.install_screen(LagScreen(), "lag")
+            self.install_screen(
+                LagScreen(interval=self.lag_interval, window=self.lag_window), "lag"
+            )
         if self.get_screen("lag") not in self.screen_stack:
             self.push_screen("lag")
 
@@ -569,44 +583,3 @@ class EvmonApp(App[int]):
     def palette_commands(self) -> list[tuple[str, str, str]]:
         """(name, help, action) of every command in the palette."""
         return palette_commands(self)
-
-
-async def run_dashboard(
-    *,
-    nats_urls: Sequence[str] = (),
-    kafka: str | None = None,
-    subjects: Sequence[str] = (),
-    streams: Sequence[str] = (),
-    topics: Sequence[str] = (),
-    topic_pattern: str | None = None,
-    initial_filter: str = "",
-    buffer: int = DEFAULT_CAPACITY,
-    read_only: bool = False,
-    first_run_hint: bool = False,
-) -> int:
-    """Run the dashboard until the operator quits (the entry point of ``evmon demo``).
-
-    NATS: live core subscriptions to ``subjects`` (default ``>``); ``streams`` are the
-    JetStream streams of interest, kept on the app (``app.streams``) for the lag screen.
-    Kafka: ``topics`` and/or ``topic_pattern`` (default: every non-internal topic).
-    """
-    specs: list[SourceSpec] = []
-    if nats_urls:
-        settings = NatsSettings(urls=tuple(nats_urls))
-        specs.append(nats_spec(settings, subjects=list(subjects) or [">"]))
-    if kafka:
-        pattern = topic_pattern if (topics or topic_pattern) else ".*"
-        specs.append(kafka_spec(KafkaSettings(bootstrap=kafka), topics=topics, pattern=pattern))
-    app = EvmonApp(
-        EventStore(buffer),
-        specs,
-        initial_filter=initial_filter,
-        read_only=read_only,
-        streams=streams,
-        first_run_hint=first_run_hint,
-    )
-    try:
-        await app.run_async()
-    finally:
-        await app.close_sources()
-    return app.return_code or 0
