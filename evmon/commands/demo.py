@@ -92,6 +92,24 @@ def banner(demo: DemoSystem) -> str:
     return "\n".join(lines)
 
 
+def dashboard_kwargs(demo: DemoSystem) -> dict[str, Any]:
+    """What ``run_dashboard`` is given (the demo's Pilot test builds its app from the same).
+
+    The streams are read from the first message (ordered consumers), so events carry their
+    stream and sequence and the DLQ's stored failures are there to replay; Kafka, when
+    present, is read from the demo's own topics only.
+    """
+    return {
+        "nats_urls": [demo.nats_url],
+        "kafka": demo.kafka.bootstrap if demo.kafka is not None else None,
+        "subjects": list(demo.subjects),
+        "streams": list(demo.streams),
+        "topics": list(demo.kafka_topics),
+        "start": "first",
+        "first_run_hint": True,
+    }
+
+
 async def run(args: argparse.Namespace) -> int:
     from evmon.demo import demo_system
     from evmon.demo.server import stop_all_now
@@ -128,17 +146,7 @@ async def run(args: argparse.Namespace) -> int:
                     print(banner(demo), flush=True)
                 work: Coroutine[Any, Any, object] = stop.wait()
             else:
-                # The streams from the first message (ordered consumers): events carry their
-                # stream and sequence, and the DLQ's stored failures are there to replay.
-                work = dashboard(
-                    nats_urls=[demo.nats_url],
-                    kafka=demo.kafka.bootstrap if demo.kafka is not None else None,
-                    subjects=list(demo.subjects),
-                    streams=list(demo.streams),
-                    topics=list(demo.kafka_topics),
-                    start="first",
-                    first_run_hint=True,
-                )
+                work = dashboard(**dashboard_kwargs(demo))
             await _until_stopped(work, stop, demo.wait_server_exit())
     except asyncio.CancelledError:
         if not stop.is_set():

@@ -8,6 +8,7 @@ app here, so the test drives exactly what the operator gets.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
@@ -16,7 +17,7 @@ from evmon.store import DEFAULT_CAPACITY, EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 
-__all__ = ["build_app", "run_app", "run_dashboard"]
+__all__ = ["build_app", "dashboard_app", "run_app", "run_dashboard"]
 
 
 def build_app(
@@ -71,7 +72,7 @@ async def run_app(app: EvmonApp) -> int:
     return app.return_code or 0
 
 
-async def run_dashboard(
+def dashboard_app(
     *,
     nats_urls: Sequence[str] = (),
     kafka: str | None = None,
@@ -84,8 +85,11 @@ async def run_dashboard(
     buffer: int = DEFAULT_CAPACITY,
     read_only: bool = False,
     first_run_hint: bool = False,
-) -> int:
-    """The entry point of ``evmon demo``: the dashboard on plain URLs and names.
+    lag_interval: float = DEFAULT_REFRESH,
+    lag_window: int = DEFAULT_WINDOW,
+    blink: bool = True,
+) -> EvmonApp:
+    """The app ``run_dashboard`` runs, from plain URLs and names (tests build it here too).
 
     With ``streams``, NATS is read from those JetStream streams (``subjects`` are their
     subjects, so they do not narrow anything: JetStream refuses a filter outside a stream);
@@ -94,7 +98,7 @@ async def run_dashboard(
     """
     nats = NatsSettings(urls=tuple(nats_urls)) if nats_urls else None
     pattern = topic_pattern if (topics or topic_pattern) else ".*"
-    app = build_app(
+    return build_app(
         nats=nats,
         kafka=KafkaSettings(bootstrap=kafka) if kafka else None,
         subjects=() if streams else subjects or [">"],
@@ -106,5 +110,13 @@ async def run_dashboard(
         buffer=buffer,
         read_only=read_only,
         first_run_hint=first_run_hint,
+        lag_interval=lag_interval,
+        lag_window=lag_window,
+        blink=blink,
     )
-    return await run_app(app)
+
+
+async def run_dashboard(**kwargs: Any) -> int:
+    """The entry point of ``evmon demo``: ``dashboard_app(**kwargs)`` until the operator
+    quits."""
+    return await run_app(dashboard_app(**kwargs))
