@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -80,6 +80,8 @@ SYNC_REFILTER = 10_000
 #: A source whose broker refuses us (auth, TLS) is tried again after this long.
 RETRY_AFTER = 5.0
 CLOSE_TIMEOUT = 5.0
+#: Below this width the footer is compact (the ``-narrow`` breakpoint).
+NARROW = 100
 
 
 class EvmonApp(App[int]):
@@ -97,7 +99,7 @@ class EvmonApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("enter", "toggle_detail", "Detail"),
-        Binding("space", "mark", "Mark"),
+        Binding("space", "mark", "Mark", show=False),  # the footer must fit 80 columns
         Binding("p", "toggle_pause", "Pause"),
         Binding("f", "full_payload", "Full payload", show=False),
         Binding("t", "toggle_tree", "Subjects", show=False),
@@ -169,6 +171,8 @@ class EvmonApp(App[int]):
         self._status_version = -1
         self._has_positions = False
         self._has_keys = False
+        self._subject_seen = 0
+        self._position_seen = 0
         # The widgets are made here, not looked up: the timer may fire while they unmount.
         self.filter_bar = FilterBar(initial_filter, blink=blink, id="filter-bar")
         self.subject_tree = SubjectTree(id="tree")
@@ -178,6 +182,7 @@ class EvmonApp(App[int]):
         self.detail = DetailPane(id="detail")
         self.detail.border_title = "Event"
         self.status_bar = StatusBar(id="status")
+        self.footer = Footer()
         self.hint = HintPanel(id="hint") if first_run_hint else None
 
     # ----------------------------------------------------------------- layout
@@ -191,7 +196,17 @@ class EvmonApp(App[int]):
         if self.hint is not None:
             yield self.hint
         yield self.status_bar
-        yield Footer()
+        yield self.footer
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Under ``NARROW`` columns the footer goes compact and drops the palette hint, so
+        every key up to ``q Quit`` fits in 80 columns (ctrl+p still works; help lists it)."""
+        narrow = event.size.width < NARROW
+        footer = self.footer
+        if footer.compact != narrow:
+            footer.compact = narrow
+            footer.show_command_palette = not narrow
+            footer.refresh(recompose=True)
 
     @property
     def main_screen(self) -> Screen[object]:
@@ -262,7 +277,7 @@ class EvmonApp(App[int]):
         self._ticks += 1
         before = self.index.next_seq
         change = self.index.poll()
-        if change.added and not (self._has_positions and self._has_keys):
+        if change.added:
             self._notice_columns(before)
         if change:
             self.event_list.rows_changed(change)
@@ -291,11 +306,19 @@ class EvmonApp(App[int]):
 
     def _notice_columns(self, since: int) -> None:
         """Show the position and key columns once events have them (core NATS alone never
-        does); only the newest events of a poll are looked at, and the columns stay."""
+        does), and widen the subject and position columns to the widest values seen; only
+        the newest events of a poll are looked at, and the columns never shrink back."""
         recent, _ = self.store.since(max(since, self.store.total - 2_000))
-        self._has_positions = self._has_positions or any(ev.offset is not None for ev in recent)
-        self._has_keys = self._has_keys or any(ev.source == "kafka" for ev in recent)
-        self.event_list.show_columns(self._has_positions, self._has_keys)
+        if recent:
+            self._has_positions = self._has_positions or any(ev.offset is not None for ev in recent)
+            self._has_keys = self._has_keys or any(ev.source == "kafka" for ev in recent)
+            self._subject_seen = max(self._subject_seen, max(len(ev.subject) for ev in recent))
+            if self._has_positions:
+                widest = max(len(ev.position) for ev in recent)
+                self._position_seen = max(self._position_seen, widest)
+        self.event_list.show_columns(
+            self._has_positions, self._has_keys, self._subject_seen, self._position_seen
+        )
 
     def _update_status(self) -> None:
         store, events = self.store, self.event_list

@@ -38,6 +38,10 @@ __all__ = ["Columns", "EventList"]
 #: Rows kept rendered; a few screens' worth plus the rows that scroll through while following.
 STRIP_CACHE_SIZE = 2_000
 HEADER_HEIGHT = 1
+#: Column limits: the subject never below, the position never above, the payload's share.
+MIN_SUBJECT = 16
+MAX_POSITION = 24
+MIN_PREVIEW = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +60,43 @@ class Columns:
     GUTTER: ClassVar[int] = 2
 
     @classmethod
-    def fit(cls, width: int, position: bool = True, key: bool = True) -> Columns:
+    def fit(
+        cls,
+        width: int,
+        position: bool = True,
+        key: bool = True,
+        *,
+        subject_seen: int = 0,
+        position_seen: int = 0,
+    ) -> Columns:
         """Fixed columns first; the payload preview gets the rest, or when too little is
         left for it (a narrow list beside the detail pane), the subject does. ``position``
-        and ``key`` False drop columns that would stay empty (core NATS only)."""
+        and ``key`` False drop columns that would stay empty (core NATS only).
+
+        ``subject_seen``/``position_seen`` are the widest values seen so far: the subject
+        column is that wide (up to 40% of the list) and the position column shows whole
+        positions (``PAYMENTS#10421``), so the payload gets every other cell.
+        """
         time, source = 12, 5
         size = 6 if width >= 70 else 5
         key_width = 12 if key and width >= 100 else 0
-        position_width = (14 if width >= 80 else 11) if position else 0
-        subject = max(16, min(40, width // 4))
+        if not position:
+            position_width = 0
+        elif position_seen:
+            position_width = min(max(position_seen, 8), MAX_POSITION)
+        else:
+            position_width = 14 if width >= 80 else 11
+        if subject_seen:
+            subject = min(max(subject_seen, MIN_SUBJECT), max(MIN_SUBJECT, width * 2 // 5))
+        else:
+            subject = max(MIN_SUBJECT, min(40, width // 4))
 
         def rest() -> int:
             widths = (time, source, subject, position_width, key_width, size)
             return width - cls.GUTTER - sum(w + 1 for w in widths if w) - 1
 
+        if rest() < MIN_PREVIEW:  # the payload keeps some room before the subject grows
+            subject = max(MIN_SUBJECT, subject - (MIN_PREVIEW - rest()))
         if rest() < 16 and width < 60:
             position_width = 0
         preview = rest()
@@ -197,8 +224,8 @@ class EventList(ScrollView, can_focus=True):
         self.new_rows = 0
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
         self._columns = Columns.fit(80)
-        #: (position, key) columns shown.
-        self._optional = (True, True)
+        #: (position, key) columns shown; widest subject and position seen.
+        self._optional = (True, True, 0, 0)
         self._styles: dict[str, Style] = {}
         self._moving = False
 
@@ -238,16 +265,26 @@ class EventList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         self.virtual_size = Size(width, len(self.index) + HEADER_HEIGHT)
 
-    def show_columns(self, position: bool, key: bool) -> None:
-        """Show or drop the position and key columns (the app decides from the data)."""
-        if (position, key) != self._optional:
-            self._optional = (position, key)
-            self._columns = Columns.fit(self.scrollable_content_region.width, position, key)
+    def show_columns(
+        self, position: bool, key: bool, subject_seen: int = 0, position_seen: int = 0
+    ) -> None:
+        """Show or drop the position and key columns, and size the subject and position
+        columns to the widest values seen (the app decides from the data)."""
+        wanted = (position, key, subject_seen, position_seen)
+        if wanted != self._optional:
+            self._optional = wanted
+            self._columns = self._fit(self.scrollable_content_region.width)
             self._cache.clear()
             self.refresh()
 
+    def _fit(self, width: int) -> Columns:
+        position, key, subject_seen, position_seen = self._optional
+        return Columns.fit(
+            width, position, key, subject_seen=subject_seen, position_seen=position_seen
+        )
+
     def on_resize(self, event: events.Resize) -> None:
-        self._columns = Columns.fit(self.scrollable_content_region.width, *self._optional)
+        self._columns = self._fit(self.scrollable_content_region.width)
         self._cache.clear()
         self._update_virtual_size()
         if self.follow:
