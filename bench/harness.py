@@ -130,11 +130,15 @@ class Summary:
 
 
 class PipeCounter(threading.Thread):
-    """Counts newline-terminated records arriving on a pipe, with first/last arrival times."""
+    """Counts newline-terminated records arriving on a pipe, with first/last arrival times,
+    and samples the writer's CPU time (``pid``) as they arrive."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, pid: int | None = None) -> None:
         super().__init__(daemon=True)
         self.fd = fd
+        self.pid = pid
+        #: (lines so far, writer's CPU seconds), at most every 20 ms while lines arrive.
+        self.cpu: list[tuple[int, float]] = []
         # A 1 MiB pipe (Linux's default limit) instead of 64 KiB: the writer then blocks
         # and switches far less often, closer to the `> /dev/null` the numbers stand for.
         with contextlib.suppress(OSError, AttributeError):
@@ -145,6 +149,7 @@ class PipeCounter(threading.Thread):
 
     def run(self) -> None:
         read, clock = os.read, time.perf_counter
+        sampled = 0.0
         while True:
             try:
                 chunk = read(self.fd, 1 << 20)
@@ -159,7 +164,20 @@ class PipeCounter(threading.Thread):
             self.count += n
             if not self.first_count:
                 self.first, self.first_count = now, self.count
+            if self.pid is not None and (not self.cpu or now - sampled >= 0.02):
+                used = cpu_seconds(self.pid)
+                if used is not None:
+                    self.cpu.append((self.count, used))
+                    sampled = now
             self.last = now
+
+    @property
+    def cpu_us(self) -> float | None:
+        """The writer's CPU microseconds per line between the first and last sample."""
+        if len(self.cpu) < 2 or self.cpu[-1][0] <= self.cpu[0][0]:
+            return None
+        (n0, c0), (n1, c1) = self.cpu[0], self.cpu[-1]
+        return (c1 - c0) / (n1 - n0) * 1e6
 
 
 class Proc:
@@ -167,8 +185,6 @@ class Proc:
 
     def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> None:
         self.argv = list(argv)
-        #: CPU microseconds per line, when wait_lines() could measure it.
-        self.cpu_us: float | None = None
         self.stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"evmon-bench-{os.getpid()}"
         self.stderr_path.mkdir(exist_ok=True)
         self._err = (self.stderr_path / f"{time.monotonic_ns()}.err").open("w+b")
@@ -249,14 +265,9 @@ def wait_lines(
     start = time.monotonic()
     seen, since = -1, start
     why = "done"
-    pid = proc.popen.pid
-    cpu: list[tuple[int, float]] = []  # (lines seen, CPU seconds) while lines arrive
     while proc.running() or counter.is_alive():
         time.sleep(0.05)
         now = time.monotonic()
-        used = cpu_seconds(pid) if counter.count and proc.running() else None
-        if used is not None and (not cpu or counter.count > cpu[-1][0]):
-            cpu.append((counter.count, used))
         if counter.count != seen:
             seen, since = counter.count, now
         if counter.count >= expected and not proc.running():
@@ -269,8 +280,6 @@ def wait_lines(
             break
     proc.stop()
     counter.join(2)
-    if len(cpu) >= 2 and cpu[-1][0] > cpu[0][0]:
-        proc.cpu_us = (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]) * 1e6
     return why
 
 

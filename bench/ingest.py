@@ -64,7 +64,7 @@ def run_nats_once(
     sz = ctx.sizes
     before = nats_subscriptions(server.monitor_url)
     with Proc(c.argv(count)) as proc:
-        counter = PipeCounter(proc.stdout_fd) if c.mode == "lines" else None
+        counter = PipeCounter(proc.stdout_fd, proc.popen.pid) if c.mode == "lines" else None
         if counter is not None:
             counter.start()
         try:
@@ -77,8 +77,8 @@ def run_nats_once(
                 )
                 if why != "done" and counter.count < count:
                     run.extra["ended"] = why
-                if proc.cpu_us is not None:
-                    run.extra["cpu_us"] = proc.cpu_us
+                if counter.cpu_us is not None:
+                    run.extra["cpu_us"] = counter.cpu_us
             else:
                 run = Run.from_report(read_report(proc, sz.deadline), count)
         except RuntimeError as err:
@@ -92,7 +92,7 @@ def run_kafka_once(ctx: Context, c: Contender, count: int) -> Run:
     with Proc(c.argv(count)) as proc:
         try:
             if c.mode == "lines":
-                counter = PipeCounter(proc.stdout_fd)
+                counter = PipeCounter(proc.stdout_fd, proc.popen.pid)
                 counter.start()
                 why = wait_lines(proc, counter, count, sz.idle, sz.deadline)
                 run = Run.timed(
@@ -100,8 +100,8 @@ def run_kafka_once(ctx: Context, c: Contender, count: int) -> Run:
                 )
                 if why != "done" and counter.count < count:
                     run.extra["ended"] = why
-                if proc.cpu_us is not None:
-                    run.extra["cpu_us"] = proc.cpu_us
+                if counter.cpu_us is not None:
+                    run.extra["cpu_us"] = counter.cpu_us
                 return run
             return Run.from_report(read_report(proc, sz.deadline), count)
         except RuntimeError as err:

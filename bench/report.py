@@ -118,6 +118,16 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.0%}"
 
 
+def _short(text: str) -> str:
+    """kcat's version line lists every librdkafka feature: keep the versions."""
+    return text.split(" (JSON")[0] if " (JSON" in text else text
+
+
+def _cpu(entry: dict[str, Any] | None) -> str:
+    v = None if entry is None else entry.get("cpu_us")
+    return "-" if v is None else f"{v:.2f}"
+
+
 def _ok(ok: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "-"}[ok]
 
@@ -151,14 +161,22 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         sizes = list(nats)
         count = m["sizes"]["nats_count"]
         lines += ["", f"## 1. NATS core ingest ({count:,} messages per run, msgs/s)", ""]
-        head = "| contender | " + " | ".join(f"{s} B | vs raw" for s in sizes) + " | lost |"
-        lines += [head, "|---" * (2 * len(sizes) + 2) + "|"]
+        head = (
+            "| contender | "
+            + " | ".join(f"{s} B msgs/s | vs raw | CPU µs/msg" for s in sizes)
+            + " | lost |"
+        )
+        lines += [head, "|---" * (3 * len(sizes) + 2) + "|"]
         for name in nats[sizes[0]]:
             cells = []
             lost = 0
             for s in sizes:
                 res = nats[s]
-                cells += [_rate(_median(res, name)), _pct(_ratio(res, name, RAW_NATS))]
+                cells += [
+                    _rate(_median(res, name)),
+                    _pct(_ratio(res, name, RAW_NATS)),
+                    _cpu(res.get(name)),
+                ]
                 lost += res[name]["lost"] if name in res else 0
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {lost:,} |")
     kafka = b.get("kafka_ingest")
@@ -169,13 +187,13 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             f"## 2. Kafka ingest ({kafka['count']:,} x {kafka['size']} B records, "
             f"{kafka['partitions']} partitions, from first; msgs/s)",
             "",
-            "| contender | msgs/s | vs raw | lost |",
-            "|---|---|---|---|",
+            "| contender | msgs/s | vs raw | CPU µs/msg | lost |",
+            "|---|---|---|---|---|",
         ]
         for name, e in res.items():
             lines.append(
                 f"| {name} | {_rate(e['median'])} | {_pct(_ratio(res, name, RAW_KAFKA))} "
-                f"| {e['lost']:,} |"
+                f"| {_cpu(e)} | {e['lost']:,} |"
             )
     flt = b.get("filter")
     if flt:
@@ -184,8 +202,8 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             "",
             f"## 3. Filter cost (`{flt['filter']}`, matches every message; NATS {flt['size']} B)",
             "",
-            "| path | no filter | with filter | filtered / plain |",
-            "|---|---|---|---|",
+            "| path | no filter | with filter | filtered / plain | CPU µs/msg plain -> filtered |",
+            "|---|---|---|---|---|",
         ]
         for name in res:
             if name.endswith(" +filter"):
@@ -194,14 +212,21 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             q = _ratio(res, plus, name) if plus in res else None
             lines.append(
                 f"| {name} | {_rate(_median(res, name))} | {_rate(_median(res, plus))} "
-                f"| {_pct(q)} |"
+                f"| {_pct(q)} | {_cpu(res.get(name))} -> {_cpu(res.get(plus))} |"
             )
     paced = b.get("paced")
     if paced:
-        lines += ["", f"Paced at {paced['rate']:,.0f} msgs/s ({paced['count']:,} x 1 KiB): "]
-        for name, e in paced.items():
-            if isinstance(e, dict):
-                lines[-1] += f"{name} lost {e['lost'] if e['lost'] is not None else e['error']}; "
+        parts = [
+            f"{name} lost {e['lost'] if e['lost'] is not None else e['error']}"
+            for name, e in paced.items()
+            if isinstance(e, dict)
+        ]
+        lines += [
+            "",
+            f"Paced at {paced['rate']:,.0f} msgs/s ({paced['count']:,} x 1 KiB): "
+            + "; ".join(parts)
+            + ".",
+        ]
     mem = b.get("memory")
     if mem:
         lines += [
@@ -241,6 +266,11 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
             lines.append(
                 f"| {label} | {s['n']} | {s['p50_ms']} ms | {s['p99_ms']} ms | {s['max_ms']} ms |"
             )
+        by_expr = keys.get("filter_apply_by_expr") or {}
+        if by_expr:
+            lines += ["", "| `enter` -> painted, by filter | p50 | max |", "|---|---|---|"]
+            for expr, s in by_expr.items():
+                lines.append(f"| `{expr}` | {s['p50_ms']} ms | {s['max_ms']} ms |")
         rate, dropped = keys["ingest_rate"], keys["dropped"]
         lines.append(f"\nIngest kept {rate:,} msgs/s while typing; {dropped:,} dropped.")
     st = b.get("startup")
@@ -253,7 +283,10 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     peers = m.get("peers")
     if peers:
-        lines += [""] + [f"- peer {k}: {v}" for k, v in peers.items()]
+        lines += [""] + [f"- peer {k}: {_short(v)}" for k, v in peers.items()]
+    v = m.get("versions") or {}
+    if v:
+        lines.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
     return "\n".join(lines) + "\n"
 
 

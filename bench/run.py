@@ -106,11 +106,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--contenders", help="comma-separated name parts, e.g. 'tail,kcat' (baselines always run)"
     )
     p.add_argument("--no-install", action="store_true", help="do not build or install peers")
+    p.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="only rewrite the table, chart and README from the existing results",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only the benchmarks run now in the existing results (with --only)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rewrite:
+        stem = "quick" if args.quick else "latest"
+        results = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
+        results["targets"] = report.targets(results)
+        write(results, args.out, stem)
+        if not args.quick and args.out.resolve() == RESULTS.resolve():
+            update_readme(args.out / "latest.md")
+        return 0
     sizes = QUICK if args.quick else FULL
     if args.repeats:
         from dataclasses import replace
@@ -149,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {ctx.meta['python']}, load {ctx.meta['load_before']}",
         flush=True,
     )
+    stem = "quick" if args.quick else "latest"
+    previous: dict[str, Any] = {}
+    if args.merge and (args.out / f"{stem}.json").is_file():
+        previous = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
     results: dict[str, Any] = {"meta": ctx.meta, "benchmarks": {}, "notes": ctx.notes}
     failures: list[str] = []
     t0 = time.monotonic()
@@ -165,11 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         ctx.close()
     ctx.meta["load_after"] = load()
     ctx.meta["seconds"] = round(time.monotonic() - t0, 1)
+    if previous:
+        rerun = ", ".join(names)
+        note = f"{rerun} re-run {ctx.meta['started']} (load {ctx.meta['load_before']})"
+        merged_notes = [n for n in previous.get("notes", []) if n not in ctx.notes]
+        previous["benchmarks"].update(results["benchmarks"])
+        previous["notes"] = [*merged_notes, *ctx.notes, note]
+        results = previous
     failures += _contender_errors(results["benchmarks"])
     results["failures"] = failures
     results["targets"] = report.targets(results)
-    write(results, args.out, "quick" if args.quick else "latest")
-    if not args.quick and not args.only and args.out.resolve() == RESULTS.resolve():
+    write(results, args.out, stem)
+    full = not args.only or (previous and not args.quick)
+    if full and args.out.resolve() == RESULTS.resolve():
         update_readme(args.out / "latest.md")
     print("\nTargets:")
     for t in results["targets"]:

@@ -1,4 +1,4 @@
-"""Key press to paint, in the dashboard under a live flood, driven by Textual's Pilot.
+"""Key press to paint, in the dashboard under a live flood (headless, under ``run_test``).
 
 A frame counts as "painted" when Textual hands it to the driver (``App._display``: the
 compositor has rendered it; the headless driver then discards it). Each key's latency runs
@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from textual import events
+
 from bench.consumers.common import report, wait_until
 from evmon.config import NatsSettings
 from evmon.store import EventStore
@@ -33,6 +35,7 @@ SIZE = (160, 48)
 #: Filters typed in turn (consecutive ones differ, so each enter applies a new filter).
 #: One of each kind: subject wildcards, payload text, a JSON field, a negated subject.
 EXPRESSIONS = ("bench.eu.>", '"paid"', "bench.us.*", "json:kind=created", "!bench.eu.paid")
+#: Textual key names of the characters typed (letters and digits are their own names).
 KEY_NAMES = {
     ">": "greater_than_sign",
     "*": "asterisk",
@@ -42,7 +45,14 @@ KEY_NAMES = {
     "!": "exclamation_mark",
     '"': "quotation_mark",
     " ": "space",
+    "/": "slash",
 }
+
+
+def press(app: EvmonApp, key: str, character: str | None) -> None:
+    """Deliver a key the way a terminal driver does (``post_message``), without Pilot's
+    wait for the whole screen to go idle, which a flood keeps from happening for long."""
+    app.post_message(events.Key(key, character))
 
 
 class PaintClock:
@@ -65,20 +75,19 @@ class PaintClock:
         app._display = display  # type: ignore[method-assign]
 
     async def latency(
-        self, send: Callable[[], Any], want: Callable[[], bool], limit: float = 10.0
+        self, send: Callable[[], None], want: Callable[[], bool], limit: float = 10.0
     ) -> float:
         """Seconds from ``send()`` to the first frame painted with ``want()`` true."""
         self._painted.clear()
         self._want = want
         t0 = time.perf_counter()
-        task = asyncio.ensure_future(send())
+        send()
         try:
             await asyncio.wait_for(self._painted.wait(), limit)
         except TimeoutError:
             raise TimeoutError("no frame showed the key's effect") from None
         finally:
             self._want = None
-        await task
         return self.hit - t0
 
 
@@ -88,7 +97,7 @@ async def run(a: argparse.Namespace) -> None:
     echo: list[float] = []
     apply: list[float] = []
     by_expr: dict[str, list[float]] = {}
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         clock = PaintClock(app)
         total = lambda: store.total  # noqa: E731
         await wait_until(lambda: total() >= a.warmup, total, a.deadline, a.deadline)
@@ -98,10 +107,10 @@ async def run(a: argparse.Namespace) -> None:
             field = app.filter_bar.input
             echo.append(
                 await clock.latency(
-                    lambda: pilot.press("slash"), lambda: isinstance(app.focused, FilterInput)
+                    lambda: press(app, "slash", "/"), lambda: isinstance(app.focused, FilterInput)
                 )
             )
-            await pilot.press("ctrl+u")
+            await clock.latency(lambda: press(app, "ctrl+u", None), lambda f=field: not f.value)
             typed = ""
             for ch in expr:
                 await asyncio.sleep(a.gap)
@@ -109,13 +118,13 @@ async def run(a: argparse.Namespace) -> None:
                 key = KEY_NAMES.get(ch, ch)
                 echo.append(
                     await clock.latency(
-                        lambda k=key: pilot.press(k), lambda t=typed, f=field: f.value == t
+                        lambda k=key, c=ch: press(app, k, c), lambda t=typed, f=field: f.value == t
                     )
                 )
             await asyncio.sleep(a.gap)
             apply.append(
                 await clock.latency(
-                    lambda: pilot.press("enter"),
+                    lambda: press(app, "enter", "\r"),
                     lambda e=expr: app.index.filter is not None and app.index.filter.expr == e,
                 )
             )
