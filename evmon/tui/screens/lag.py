@@ -102,9 +102,12 @@ class LagScreen(Screen[None]):
         interval: float = DEFAULT_REFRESH,
         window: int = DEFAULT_WINDOW,
         allowed_lag: int = 0,
+        live: bool = True,
     ) -> None:
         super().__init__()
         self.interval = interval
+        #: False: never query the brokers; rows come only from ``observe`` (screenshots).
+        self.live = live
         self.window = window
         self.by_lag = False
         self.kafka_history: LagHistory[KafkaLagRow] = LagHistory(window, allowed_lag)
@@ -125,6 +128,8 @@ class LagScreen(Screen[None]):
         self._timer: Timer | None = None
         self._polling = False
         self._again = False
+        #: When the rows shown were taken (None: now, from the wall clock).
+        self._taken_at: float | None = None
 
     @property
     def host(self) -> LagHost:
@@ -176,7 +181,26 @@ class LagScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self._stop_timer()
-        self._poll_due()
+        if self.live:
+            self._poll_due()
+
+    def observe(
+        self,
+        kafka: list[KafkaLagRow] | None = None,
+        jetstream: list[JetStreamLagRow] | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Take one refresh's rows from the caller instead of the brokers (a scripted,
+        reproducible screen: ``live=False`` and a fixed ``now``)."""
+        self._taken_at = now
+        self.refreshes += 1
+        if kafka is not None:
+            self.kafka_error, self.kafka_rows = None, self.kafka_history.observe(kafka, now)
+            self._draw_kafka()
+        if jetstream is not None:
+            self.jetstream_error = None
+            self.jetstream_rows = self.jetstream_history.observe(jetstream, now)
+            self._draw_jetstream()
 
     def on_screen_suspend(self) -> None:
         self._stop_timer()  # hidden or under a modal: no polls until shown again
@@ -284,7 +308,12 @@ class LagScreen(Screen[None]):
 
     def _caption(self, system: str, count: str, error: str | None) -> None:
         box = self.query_one(f"#{system}-box")
-        when = time.strftime("%H:%M:%S") if self.refreshes or error else "waiting"
+        if not (self.refreshes or error):
+            when = "waiting"
+        elif self._taken_at is None:
+            when = time.strftime("%H:%M:%S")
+        else:  # scripted rows: their own time, in UTC like the event list
+            when = time.strftime("%H:%M:%S", time.gmtime(self._taken_at))
         order = "lag" if self.by_lag else "name"
         box.border_subtitle = (
             f"{count} · by {order} · every {self.interval:g} s · window {self.window} · {when}"
