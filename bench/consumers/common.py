@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +57,17 @@ async def wait_until(
             return
         if now - start >= deadline:
             return
+
+
+def exit_after(seconds: float) -> None:
+    """End the process ``seconds`` from now whatever it is doing: the result line is out,
+    and a shutdown that hangs must not hold the benchmark up."""
+
+    def stop() -> None:
+        time.sleep(seconds)
+        os._exit(0)
+
+    threading.Thread(target=stop, daemon=True).start()
 
 
 class Tracker:

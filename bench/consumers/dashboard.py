@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import sys
 
-from bench.consumers.common import Tracker, report, wait_until
+from bench.consumers.common import Tracker, exit_after, report, wait_until
 from bench.rss import rss_bytes
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.selection import Start
@@ -63,10 +62,9 @@ async def run(a: argparse.Namespace) -> None:
         if samples:
             extra["samples"] = samples
         report(store.total, track.first, track.last, store.dropped, track.first_count, **extra)
+        exit_after(15)
         await app.close_sources()
-        # Leaving run_test after close_sources() (or pressing q) does not return with the
-        # app as it is today; the numbers are out, so end here.
-        os._exit(0)
+        app.exit(0)
 
 
 def main() -> int:

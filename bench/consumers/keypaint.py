@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from typing import Any
 
 from textual import events
 
-from bench.consumers.common import report, wait_until
+from bench.consumers.common import exit_after, report, wait_until
 from evmon.config import NatsSettings
 from evmon.store import EventStore
 from evmon.tui import EvmonApp, nats_spec
@@ -143,8 +142,9 @@ async def run(a: argparse.Namespace) -> None:
             ingest_rate=(store.total - total_at_start) / seconds,
             retained=len(store),
         )
+        exit_after(15)
         await app.close_sources()
-        os._exit(0)  # see bench.consumers.dashboard: leaving run_test does not return
+        app.exit(0)
 
 
 def main() -> int:
