@@ -279,11 +279,10 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         for name, e in st.items():
             if isinstance(e, dict):
                 lines.append(f"| `{name}` | {e['median_ms']} |")
-    if r.get("notes"):
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in r.get("notes", [])]
     peers = m.get("peers")
     if peers:
-        lines += [""] + [f"- peer {k}: {_short(v)}" for k, v in peers.items()]
+        lines += [f"- peer {k}: {_short(v)}" for k, v in peers.items()]
     v = m.get("versions") or {}
     if v:
         lines.append("- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
