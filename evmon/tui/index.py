@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from evmon.filter import Filter
 from evmon.model import Event
@@ -48,7 +48,7 @@ class Snapshot:
 
     first: int
     end: int
-    events: list[Event]
+    events: list[Event] = field(repr=False)  # Textual reprs worker arguments
 
 
 class EventIndex:
