@@ -238,7 +238,8 @@ class LagScreen(Screen[None]):
             self.refreshes += 1
             again, self._again = self._again, False
             if self.is_active:
-                self._timer = self.set_timer(0 if again else self.interval, self._poll_due)
+                # Not 0: a Textual timer divides by its interval when it runs late.
+                self._timer = self.set_timer(0.01 if again else self.interval, self._poll_due)
 
     async def _kafka_round(self) -> KafkaRound:
         settings = self.kafka_settings
