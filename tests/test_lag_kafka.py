@@ -15,14 +15,14 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
-from aiokafka.protocol.admin import DeleteGroupsRequest
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from evmon.config import KafkaSettings
 from evmon.sources import kafka_admin
 from evmon.sources.kafka_admin import KafkaLagClient, kafka_lag_snapshot
 from tests.brokers import ExternalKafka, KafkaBroker, ensure_kafka_jars, find_java, free_port
 from tests.helpers import evmon_cmd, run_evmon
+from tests.kafka_kit import commit_offsets, create_topic, delete_groups, produce_split
 from tests.waiting import async_wait_for
 
 Broker = KafkaBroker | ExternalKafka
@@ -30,50 +30,12 @@ Rows = list[dict[str, Any]]
 SPLIT = {0: 34, 1: 33, 2: 33}  # 100 records, explicit partitions
 
 
-async def _create(bootstrap: str, topic: str, partitions: int = 3) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
 
 
-async def _produce(bootstrap: str, topic: str, split: dict[int, int]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for partition, count in split.items():
-            for i in range(count):
-                await producer.send(topic, f"{partition}-{i}".encode(), partition=partition)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
-async def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Commit for ``group`` without joining it: assign() and commit explicit offsets."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
-        consumer.assign(list(tps))
-        await consumer.commit(tps)
-    finally:
-        await consumer.stop()
 
 
-async def _delete_groups(bootstrap: str, groups: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for group in groups:
-            node = await admin.find_coordinator(group)
-            await admin._client.send(node, DeleteGroupsRequest([group]))
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
@@ -81,7 +43,7 @@ async def groups(kafka_bootstrap: str) -> AsyncIterator[list[str]]:
     """Names of groups to delete after the test."""
     names: list[str] = []
     yield names
-    await _delete_groups(kafka_bootstrap, names)
+    await delete_groups(kafka_bootstrap, names)
 
 
 async def _lag(bootstrap: str, *args: str) -> Rows:
@@ -120,9 +82,9 @@ async def test_lag_equals_consumer_group_command(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, SPLIT)
-    await _commit(kafka_bootstrap, group, topic, {0: 20, 1: 25, 2: 15})  # 60 of 100
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, SPLIT)
+    await commit_offsets(kafka_bootstrap, group, topic, {0: 20, 1: 25, 2: 15})  # 60 of 100
 
     named = _by_partition(await _lag(kafka_bootstrap, "--group", group), group)
     assert _ours(named) == {0: (20, 34, 14), 1: (25, 33, 8), 2: (15, 33, 18)}
@@ -141,9 +103,9 @@ async def test_partition_without_commit_counts_from_log_start(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, SPLIT)
-    await _commit(kafka_bootstrap, group, topic, {0: 30, 1: 3})  # nothing on partition 2
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, SPLIT)
+    await commit_offsets(kafka_bootstrap, group, topic, {0: 30, 1: 3})  # nothing on partition 2
 
     rows = _by_partition(await _lag(kafka_bootstrap, "--group", group), group)
     kafka_view = await _kafka_view(kafka_broker, group)
@@ -166,7 +128,7 @@ async def test_empty_and_unknown_groups(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
+    await create_topic(kafka_bootstrap, topic)
     # a member joins and leaves without committing: the group exists, Empty, with no offsets
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
@@ -213,8 +175,8 @@ async def test_actively_consuming_group(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, SPLIT)
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, SPLIT)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka_bootstrap,
@@ -274,8 +236,8 @@ async def test_consumer_protocol_group_is_not_reported_dead(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, SPLIT)
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, SPLIT)
     proc = await asyncio.create_subprocess_exec(
         *_console_consumer(kafka_broker, topic, group),
         stdout=subprocess.DEVNULL,
@@ -321,8 +283,8 @@ async def test_watch_reports_stall_then_stop_then_err(
     The group is deleted: its rows turn ERR."""
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic, partitions=1)
-    await _produce(kafka_bootstrap, topic, {0: 10})
+    await create_topic(kafka_bootstrap, topic, partitions=1)
+    await produce_split(kafka_bootstrap, topic, {0: 10})
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka_bootstrap,
@@ -391,7 +353,7 @@ async def test_watch_reports_stall_then_stop_then_err(
         (row,) = [r for r in rows if r["topic"] == topic]
         assert row["committed"] == 10 and row["members"] == 0 and row["state"] == "Empty"
 
-        await _delete_groups(kafka_bootstrap, [group])
+        await delete_groups(kafka_bootstrap, [group])
         rows = await until(lambda rs: statuses(rs) == {"ERR"}, "ERR after deletion")
         assert {r["status"] for r in rows if r["group"] == group} == {"ERR"}
     finally:
@@ -407,15 +369,15 @@ async def test_client_keeps_its_connection_between_snapshots(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     groups.append(group)
-    await _create(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, {0: 5})
-    await _commit(kafka_bootstrap, group, topic, {0: 2})
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, {0: 5})
+    await commit_offsets(kafka_bootstrap, group, topic, {0: 2})
     client = KafkaLagClient(KafkaSettings(kafka_bootstrap))
     await client.start()
     try:
         first = await client.snapshot([group])
         conns = dict(client._client._conns)
-        await _produce(kafka_bootstrap, topic, {0: 5})
+        await produce_split(kafka_bootstrap, topic, {0: 5})
         second = await client.snapshot([group])
         assert client._client._conns == conns  # no reconnect per refresh
     finally:

@@ -17,9 +17,7 @@ import nats
 import nats.errors
 import nats.js.api
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.protocol.admin import DeleteGroupsRequest
+from aiokafka import AIOKafkaConsumer
 from rich.text import Text
 from textual.pilot import Pilot
 
@@ -32,6 +30,7 @@ from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.lag import LagScreen
 from evmon.tui.widgets.lag_tables import SEP, LagTable, group_key
+from tests.kafka_kit import commit_offsets, create_topic, delete_groups, produce_split
 from tests.waiting import async_wait_for
 
 SIZE = (160, 44)
@@ -119,50 +118,12 @@ async def select_row(pilot: Pilot[int], table: LagTable, key: str) -> None:
 # --------------------------------------------------------------------------- Kafka set-up
 
 
-async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 3, 1)])
-    finally:
-        await admin.close()
 
 
-async def _produce(bootstrap: str, topic: str, split: dict[int, int]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for partition, count in split.items():
-            for i in range(count):
-                await producer.send(topic, f"{partition}-{i}".encode(), partition=partition)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
-async def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Commit for ``group`` without joining it."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
-        consumer.assign(list(tps))
-        await consumer.commit(tps)
-    finally:
-        await consumer.stop()
 
 
-async def _delete_groups(bootstrap: str, groups: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for group in groups:
-            node = await admin.find_coordinator(group)
-            await admin._client.send(node, DeleteGroupsRequest([group]))
-    finally:
-        await admin.close()
 
 
 @dataclass
@@ -176,14 +137,14 @@ class Groups:
 async def kafka_groups(kafka_bootstrap: str, unique: str) -> AsyncIterator[Groups]:
     topic = f"lag.{unique}"
     made = Groups(topic, f"{unique}-z-behind", f"{unique}-a-caught-up")
-    await _create_topic(kafka_bootstrap, topic)
-    await _produce(kafka_bootstrap, topic, SPLIT)
-    await _commit(kafka_bootstrap, made.behind, topic, BEHIND)
-    await _commit(kafka_bootstrap, made.caught_up, topic, SPLIT)
+    await create_topic(kafka_bootstrap, topic)
+    await produce_split(kafka_bootstrap, topic, SPLIT)
+    await commit_offsets(kafka_bootstrap, made.behind, topic, BEHIND)
+    await commit_offsets(kafka_bootstrap, made.caught_up, topic, SPLIT)
     try:
         yield made
     finally:
-        await _delete_groups(kafka_bootstrap, [made.behind, made.caught_up])
+        await delete_groups(kafka_bootstrap, [made.behind, made.caught_up])
 
 
 # --------------------------------------------------------------------------- Kafka
@@ -247,7 +208,7 @@ async def test_kafka_status_colours_stall_stop_and_deleted_group_err(
         enable_auto_commit=False,
     )
     live_group = f"{g.behind}-live"
-    await _commit(kafka_bootstrap, live_group, g.topic, BEHIND)
+    await commit_offsets(kafka_bootstrap, live_group, g.topic, BEHIND)
     app = make_app(kafka=kafka_bootstrap, groups=[g.behind, g.caught_up, live_group])
     try:
         await live.start()  # joins the group and never commits: STALL
@@ -280,7 +241,7 @@ async def test_kafka_status_colours_stall_stop_and_deleted_group_err(
             assert told == [f"group {live_group} has 1 active member; stop it first"]
             assert not isinstance(app.screen, ConfirmModal)
 
-            await _delete_groups(kafka_bootstrap, [g.behind])
+            await delete_groups(kafka_bootstrap, [g.behind])
             await async_wait_for(
                 lambda: cell(table, keys[g.behind], "status").plain == "ERR",
                 timeout=30,
@@ -291,7 +252,7 @@ async def test_kafka_status_colours_stall_stop_and_deleted_group_err(
     finally:
         await live.stop()
         with contextlib.suppress(Exception):
-            await _delete_groups(kafka_bootstrap, [live_group])
+            await delete_groups(kafka_bootstrap, [live_group])
 
 
 async def test_selecting_a_partition_filters_the_live_view(

@@ -1,0 +1,56 @@
+"""Kafka set-up shared by the tests: topics, records in a known split, group offsets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.protocol.admin import DeleteGroupsRequest
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def produce_split(bootstrap: str, topic: str, split: dict[int, int]) -> None:
+    """``split[p]`` records to partition ``p``, valued ``"p-i"``."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for partition, count in split.items():
+            for i in range(count):
+                await producer.send(topic, f"{partition}-{i}".encode(), partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def commit_offsets(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit for ``group`` without joining it: assign() and commit explicit offsets."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tps = {TopicPartition(topic, p): o for p, o in offsets.items()}
+        consumer.assign(list(tps))
+        await consumer.commit(tps)
+    finally:
+        await consumer.stop()
+
+
+async def delete_groups(bootstrap: str, groups: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for group in groups:
+            node = await admin.find_coordinator(group)
+            await admin._client.send(node, DeleteGroupsRequest([group]))
+    finally:
+        await admin.close()
