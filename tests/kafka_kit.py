@@ -54,3 +54,20 @@ async def delete_groups(bootstrap: str, groups: Sequence[str]) -> None:
             await admin._client.send(node, DeleteGroupsRequest([group]))
     finally:
         await admin.close()
+
+
+async def topic_with(bootstrap: str, topic: str, partition: int, n: int) -> None:
+    """A 3-partition topic with ``n`` records ``m0..m{n-1}`` (offsets 0..n-1) on ``partition``."""
+    await create_topic(bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i in range(n):
+            await producer.send_and_wait(topic, f"m{i}".encode(), partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def commit_one(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """Commit ``offset`` on one partition for ``group`` without joining it."""
+    await commit_offsets(bootstrap, group, tp.topic, {tp.partition: offset})

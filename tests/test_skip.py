@@ -11,13 +11,13 @@ from pathlib import Path
 import nats
 import nats.js.api
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from evmon.config import KafkaSettings
 from evmon.sources.kafka_admin import kafka_lag_snapshot
 from evmon.sources.skip import GroupActiveError, KafkaGroupOffsets
 from tests.helpers import run_evmon
+from tests.kafka_kit import commit_one, topic_with
 from tests.waiting import async_wait_for
 
 
@@ -29,33 +29,8 @@ def _audit_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- Kafka
 
 
-async def _topic_with(bootstrap: str, topic: str, partition: int, n: int) -> None:
-    """A 3-partition topic with ``n`` records (offsets 0..n-1) on ``partition``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for i in range(n):
-            await producer.send_and_wait(topic, f"m{i}".encode(), partition=partition)
-    finally:
-        await producer.stop()
 
 
-async def _commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
-    consumer = AIOKafkaConsumer(
-        group_id=group, enable_auto_commit=False, bootstrap_servers=bootstrap
-    )
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        await consumer.commit({tp: offset})
-    finally:
-        await consumer.stop()
 
 
 async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
@@ -107,8 +82,8 @@ async def test_kafka_skip_commits_next_offset_and_group_resumes_there(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     tp = TopicPartition(topic, 1)
-    await _topic_with(kafka_bootstrap, topic, 1, 6)
-    await _commit(kafka_bootstrap, group, tp, 2)  # stuck on offset 2
+    await topic_with(kafka_bootstrap, topic, 1, 6)
+    await commit_one(kafka_bootstrap, group, tp, 2)  # stuck on offset 2
 
     rc, out, err = _skip(
         "--kafka", kafka_bootstrap, "--group", group, "--topic", topic, "--partition", "1"
@@ -174,8 +149,8 @@ async def test_kafka_skip_refuses_an_active_group_and_moves_nothing(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     tp = TopicPartition(topic, 0)
-    await _topic_with(kafka_bootstrap, topic, 0, 3)
-    await _commit(kafka_bootstrap, group, tp, 1)
+    await topic_with(kafka_bootstrap, topic, 0, 3)
+    await commit_one(kafka_bootstrap, group, tp, 1)
     async with _live_member(kafka_bootstrap, group, topic):
         await async_wait_for(
             lambda: _members(kafka_bootstrap, group), timeout=30, message="member visible"

@@ -40,6 +40,7 @@ from evmon.tui.screens.republish import ProgressModal, RepublishModal
 from evmon.tui.screens.skip import CORE_NATS_NOTE, SkipModal
 from tests.brokers import ExternalKafka, KafkaBroker
 from tests.helpers import ListSink
+from tests.kafka_kit import commit_one, topic_with
 from tests.waiting import async_wait_for
 
 SIZE = (140, 40)
@@ -420,33 +421,8 @@ async def test_progress_is_shown_while_publishing(nats_url: str, unique: str) ->
 # --------------------------------------------------------------------------- skip
 
 
-async def topic_with(bootstrap: str, topic: str, partition: int, n: int) -> None:
-    """A 3-partition topic with ``n`` records (offsets 0..n-1) on ``partition``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for i in range(n):
-            await producer.send_and_wait(topic, f"m{i}".encode(), partition=partition)
-    finally:
-        await producer.stop()
 
 
-async def commit(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
-    consumer = AIOKafkaConsumer(
-        group_id=group, enable_auto_commit=False, bootstrap_servers=bootstrap
-    )
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        await consumer.commit({tp: offset})
-    finally:
-        await consumer.stop()
 
 
 async def current_offset(broker: KafkaBroker | ExternalKafka, group: str, partition: int) -> Any:
@@ -496,7 +472,7 @@ async def test_kafka_skip_commits_the_next_offset(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     await topic_with(kafka_bootstrap, topic, 1, 6)
-    await commit(kafka_bootstrap, group, TopicPartition(topic, 1), 2)  # stuck at offset 2
+    await commit_one(kafka_bootstrap, group, TopicPartition(topic, 1), 2)  # stuck at offset 2
     app = make_app(kafka=kafka_bootstrap, topics=[topic], start=Start("first"), groups=[group])
     async with app.run_test(size=SIZE) as pilot:
         await connected(app)
@@ -534,7 +510,7 @@ async def test_kafka_skip_on_an_active_group_is_refused_and_moves_nothing(
 ) -> None:
     topic, group = f"{unique}-t", f"{unique}-g"
     await topic_with(kafka_bootstrap, topic, 0, 3)
-    await commit(kafka_bootstrap, group, TopicPartition(topic, 0), 1)
+    await commit_one(kafka_bootstrap, group, TopicPartition(topic, 0), 1)
     app = make_app(kafka=kafka_bootstrap, topics=[topic], start=Start("first"))
     async with app.run_test(size=SIZE) as pilot:
         await connected(app)
