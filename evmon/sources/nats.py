@@ -11,7 +11,7 @@ import contextlib
 import os
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nats
@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 
 from evmon.config import NatsSettings
 from evmon.errors import ConnectError, UsageError
-from evmon.model import ConnectionStatus, Event, Headers
+from evmon.model import ConnectionStatus, Event, Headers, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 
@@ -31,6 +31,8 @@ from evmon.sources import Sink, StatusCallback, ignore_status
 #: evmon raises them and counts every drop in the sink instead.
 PENDING_MSGS_LIMIT = 1_000_000
 PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+
+_now = time.time
 
 
 def _env_limit(name: str, default: int) -> int:
@@ -53,6 +55,34 @@ class RawHeaderClient(Client):
     """
 
     _raw_hdr: bytes = b""
+    #: Core subscriptions evmon reads itself (sid -> handler), straight from the protocol
+    #: parser: no ``Msg``, no asyncio queue, no task switch and coroutine per message. That
+    #: dispatch is about half of what a raw nats-py callback subscriber spends per message.
+    _direct: dict[int, Callable[[bytes, bytes, bytes], None]] | None = None
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
+    ) -> None:
+        direct = self._direct
+        handler = direct.get(sid) if direct else None
+        if handler is None:
+            return await super()._process_msg(sid, subject, reply, data, headers)
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        handler(subject, data, headers)
+        return None
+
+    def deliver_directly(self, sid: int, handler: Callable[[bytes, bytes, bytes], None]) -> None:
+        """Hand every message of subscription ``sid`` to ``handler(subject, data, headers)``
+        from the parser (``headers`` is the raw block or empty)."""
+        if self._direct is None:
+            self._direct = {}
+        self._direct[sid] = handler
+
+    def stop_direct(self, sid: int) -> None:
+        if self._direct:
+            self._direct.pop(sid, None)
 
     async def _process_headers(self, headers: Any) -> Any:
         if not headers:  # most messages: no second coroutine (the parent returns None too)
@@ -179,9 +209,7 @@ async def connect_nats(
         with contextlib.suppress(Exception):
             await nc.close()
 
-    has_credentials = bool(
-        settings.user or settings.token or settings.nkey_seed or settings.creds
-    )
+    has_credentials = bool(settings.user or settings.token or settings.nkey_seed or settings.creds)
 
     async def error_cb(err: Exception) -> None:
         if isinstance(err, nats.errors.SlowConsumerError):
@@ -309,6 +337,65 @@ def _js_position(reply: str) -> tuple[int, float] | None:
     return None
 
 
+class _PendingEvents:
+    """Events of one core subscription between the protocol parser and the sink.
+
+    The parser calls ``receive`` for every message of a read buffer before anything else
+    runs; a task hands what accumulated to the sink in one ``extend``. Like nats-py's own
+    pending queue it is bounded (``EVMON_NATS_PENDING_MSGS`` / ``_BYTES``) and a message
+    past the bound is dropped and counted in the sink, so a consumer that cannot keep up
+    loses messages visibly rather than growing without limit.
+    """
+
+    __slots__ = ("_bytes", "_bytes_limit", "_events", "_msgs_limit", "_sink", "_task", "_wake")
+
+    def __init__(self, sink: Sink, msgs_limit: int, bytes_limit: int) -> None:
+        self._sink = sink
+        self._msgs_limit = msgs_limit
+        self._bytes_limit = bytes_limit
+        self._events: list[Event] = []
+        self._bytes = 0
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._drain())
+
+    def receive(self, subject: bytes, data: bytes, headers: bytes) -> None:
+        events = self._events
+        size = len(data)
+        if len(events) >= self._msgs_limit or self._bytes + size > self._bytes_limit:
+            self._sink.add_dropped(1)
+            return
+        if not events:
+            self._wake.set()
+        events.append(
+            new_event(
+                "nats",
+                subject.decode(),
+                data,
+                _now(),
+                parse_header_block(headers) if headers else (),
+            )
+        )
+        self._bytes += size
+
+    def _hand_over(self) -> None:
+        events = self._events
+        if events:
+            self._events = []
+            self._bytes = 0
+            self._sink.extend(events)
+
+    async def _drain(self) -> None:
+        wake = self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._hand_over()
+
+    def close(self) -> None:
+        self._task.cancel()
+        self._hand_over()
+
+
 class NatsSource:
     """Pushes core NATS and JetStream messages into a sink.
 
@@ -336,6 +423,7 @@ class NatsSource:
         self.on_status = on_status
         self.nc: Client | None = None
         self._subs: list[Any] = []
+        self._pending: list[_PendingEvents] = []
         self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
         self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
 
@@ -359,31 +447,17 @@ class NatsSource:
 
     async def _subscribe_core(self, subject: str) -> None:
         assert self.nc is not None
-        append = self.sink.append
-        clock = time.time
-        mk = Event
-
-        async def on_msg(msg: Msg) -> None:
-            raw = msg.raw_headers  # type: ignore[attr-defined]
-            append(
-                mk(
-                    "nats",
-                    msg.subject,
-                    msg.data,
-                    clock(),
-                    parse_header_block(raw) if raw else (),
-                )
-            )
-
         try:
-            sub = await self.nc.subscribe(
-                subject,
-                cb=on_msg,
-                pending_msgs_limit=self.pending_msgs_limit,
-                pending_bytes_limit=self.pending_bytes_limit,
-            )
+            sub = await self.nc.subscribe(subject)
         except nats.errors.BadSubjectError:
             raise UsageError(f"invalid NATS subject {subject!r}") from None
+        pending = _PendingEvents(self.sink, self.pending_msgs_limit, self.pending_bytes_limit)
+        nc = self.nc
+        if isinstance(nc, RawHeaderClient):
+            nc.deliver_directly(sub._id, pending.receive)
+        else:  # pragma: no cover - connect_nats always builds a RawHeaderClient
+            raise TypeError("evmon's NATS source needs a RawHeaderClient")
+        self._pending.append(pending)
         self._subs.append(sub)
         await self.nc.flush()
 
@@ -404,7 +478,7 @@ class NatsSource:
             **_deliver_policy(self.start_at),
         )
         append = self.sink.append
-        mk = Event
+        mk = new_event
 
         async def on_msg(msg: Msg) -> None:
             pos = _js_position(msg.reply)
@@ -443,8 +517,13 @@ class NatsSource:
         if nc is None or nc.is_closed:
             return
         for sub in self._subs:
+            if isinstance(nc, RawHeaderClient):
+                nc.stop_direct(sub._id)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs.clear()
+        for pending in self._pending:
+            pending.close()  # what was read is delivered, then the drain task ends
+        self._pending.clear()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(nc.close(), 5)
