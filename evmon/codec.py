@@ -15,6 +15,7 @@ import functools
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,6 +29,7 @@ __all__ = [
     "classify",
     "decode_record",
     "encode_record",
+    "encode_records",
     "format_timestamp",
     "hexdump",
     "parse_timestamp",
@@ -292,6 +294,79 @@ def encode_record(ev: Event) -> bytes:
         # Only lone surrogates (a str decoded with surrogateescape) get here; write them as
         # U+FFFD rather than fail the whole tail on one odd subject or header name.
         return orjson.dumps(_scrub(rec))
+
+
+_MILLIS_B = tuple(m.encode() for m in _MILLIS)
+
+
+def encode_records(events: Sequence[Event]) -> list[bytes]:
+    """``encode_record`` of each event, byte for byte, at about half the cost per event.
+
+    The tail writes whole batches, so the common record (a one-line JSON payload, no
+    headers, a UTF-8 or absent key) is built here in one loop with everything it needs in
+    locals: one ``orjson.loads`` to validate, one ``orjson.dumps`` of the text for ``data``
+    and one join for the line. Everything else goes through ``encode_record``, whose
+    errors (a timestamp out of range) propagate to the caller.
+    """
+    out: list[bytes] = []
+    append = out.append
+    loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
+    heads, millis, json_open, join = _heads, _MILLIS_B, _JSON_OPEN, b"".join
+    last_sec, last_text = -1, b""
+    for ev in events:
+        payload = ev.payload
+        ts = ev.timestamp
+        if (
+            not payload
+            or payload[0] not in json_open
+            or ev.headers
+            or 10 in payload
+            or 13 in payload
+            or not _MIN_TS <= ts <= _MAX_TS
+        ):
+            append(encode_record(ev))
+            continue
+        try:
+            loads(payload)
+        except bad_json:
+            append(encode_record(ev))
+            continue
+        key = ev.key
+        if key is None:
+            key_json = b"null"
+        else:
+            try:
+                key_json = dumps(key.decode())
+            except UnicodeDecodeError:  # key_b64: the general path
+                append(encode_record(ev))
+                continue
+        total_ms = round(ts * 1000)
+        sec = total_ms // 1000
+        if sec != last_sec:
+            last_sec, last_text = sec, _second_text(sec).encode()
+        head = heads.get((ev.source, ev.subject, ev.stream, ev.partition)) or _head(ev)
+        offset = ev.offset
+        append(
+            join(
+                (
+                    head,
+                    b"null" if offset is None else b"%d" % offset,
+                    b',"timestamp":"',
+                    last_text,
+                    millis[total_ms - sec * 1000],
+                    b'","key":',
+                    key_json,
+                    b',"headers":[],"size":',
+                    b"%d" % len(payload),
+                    b',"data":',
+                    dumps(payload.decode()),
+                    b',"json":',
+                    payload,
+                    b"}",
+                )
+            )
+        )
+    return out
 
 
 @functools.cache

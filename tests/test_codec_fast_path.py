@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,3 +45,45 @@ def test_fast_path_is_byte_identical(
         codec._JSON_OPEN = saved
     assert fast == slow
     assert codec.decode_record(fast) == ev
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payloads=st.lists(
+        st.none()
+        | st.binary(max_size=40)
+        | json_values.map(orjson.dumps)
+        | json_values.map(lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2))
+        | st.sampled_from([b"{", b"[1,", b'{"a":1}x', b"{}", b"[]", b'{"a":"\xff"}']),
+        max_size=8,
+    ),
+    key=st.none() | st.binary(max_size=6),
+    headers=st.sampled_from([(), (("a", b"1"), ("a", b"\xff"))]),
+    source=st.sampled_from(["nats", "kafka"]),
+    stream=st.none() | st.just("ORDERS"),
+    offset=st.none() | st.integers(0, 10**12),
+    ts=st.floats(0, 4_000_000_000, allow_nan=False),
+)
+def test_batch_encoder_is_byte_identical(
+    payloads: list[bytes | None],
+    key: bytes | None,
+    headers: tuple[tuple[str, bytes], ...],
+    source: str,
+    stream: str | None,
+    offset: int | None,
+    ts: float,
+) -> None:
+    events = [
+        Event(source, f"orders.{i}", p, ts + i / 7, headers, key, stream, i % 3, offset)  # type: ignore[arg-type]
+        for i, p in enumerate(payloads)
+    ]
+    assert codec.encode_records(events) == [codec.encode_record(ev) for ev in events]
+
+
+def test_batch_encoder_raises_like_encode_record() -> None:
+    good = Event("nats", "a", b'{"x":1}', 1.0)
+    bad = Event("nats", "a", b'{"x":1}', float("nan"))
+    with pytest.raises(codec.RecordError):
+        codec.encode_record(bad)
+    with pytest.raises(codec.RecordError):
+        codec.encode_records([good, bad])

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
-from evmon.codec import encode_record, text_line
+from evmon.codec import encode_record, encode_records, text_line
 from evmon.commands.common import (
     check_selection,
     event_filter,
@@ -55,9 +55,12 @@ class TailWriter:
         encode: Callable[[Event], bytes],
         flt: Filter | None = None,
         count: int | None = None,
+        encode_batch: Callable[[list[Event]], list[bytes]] | None = None,
     ) -> None:
         self.out = out
         self.encode = encode
+        #: ``encode`` over a whole batch at once, when the format has a faster way to do it.
+        self.encode_batch = encode_batch or (lambda events: [encode(ev) for ev in events])
         self.filter = None if flt is None or flt.is_empty else flt
         self.count = count
         self.written = 0
@@ -87,10 +90,10 @@ class TailWriter:
         self.dropped += n
 
     def _encode_all(self, events: list[Event]) -> list[bytes]:
-        encode = self.encode
         try:
-            return [encode(ev) for ev in events]
+            return self.encode_batch(events)
         except Exception:  # one odd event must not stop the tail: encode one by one
+            encode = self.encode
             lines = []
             for ev in events:
                 try:
@@ -155,8 +158,14 @@ async def run(args: argparse.Namespace) -> int:
     start = start_position(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-n/--count must be a positive number")
-    encode = encode_record if args.format == "jsonl" else _text
-    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count)
+    jsonl = args.format == "jsonl"
+    writer = TailWriter(
+        sys.stdout.buffer,
+        encode_record if jsonl else _text,
+        flt,
+        args.count,
+        encode_records if jsonl else None,
+    )
     failure: list[str] = []
 
     def on_status(status: ConnectionStatus) -> None:
