@@ -24,9 +24,10 @@ from aiokafka.helpers import create_ssl_context
 
 from evmon.config import KafkaSettings
 from evmon.errors import ConnectError, UsageError
-from evmon.model import ConnectionStatus, new_event
+from evmon.model import ConnectionStatus
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
+from evmon.sources.kafka_records import AS_EVENTS
 
 DISCOVERY_INTERVAL = 2.0
 
@@ -180,6 +181,7 @@ class KafkaSource:
             metadata_max_age_ms=int(self.discovery_interval * 1000),
             max_partition_fetch_bytes=16 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            value_deserializer=AS_EVENTS,  # getmany returns Events (kafka_records.py)
             **client_kwargs(self.settings),
         )
         with bootstrap_errors() as seen:
@@ -270,31 +272,14 @@ class KafkaSource:
         next_discovery = time.monotonic() + self.discovery_interval
         extend = self.sink.extend
         positions = self.next_offsets
-        mk = new_event
         down_since: float | None = None
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-                for tp, records in batches.items():
-                    if records:
-                        # Built inline (no helper call): this runs once per record.
-                        extend(
-                            [
-                                mk(
-                                    "kafka",
-                                    r.topic,
-                                    r.value,
-                                    r.timestamp / 1000.0,
-                                    tuple(r.headers) if r.headers else (),
-                                    r.key,
-                                    None,
-                                    r.partition,
-                                    r.offset,
-                                )
-                                for r in records
-                            ]
-                        )
-                        positions[tp] = records[-1].offset + 1
+                for tp, events in batches.items():
+                    if events:
+                        extend(events)
+                        positions[tp] = events[-1].offset + 1
                 if time.monotonic() >= next_discovery:
                     next_discovery = time.monotonic() + self.discovery_interval
                     cluster = await consumer._client.fetch_all_metadata()
