@@ -3,7 +3,6 @@ the behaviours that need exact data. `test_tui_brokers.py` runs the same app on 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -299,25 +298,72 @@ async def test_narrow_screen_hides_the_tree_and_detail_replaces_the_list(app: Ev
         assert app.subject_tree.display
 
 
-async def test_a_large_store_refilters_in_a_thread_and_stays_responsive() -> None:
+async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() -> None:
     app = EvmonApp(EventStore(100_000, clock=lambda: 0.0), blink=False)
     events = [
         nats(f"orders.{'eu' if i % 2 else 'us'}.created", b'{"n":%d}' % i, i)
         for i in range(100_000)
     ]
+    expected = [i for i in range(100_000) if i % 2 and "9" in str(i)]
     async with app.run_test(size=(120, 36)) as pilot:
         app.feed(events)
         assert len(app.index) == 100_000
         await pilot.press("slash", *'orders.eu.> "9"', "enter")
+        # the list follows the tail: its screen of newest matches is there at once
+        assert app.index.filter is not None and app.index.filter.expr == 'orders.eu.> "9"'
+        shown = list(app.index.seqs())
+        assert len(shown) >= app.event_list.rows_visible
+        assert shown == expected[-len(shown) :]
         started = time.monotonic()
-        await pilot.press("p")  # keys are handled while the thread filters
+        await pilot.press("p")  # keys are handled while the older events are filtered
         assert time.monotonic() - started < 1.0
-        await async_wait_for(
-            lambda: app.index.filter is not None and not app._filtering, message="refiltered"
-        )
-        expected = sum(1 for i in range(100_000) if i % 2 and "9" in str(i))
-        assert len(app.index) == expected
-        await asyncio.sleep(0)
+        await async_wait_for(lambda: not app._filtering, message="refiltered")
+        await pilot.pause()
+        assert list(app.index.seqs()) == expected
+        assert app.event_list.border_subtitle == f"matching {len(expected):,} of 100,000 · paused"
+
+
+async def test_the_footer_follows_the_focus_and_skips_rebuilds_that_change_nothing(
+    app: EvmonApp,
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        footer = app.footer
+        rebuilds: list[int] = []
+        rebuild = footer.recompose
+
+        async def counted() -> None:
+            rebuilds.append(1)
+            await rebuild()
+
+        footer.recompose = counted  # type: ignore[method-assign]
+
+        def shown() -> set[str]:
+            return {str(getattr(key, "description", "")) for key in footer.query("FooterKey")}
+
+        app.screen.bindings_updated_signal.publish(app.screen)  # the same keys
+        await pilot.pause()
+        assert rebuilds == [] and "Detail" in shown()
+        await pilot.press("slash")
+        await async_wait_for(lambda: "Leave filter" in shown(), message="filter keys")
+        assert "Detail" not in shown() and len(rebuilds) == 1
+        await pilot.press("escape")
+        await async_wait_for(lambda: "Detail" in shown(), message="list keys again")
+        assert len(rebuilds) == 2
+
+
+async def test_a_paused_list_keeps_its_event_through_a_large_refilter() -> None:
+    app = EvmonApp(EventStore(100_000, clock=lambda: 0.0), blink=False)
+    events = [nats(f"s.{'a' if i % 2 else 'b'}", b"x", i) for i in range(100_000)]
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed(events)
+        await pilot.press("home", *["down"] * 5)  # seq 5, a "s.a" event
+        assert app.event_list.cursor_seq == 5 and not app.event_list.follow
+        await pilot.press("slash", *"s.a", "enter")
+        await async_wait_for(lambda: not app._filtering, message="refiltered")
+        await pilot.pause()
+        assert len(app.index) == 50_000
+        assert app.event_list.cursor_seq == 5
+        assert app.highlighted_event() is events[5]
 
 
 async def test_clicking_a_row_pauses_on_it_and_a_double_click_opens_the_detail(

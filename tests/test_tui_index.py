@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import threading
+import random
+
+import pytest
 
 from evmon.filter import parse_filter
 from evmon.model import Event
@@ -75,10 +77,10 @@ def test_refilter_and_install_then_catch_up() -> None:
     store.extend([ev("orders.eu.created" if i % 3 == 0 else "other", i) for i in range(300)])
     index.poll()
     flt = parse_filter("!other")
-    snap = index.snapshot()
-    seqs = EventIndex.refilter(snap, flt)
+    job = index.refilter(flt)
+    job.run()
     store.extend([ev("orders.us.created", 300), ev("other", 301)])  # arrive meanwhile
-    index.install(flt, snap, seqs)
+    index.install(job)
     assert len(index) == 100
     index.poll()
     assert len(index) == 101
@@ -88,18 +90,110 @@ def test_refilter_and_install_then_catch_up() -> None:
     assert len(index) == 302
 
 
-def test_refilter_is_cancellable_and_thread_safe() -> None:
+def test_a_partial_refilter_shows_the_newest_matches_first() -> None:
     store = EventStore(50_000)
-    store.extend([ev("a" if i % 2 else "b", i) for i in range(50_000)])
+    store.extend([ev("a" if i % 4 == 0 else "b", i) for i in range(50_000)])
     index = EventIndex(store)
     index.poll()
-    snap = index.snapshot()
-    assert EventIndex.refilter(snap, parse_filter("a"), lambda: True) is None
-    result: list[object] = []
-    t = threading.Thread(target=lambda: result.append(EventIndex.refilter(snap, parse_filter("a"))))
-    t.start()
-    t.join()
-    assert len(result[0]) == 25_000  # type: ignore[arg-type]
+    job = index.refilter(parse_filter("a"))
+    found = job.step(float("inf"), want=10)
+    assert 10 <= found < 12_500 and not job.done
+    index.install(job)
+    assert index.refiltering
+    # the rows are the newest matches, and every event above job.floor was looked at
+    newest = [s for s in range(job.floor, 50_000) if s % 4 == 0]
+    assert list(index.seqs()) == newest
+    assert index.scanned == 50_000 - job.floor
+    prepended = 0
+    while not job.done:
+        job.step(0.0)  # one chunk at a time
+        change = index.poll()
+        prepended += change.prepended
+        assert list(index.seqs())[-len(newest) :] == newest  # the tail never moves
+    prepended += index.poll().prepended
+    assert not index.refiltering
+    assert prepended == 12_500 - len(newest)
+    assert list(index.seqs()) == list(range(0, 50_000, 4))
+    assert index.scanned == 50_000
+
+
+def test_a_refilter_meets_eviction_and_new_events() -> None:
+    store = EventStore(10_000)
+    store.extend([ev("a" if i % 2 else "b", i) for i in range(10_000)])
+    index = EventIndex(store)
+    index.poll()
+    job = index.refilter(parse_filter("a"))
+    job.step(float("inf"), want=100)
+    index.install(job)
+    # 4,000 more: the oldest 4,000 are evicted before the re-filter reaches them
+    store.extend([ev("a" if i % 2 else "b", i) for i in range(10_000, 14_000)])
+    change = index.poll()
+    assert change.added == 2_000
+    job.run()
+    index.poll()
+    assert list(index.seqs()) == list(range(4_001, 14_000, 2))
+    assert index.scanned == 10_000
+    assert job.floor >= 4_000  # evicted events were never looked at
+
+
+def test_a_refilter_that_is_not_installed_leaves_the_rows_alone() -> None:
+    store = EventStore(10_000)
+    store.extend([ev("a" if i % 2 else "b", i) for i in range(6_000)])
+    index = EventIndex(store, parse_filter("b"))
+    index.poll()
+    job = index.refilter(parse_filter("a"))
+    job.step(0.0)
+    store.extend([ev("a", 6_000), ev("b", 6_001)])
+    assert index.poll().added == 1  # still the old filter, prepending nothing
+    assert index.filter is not None and index.filter.expr == "b"
+    job.run()
+    index.install(job)
+    index.poll()  # takes the events that arrived after the re-filter started
+    assert list(index.seqs()) == [*range(1, 6_000, 2), 6_000]
+    assert not index.refiltering
+
+
+def test_a_refilter_for_no_filter_needs_no_scan() -> None:
+    store = EventStore(100)
+    store.extend([ev("a", i) for i in range(10)])
+    index = EventIndex(store, parse_filter("b"))
+    index.poll()
+    job = index.refilter(None)
+    assert job.done and job.step(1.0) == 0
+    index.install(job)
+    assert len(index) == 10 and index.filter is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_refilter_in_slices_equals_filtering_every_event(seed: int) -> None:
+    """Random streams, filters, slice sizes, arrivals and evictions: once the re-filter is
+    done the rows are exactly the retained events that match, and while it runs they are
+    exactly the matches of what it has looked at."""
+    rnd = random.Random(seed)
+    store = EventStore(rnd.choice([500, 3_000, 8_000]))
+    names = ["a.x", "a.y", "b.x", "b.y"]
+    store.extend([ev(rnd.choice(names), i) for i in range(rnd.randrange(0, 9_000))])
+    index = EventIndex(store, parse_filter(rnd.choice(["a.*", "", "!b.y"])))
+    index.poll()
+    flt = parse_filter(rnd.choice(["a.>", "*.x", "!a.x", '"payload 1"', "b.y a.x"]))
+    job = index.refilter(flt)
+    job.step(0.0, want=rnd.choice([None, 1, 50]))
+    index.install(job)
+    pred = flt.predicate
+    for _ in range(rnd.randrange(1, 30)):
+        if rnd.random() < 0.5:
+            total = store.total
+            store.extend([ev(rnd.choice(names), total + i) for i in range(rnd.randrange(0, 700))])
+        job.step(0.0)
+        index.poll()
+        first = max(store.first_seq, job.floor)
+        expected = [s for s in range(first, store.total) if pred(store.get(s))]  # type: ignore[arg-type]
+        assert list(index.seqs()) == expected
+    job.run()
+    index.poll()
+    retained = range(store.first_seq, store.total)
+    assert list(index.seqs()) == [s for s in retained if pred(store.get(s))]  # type: ignore[arg-type]
+    assert index.scanned == len(store)
 
 
 def test_row_of_finds_the_nearest_row() -> None:

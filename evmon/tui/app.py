@@ -33,12 +33,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
-from evmon.filter import Filter
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
 from evmon.model import Event
 from evmon.safety import Action, ActionContext
@@ -47,12 +45,12 @@ from evmon.store import EventStore
 from evmon.tui import format as fmt
 from evmon.tui.commands import EvmonCommands, help_sections, palette_commands
 from evmon.tui.connections import SourceSpec, StatusBoard
-from evmon.tui.index import EventIndex, Snapshot
+from evmon.tui.heap import HeapKeeper
+from evmon.tui.index import EventIndex, Refilter
 from evmon.tui.messages import (
     EventHighlighted,
     FilterChanged,
     FollowChanged,
-    Refiltered,
     SubjectChosen,
 )
 from evmon.tui.screens.export import run_export
@@ -64,6 +62,7 @@ from evmon.tui.screens.skip import run_skip
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
+from evmon.tui.widgets.footer import KeyFooter
 from evmon.tui.widgets.hint import HintPanel
 from evmon.tui.widgets.status_bar import StatusBar, StatusLine
 from evmon.tui.widgets.subject_tree import SubjectTree
@@ -75,8 +74,13 @@ TICK = 1 / 15
 #: Status bar and subject tree refresh every this many ticks.
 STATUS_EVERY = 4
 TREE_EVERY = 15
-#: Up to this many retained events are re-filtered on the spot; more go to a thread.
+#: Up to this many retained events are re-filtered on the spot; more in slices.
 SYNC_REFILTER = 10_000
+#: Seconds a re-filter may take before the first frame (it stops at a screenful of rows
+#: when the list follows the tail), and per later slice. After each slice the re-filter
+#: sleeps as long again: keys, frames and ingest get at least half of the event loop.
+FIRST_SLICE = 0.03
+SLICE = 0.004
 #: A source whose broker refuses us (auth, TLS) is tried again after this long.
 RETRY_AFTER = 5.0
 CLOSE_TIMEOUT = 5.0
@@ -167,6 +171,7 @@ class EvmonApp(App[int]):
         self._filtering = False
         self._stopping = False
         self._timer: Timer | None = None
+        self.heap = HeapKeeper()
         self._detail_open = False
         self._status_version = -1
         self._has_positions = False
@@ -182,7 +187,7 @@ class EvmonApp(App[int]):
         self.detail = DetailPane(id="detail")
         self.detail.border_title = "Event"
         self.status_bar = StatusBar(id="status")
-        self.footer = Footer()
+        self.footer = KeyFooter()
         self.hint = HintPanel(id="hint") if first_run_hint else None
 
     # ----------------------------------------------------------------- layout
@@ -221,6 +226,7 @@ class EvmonApp(App[int]):
         self.event_list.focus()
         self.sync()
         self._timer = self.set_interval(TICK, self._tick)
+        self.heap.start()
         for i, spec in enumerate(self.specs):
             self.open_source(i, spec)
 
@@ -273,8 +279,12 @@ class EvmonApp(App[int]):
 
     # ----------------------------------------------------------------- the timer
 
+    def on_unmount(self) -> None:
+        self.heap.stop()
+
     def _tick(self) -> None:
         self._ticks += 1
+        self.heap.tick()
         before = self.index.next_seq
         change = self.index.poll()
         if change.added:
@@ -341,12 +351,14 @@ class EvmonApp(App[int]):
 
     def _update_counts(self) -> None:
         index, events = self.index, self.event_list
-        if self._filtering:
-            subtitle = "filtering…"
+        if self._filtering and not index.refiltering:
+            subtitle = "filtering…"  # a paused list shows the old filter meanwhile
         elif index.filter is None:
             subtitle = f"{fmt.count(len(index))} events"
         else:
             subtitle = f"matching {fmt.count(len(index))} of {fmt.count(index.scanned)}"
+            if self._filtering:
+                subtitle += " · filtering…"  # older rows are still being looked for
         if not events.follow:
             subtitle += " · paused"
             if events.new_rows:
@@ -372,34 +384,48 @@ class EvmonApp(App[int]):
 
     @on(FilterChanged)
     def _filter_changed(self, message: FilterChanged) -> None:
+        """Show the new filter's newest rows in the next frame, the older ones as found.
+
+        The first slice of the re-filter runs here, just long enough to fill the list when
+        it follows the tail; the rest runs on the event loop in slices of ``SLICE`` seconds
+        (``_finish_refilter``). A list paused on an event keeps the old rows until the
+        re-filter is done, so that its cursor can stay on that event.
+        """
         self._generation += 1
+        job = self.index.refilter(message.filter)
+        events = self.event_list
         if len(self.store) <= SYNC_REFILTER:
-            self._filtering = False
-            self.index.set_filter_now(message.filter)
-            self.event_list.filter_changed()
-            self._update_counts()
-            return
-        self._filtering = True
+            job.run()
+        else:
+            job.step(FIRST_SLICE, want=events.rows_visible if events.follow else None)
+        if job.done or events.follow:
+            self._install(job)
+        self._filtering = not job.done
+        if self._filtering:
+            self._finish_refilter(self._generation, job)
         self._update_counts()
-        self.refilter(self._generation, message.filter, self.index.snapshot())
 
-    @work(thread=True, exclusive=True, group="refilter", exit_on_error=False)
-    def refilter(self, generation: int, flt: Filter | None, snap: Snapshot) -> None:
-        """Re-filter the retained events away from the UI thread (in chunks, cancellable)."""
-        worker = get_current_worker()
-        seqs = EventIndex.refilter(snap, flt, lambda: worker.is_cancelled)
-        if seqs is not None and not worker.is_cancelled:
-            self.post_message(Refiltered(generation, flt, snap, seqs))
-
-    @on(Refiltered)
-    def _refiltered(self, message: Refiltered) -> None:
-        if message.generation != self._generation:
-            return  # typed on: a newer filter is on its way
-        self._filtering = False
-        self.index.install(message.filter, message.snapshot, message.seqs)
+    def _install(self, job: Refilter) -> None:
+        self.index.install(job)
         self.index.poll()
         self.event_list.filter_changed()
-        self._update_counts()
+
+    @work(exclusive=True, group="refilter", exit_on_error=False)
+    async def _finish_refilter(self, generation: int, job: Refilter) -> None:
+        """Re-filter the older events between keys and frames, on the event loop: in a
+        thread it would hold the GIL against the loop (which then waits up to the 5 ms switch
+        interval after every ``select``). The installed rows grow upwards (``poll`` reports
+        them); a paused list gets them all at the end."""
+        while not job.done:
+            await asyncio.sleep(SLICE)
+            if generation != self._generation:
+                return  # typed on: a newer filter is on its way
+            job.step(SLICE)
+        if generation == self._generation:
+            self._filtering = False
+            if self.index.filter is not job.filter:
+                self._install(job)
+            self._update_counts()
 
     @on(SubjectChosen)
     def _subject_chosen(self, message: SubjectChosen) -> None:
@@ -436,6 +462,7 @@ class EvmonApp(App[int]):
 
     def filtered_events(self) -> list[Event]:
         """Every retained event that passes the filter, oldest first."""
+        self.index.finish()
         get = self.store.get
         return [ev for s in self.index.seqs() if (ev := get(s)) is not None]
 

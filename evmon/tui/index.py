@@ -5,10 +5,12 @@ row numbers to store sequence numbers and is updated in three ways:
 
 - ``poll()`` on the UI timer takes the events that arrived since the last poll, filters
   only those, and drops rows whose events the store has evicted;
-- ``snapshot()`` + ``refilter()`` + ``install()`` re-filter every retained event when the
-  filter changes: the snapshot is taken on the UI thread, ``refilter`` may run in a thread
-  (it touches nothing but its arguments), ``install`` swaps the result in on the UI thread;
-- ``set_filter_now()`` does all three at once for small stores.
+- ``refilter()`` + ``install()`` re-filter every retained event when the filter changes: a
+  ``Refilter`` scans the store newest first, a time-bounded slice at a time, on the event
+  loop between keys and frames. Installed before it is done, the index shows the rows found
+  so far (the newest: what a view following the tail shows) and each later slice adds
+  older rows above them, reported by the next ``poll()`` as ``prepended``;
+- ``set_filter_now()`` does it all at once (small stores, tests).
 
 Without a filter the rows are the store itself (no per-event bookkeeping at all): row ``r``
 is sequence ``first + r``.
@@ -17,38 +19,93 @@ is sequence ``first + r``.
 from __future__ import annotations
 
 import bisect
+import time
 from array import array
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from evmon.filter import Filter
 from evmon.model import Event
 from evmon.store import EventStore
 
-__all__ = ["EventIndex", "PollResult", "Snapshot"]
+__all__ = ["EventIndex", "PollResult", "Refilter"]
 
-#: Re-filtering checks for cancellation this often (events).
-REFILTER_CHUNK = 5_000
+#: A re-filter slice looks at the clock after this many events.
+REFILTER_CHUNK = 1_000
 
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What a poll changed: rows appended at the bottom and rows evicted from the top."""
+    """What a poll changed: rows appended at the bottom, rows evicted from the top, and
+    older rows a re-filter in progress found (inserted at the top, before the evictions)."""
 
     added: int = 0
     evicted: int = 0
+    prepended: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.evicted)
+        return bool(self.added or self.evicted or self.prepended)
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The retained events at one moment, to re-filter away from the UI thread."""
+class Refilter:
+    """One re-filter of the retained events for ``filter``, newest first.
 
-    first: int
-    end: int
-    events: list[Event] = field(repr=False)  # Textual reprs worker arguments
+    It covers the events below ``end`` (what the index had seen when it started); events
+    ``[floor, end)`` are scanned and ``seqs`` holds their matches, oldest first. It reads the
+    store directly, so it must run where the store is written (the event loop), and it stops
+    at the store's oldest event: events evicted while it runs are never looked at.
+    """
+
+    __slots__ = ("end", "filter", "floor", "new_rows", "seqs", "store")
+
+    def __init__(self, store: EventStore, flt: Filter | None, end: int) -> None:
+        self.store = store
+        self.filter = None if flt is None or flt.is_empty else flt
+        self.end = end
+        self.floor = end if self.filter is not None else min(end, store.first_seq)
+        self.seqs: array[int] = array("q")
+        #: Matches found since the index last reported them (``poll``'s ``prepended``).
+        self.new_rows = 0
+
+    @property
+    def done(self) -> bool:
+        return self.filter is None or self.floor <= self.store.first_seq
+
+    def step(self, budget: float, want: int | None = None) -> int:
+        """Scan older events for about ``budget`` seconds, or until ``want`` matches were
+        found; the number of matches found (added at the front of ``seqs``)."""
+        if self.filter is None:
+            return 0
+        pred = self.filter.predicate
+        store = self.store
+        first = store.first_seq
+        floor = max(self.floor, first)
+        deadline = time.perf_counter() + budget
+        found: list[list[int]] = []  # newest slice first
+        n = 0
+        while floor > first:
+            lo = max(first, floor - REFILTER_CHUNK)
+            events, _ = store.since(lo, floor - lo)
+            hits = [lo + i for i, ev in enumerate(events) if pred(ev)]
+            if hits:
+                found.append(hits)
+                n += len(hits)
+            floor = lo
+            if (want is not None and n >= want) or time.perf_counter() >= deadline:
+                break
+        self.floor = floor
+        if n:
+            older: array[int] = array("q")
+            for hits in reversed(found):
+                older.extend(hits)
+            self.seqs[0:0] = older
+            self.new_rows += n
+        return n
+
+    def run(self) -> None:
+        """Scan everything left, now."""
+        while not self.done:
+            self.step(float("inf"))
 
 
 class EventIndex:
@@ -65,6 +122,8 @@ class EventIndex:
         self.next_seq = store.first_seq
         if self.filter is not None:
             self._seqs = array("q")
+        #: The installed re-filter while it may still find older rows.
+        self._job: Refilter | None = None
 
     # ----------------------------------------------------------------- reading
 
@@ -76,7 +135,10 @@ class EventIndex:
     @property
     def scanned(self) -> int:
         """Retained events this index has looked at (the M of "matching N of M")."""
-        return max(0, self.next_seq - self.store.first_seq)
+        first = self.store.first_seq
+        if self._job is not None:
+            first = max(first, self._job.floor)
+        return max(0, self.next_seq - first)
 
     def seq_at(self, row: int) -> int:
         """The sequence number shown on ``row`` (0 = oldest row)."""
@@ -112,6 +174,12 @@ class EventIndex:
     def poll(self, limit: int | None = None) -> PollResult:
         """Take new events from the store (filtering only those); drop evicted rows."""
         store = self.store
+        prepended = 0
+        job = self._job
+        if job is not None:
+            prepended, job.new_rows = job.new_rows, 0
+            if job.done:
+                self._job = None
         evicted = self._evict(store.first_seq)
         events, end = store.since(self.next_seq, limit)
         added = len(events)
@@ -131,7 +199,7 @@ class EventIndex:
         self.next_seq = max(end, self.next_seq)
         if self._seqs is None and self._first > self.next_seq:
             self._first = self.next_seq
-        return PollResult(added, evicted)
+        return PollResult(added, evicted, prepended)
 
     def _evict(self, first: int) -> int:
         """Drop rows below sequence ``first``; the number dropped."""
@@ -150,51 +218,40 @@ class EventIndex:
 
     # ----------------------------------------------------------------- re-filtering
 
-    def snapshot(self) -> Snapshot:
-        """The retained events up to what this index has seen, for ``refilter``."""
-        first = self.store.first_seq
-        events, end = self.store.since(first, max(self.next_seq - first, 0))
-        return Snapshot(end - len(events), end, events)
+    def refilter(self, flt: Filter | None) -> Refilter:
+        """A re-filter of every event seen so far for ``flt``; step it, then ``install``."""
+        return Refilter(self.store, flt, self.next_seq)
 
-    @staticmethod
-    def refilter(
-        snap: Snapshot,
-        flt: Filter | None,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> array[int] | None:
-        """Sequence numbers of ``snap`` that match ``flt`` (None when cancelled).
+    @property
+    def refiltering(self) -> bool:
+        """The installed filter's older rows are still being looked for."""
+        return self._job is not None and not self._job.done
 
-        Touches nothing but its arguments, so it may run in a thread worker.
-        """
-        out: array[int] = array("q")
-        if flt is None or flt.is_empty:
-            out.extend(range(snap.first, snap.end))
-            return out
-        pred = flt.predicate
-        events = snap.events
-        base = snap.first
-        for lo in range(0, len(events), REFILTER_CHUNK):
-            if cancelled():
-                return None
-            chunk = events[lo : lo + REFILTER_CHUNK]
-            out.extend([base + lo + i for i, ev in enumerate(chunk) if pred(ev)])
-        return out
-
-    def install(self, flt: Filter | None, snap: Snapshot, seqs: array[int] | None) -> None:
-        """Show ``flt``'s rows: ``seqs`` from ``refilter(snap, flt)``; later events are
-        caught up by the next ``poll``."""
-        self.filter = None if flt is None or flt.is_empty else flt
-        if self.filter is None:
+    def install(self, job: Refilter) -> None:
+        """Show ``job``'s filter from now on, with the rows it found so far. Its later steps
+        add older rows (the index shares its ``seqs``) and the next ``poll`` catches up with
+        the events that arrived after it started."""
+        self.filter = job.filter
+        if job.filter is None:
             self._seqs = None
-            self._first = max(snap.first, self.store.first_seq)
+            self._job = None
+            self._first = self.store.first_seq
         else:
-            self._seqs = seqs if seqs is not None else array("q")
+            self._seqs = job.seqs
+            self._job = job
+            job.new_rows = 0
             self._evict(self.store.first_seq)
-        self.next_seq = snap.end
+        self.next_seq = job.end
         if self._seqs is None and self._first > self.next_seq:
             self._first = self.next_seq
 
+    def finish(self) -> None:
+        """Complete the installed re-filter now (before exporting what the filter shows)."""
+        if self._job is not None:
+            self._job.run()
+
     def set_filter_now(self, flt: Filter | None) -> None:
         """Re-filter every retained event on the spot (for small stores and tests)."""
-        snap = self.snapshot()
-        self.install(flt, snap, self.refilter(snap, flt))
+        job = self.refilter(flt)
+        job.run()
+        self.install(job)

@@ -1,19 +1,17 @@
 """Messages between the dashboard's widgets, workers and the app.
 
 Widgets post these upwards; the app (``app.py``) is the only place that reacts to them, so
-each widget stays usable on its own. Workers post them from threads (``post_message`` is
+each widget stays usable on its own. Workers may post them from threads (``post_message`` is
 thread-safe), never one per event: events reach the UI through the store, on a timer.
 """
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass
 
 from textual.message import Message
 
 from evmon.filter import Filter
-from evmon.tui.index import Snapshot
 
 
 @dataclass
@@ -43,13 +41,3 @@ class FollowChanged(Message):
     """The event list started (True) or stopped (False) following the newest events."""
 
     follow: bool
-
-
-@dataclass
-class Refiltered(Message):
-    """A re-filter of the retained events finished (posted by a thread worker)."""
-
-    generation: int
-    filter: Filter | None
-    snapshot: Snapshot
-    seqs: array[int] | None

@@ -119,6 +119,9 @@ class Columns:
         return [c for c in spec if c[1] > 0]
 
 
+#: Component styles a row may use (see ``_style``).
+STYLED = ("cursor", "cursor-blurred", "marked", "mark", "nats", "kafka", "time", "meta", "evicted")
+
 HEADINGS = {
     "time": "TIME (UTC)",
     "source": "SRC",
@@ -227,6 +230,9 @@ class EventList(ScrollView, can_focus=True):
         #: (position, key) columns shown; widest subject and position seen.
         self._optional = (True, True, 0, 0)
         self._styles: dict[str, Style] = {}
+        #: The styles the cached rows were rendered with.
+        self._look: tuple[Style, ...] = ()
+        self._look_checked = False
         self._moving = False
 
     # ----------------------------------------------------------------- geometry
@@ -295,7 +301,8 @@ class EventList(ScrollView, can_focus=True):
     # ----------------------------------------------------------------- updates from the app
 
     def rows_changed(self, change: PollResult) -> None:
-        """Rows were added at the bottom and/or evicted from the top (after ``poll``)."""
+        """Rows were added at the bottom, evicted from the top and/or found above the
+        others by a re-filter in progress (after ``poll``); a paused view keeps its rows."""
         if not change:
             return
         if self.marks and change.evicted:
@@ -307,8 +314,9 @@ class EventList(ScrollView, can_focus=True):
             self._scroll_end()
         else:
             self.new_rows += change.added
-            if change.evicted:
-                self._move(y=max(0, round(self.scroll_y) - change.evicted))
+            shift = change.prepended - change.evicted
+            if shift:
+                self._move(y=max(0, round(self.scroll_y) + shift))
             if self.cursor_seq is not None and self.cursor_seq < self.index.store.first_seq:
                 self._set_cursor_seq(self._seq_at(0))
         self.refresh()
@@ -468,9 +476,19 @@ class EventList(ScrollView, can_focus=True):
     # ----------------------------------------------------------------- rendering
 
     def notify_style_update(self) -> None:
+        """Drop the rendered rows only when a style they use changed: focus moving to the
+        filter and back updates the styles too, and re-rendering every row then would
+        delay the frame that echoes the key."""
         super().notify_style_update()
         self._styles.clear()
-        self._cache.clear()
+        self._look_checked = False  # compared at the next render, when styles resolve
+
+    def _check_look(self) -> None:
+        self._look_checked = True
+        look = (self.rich_style, *(self._style(name) for name in STYLED))
+        if look != self._look:
+            self._look = look
+            self._cache.clear()
 
     def _style(self, name: str) -> Style:
         """The partial style of a component, with its background blended (``$accent 18%``
@@ -489,6 +507,8 @@ class EventList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         if y < HEADER_HEIGHT:
             return self._render_header(width)
+        if not self._look_checked:
+            self._check_look()
         row = round(self.scroll_y) + y - HEADER_HEIGHT
         if row >= len(self.index):
             return Strip.blank(width, self.rich_style)
@@ -521,10 +541,11 @@ class EventList(ScrollView, can_focus=True):
             overlay += self._style("marked")
         if cursor:
             overlay += self._style("cursor" if self.has_focus else "cursor-blurred")
-        base = self.rich_style + overlay
+        rich_style = self.rich_style  # computed from the ancestors on every access
+        base = rich_style + overlay
 
         def style(name: str) -> Style:
-            return self.rich_style + self._style(name) + overlay
+            return rich_style + self._style(name) + overlay
 
         cols = self._columns
         mark = Segment("● " if marked else "  ", style("mark"))
