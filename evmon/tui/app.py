@@ -80,7 +80,7 @@ SYNC_REFILTER = 10_000
 #: when the list follows the tail), and per later slice. After each slice the re-filter
 #: sleeps as long again: keys, frames and ingest get at least half of the event loop.
 FIRST_SLICE = 0.03
-SLICE = 0.004
+SLICE = 0.002
 #: A source whose broker refuses us (auth, TLS) is tried again after this long.
 RETRY_AFTER = 5.0
 CLOSE_TIMEOUT = 5.0

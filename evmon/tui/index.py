@@ -31,7 +31,7 @@ from evmon.store import EventStore
 __all__ = ["EventIndex", "PollResult", "Refilter"]
 
 #: A re-filter slice looks at the clock after this many events.
-REFILTER_CHUNK = 1_000
+REFILTER_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
