@@ -10,6 +10,7 @@ import orjson
 import pytest
 from textual.message import Message
 from textual.notifications import Notify
+from textual.strip import Strip
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import Event
@@ -349,6 +350,29 @@ async def test_the_footer_follows_the_focus_and_skips_rebuilds_that_change_nothi
         await pilot.press("escape")
         await async_wait_for(lambda: "Detail" in shown(), message="list keys again")
         assert len(rebuilds) == 2
+
+
+async def test_moving_the_focus_to_the_filter_rerenders_only_the_cursor_row(
+    app: EvmonApp,
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"s.{i}", i=i) for i in range(50)])
+        await pilot.pause()
+        events = app.event_list
+        rendered: list[int] = []
+        render_row = events._render_row
+
+        def counted(row: int, width: int, *, cursor: bool) -> Strip:
+            rendered.append(row)
+            return render_row(row, width, cursor=cursor)
+
+        events._render_row = counted  # type: ignore[method-assign]
+        await pilot.press("slash")
+        await pilot.pause()
+        assert rendered == [49]  # the cursor, now drawn as blurred
+        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+        await pilot.pause()
+        assert len(rendered) > 20  # new colours: every visible row again
 
 
 async def test_a_paused_list_keeps_its_event_through_a_large_refilter() -> None:
