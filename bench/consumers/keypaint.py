@@ -6,8 +6,9 @@ from sending it to the first frame composed after its effect is in place:
 
 - ``/``: the filter input has the focus;
 - each typed character: the input shows it;
-- ``enter``: the event list shows the new filter's rows (a re-filter of every retained
-  event, in a thread when the store holds more than the app re-filters on the spot).
+- ``enter``: the event list shows the new filter's rows (the app re-filters the retained
+  events newest first and installs the filter once the list's screen of newest matches
+  is found; older matches are added afterwards, between keys and frames).
 
     python -m bench.consumers.keypaint --nats URL -s SUBJ --warmup N --cycles N
         [--capacity N] [--gap S]
