@@ -190,6 +190,12 @@ class KafkaSource:
                 failed: BaseException | None = None
             except (TimeoutError, KafkaError, OSError) as err:
                 failed = seen.cause(err)
+            except asyncio.CancelledError:
+                # The caller gave up while connecting (the dashboard quit): close the
+                # half-started client, or its connections and tasks outlive the source.
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                raise
         if failed is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()

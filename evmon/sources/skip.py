@@ -95,6 +95,10 @@ class KafkaGroupOffsets:
         )
         try:
             await asyncio.wait_for(consumer.start(), self.settings.request_timeout)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
         except (TimeoutError, KafkaError, OSError) as err:
             with contextlib.suppress(Exception):
                 await consumer.stop()

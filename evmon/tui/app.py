@@ -279,8 +279,10 @@ class EvmonApp(App[int]):
 
     # ----------------------------------------------------------------- the timer
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         self.heap.stop()
+        if self._sources:  # exits other than `q` (a test's run_test, an error): close too
+            await self.close_sources()
 
     def _tick(self) -> None:
         self._ticks += 1
