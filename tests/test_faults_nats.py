@@ -255,6 +255,31 @@ async def test_slow_consumer_drops_are_counted(running: NatsServer, unique: str)
         await src.close()
 
 
+async def test_pending_bytes_limit_drops_are_counted_and_the_rest_arrive_in_order(
+    running: NatsServer, unique: str
+) -> None:
+    sink = ListSink()
+    src = NatsSource(NatsSettings(urls=(running.url,)), sink, subjects=[unique])
+    src.pending_bytes_limit = 2_000  # twenty 100-byte messages
+    await src.start()
+    try:
+        payloads = [b"%05d" % i + b"z" * 95 for i in range(20_000)]
+        await _publish(running.url, unique, payloads)
+        await async_wait_for(
+            lambda: len(sink.events) + sink.dropped >= 20_000,
+            timeout=20,
+            message="every message delivered or counted as dropped",
+        )
+        assert sink.dropped > 0
+        assert len(sink.events) + sink.dropped == 20_000
+        got = [ev.payload for ev in sink.events]
+        assert got == sorted(got) and len(set(got)) == len(got)  # publish order, no repeats
+        assert set(got) <= set(payloads)
+        assert {ev.subject for ev in sink.events} == {unique}
+    finally:
+        await src.close()
+
+
 def test_cli_reports_dropped_messages(running: NatsServer, unique: str) -> None:
     import os
 
