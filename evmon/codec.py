@@ -192,36 +192,18 @@ def _head(ev: Event) -> bytes:
     return head
 
 
-def _fast_json_record(
-    ev: Event, payload: bytes, stamp: str, key_field: str, key_value: str | None
-) -> bytes:
-    offset = ev.offset
-    key = b"null" if key_value is None else orjson.dumps(key_value)
-    return b"".join(
-        (
-            _head(ev),
-            b"null" if offset is None else str(offset).encode(),
-            b',"timestamp":"',
-            stamp.encode(),
-            b'","key":' if key_field == "key" else b'","key_b64":',
-            key,
-            b',"headers":[],"size":',
-            str(len(payload)).encode(),
-            b',"data":"',
-            payload.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\t", b"\\t"),
-            b'","json":',
-            payload,
-            b"}",
-        )
-    )
-
-
 def encode_record(ev: Event) -> bytes:
     """The DESIGN.md JSONL record of one event, without the trailing newline.
 
-    A JSON payload is embedded in ``json`` as its own bytes (``orjson.Fragment``), not
-    re-serialized, unless it spans lines: JSONL needs one line per record.
+    A JSON payload is embedded in ``json`` as its own bytes, not re-serialized, unless it
+    spans lines: JSONL needs one line per record.
     """
+    return encode_records((ev,))[0]
+
+
+def _general_record(ev: Event) -> bytes:
+    """Any event's record, built as a dict and written by orjson: the reference that the
+    one-line JSON path of ``encode_records`` matches byte for byte."""
     ts = ev.timestamp
     if not _MIN_TS <= ts <= _MAX_TS:
         raise RecordError(f"timestamp: out of range: {ts!r}")
@@ -237,19 +219,6 @@ def encode_record(ev: Event) -> bytes:
         except UnicodeDecodeError:
             key_field, key_value = "key_b64", _b64(ev.key)
     payload = ev.payload
-    if (
-        payload
-        and payload[0] in _JSON_OPEN
-        and not ev.headers
-        and 10 not in payload
-        and 13 not in payload
-    ):
-        try:
-            orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            return _fast_json_record(ev, payload, stamp, key_field, key_value)
     data_field, fragment = "data", _NOT_JSON
     data_value: str | orjson.Fragment | None = None
     if payload is not None:
@@ -300,18 +269,19 @@ _MILLIS_B = tuple(m.encode() for m in _MILLIS)
 
 
 def encode_records(events: Sequence[Event]) -> list[bytes]:
-    """``encode_record`` of each event, byte for byte, at about half the cost per event.
+    """``encode_record`` of each event, for the tail's batches.
 
-    The tail writes whole batches, so the common record (a one-line JSON payload, no
+    The common record (a one-line JSON payload, no
     headers, a UTF-8 or absent key) is built here in one loop with everything it needs in
     locals: one ``orjson.loads`` to validate, one ``orjson.dumps`` of the text for ``data``
-    and one join for the line. Everything else goes through ``encode_record``, whose
-    errors (a timestamp out of range) propagate to the caller.
+    and one join for the line, about half the cost of the general path. Everything else
+    goes through ``_general_record``, whose errors (a timestamp out of range) propagate.
     """
     out: list[bytes] = []
     append = out.append
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
     heads, millis, json_open, join = _heads, _MILLIS_B, _JSON_OPEN, b"".join
+    general = _general_record
     last_sec, last_text = -1, b""
     for ev in events:
         payload = ev.payload
@@ -324,12 +294,12 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
             or 13 in payload
             or not _MIN_TS <= ts <= _MAX_TS
         ):
-            append(encode_record(ev))
+            append(general(ev))
             continue
         try:
             loads(payload)
         except bad_json:
-            append(encode_record(ev))
+            append(general(ev))
             continue
         key = ev.key
         if key is None:
@@ -338,7 +308,7 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
             try:
                 key_json = dumps(key.decode())
             except UnicodeDecodeError:  # key_b64: the general path
-                append(encode_record(ev))
+                append(general(ev))
                 continue
         total_ms = round(ts * 1000)
         sec = total_ms // 1000
