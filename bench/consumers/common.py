@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import sys
@@ -92,3 +93,23 @@ class Tracker:
                 self.first, self.cpu_first, self.first_count = now, cpu, total
             self.seen, self.last, self.cpu_last = total, now, cpu
         return total
+
+
+def evmon_consumer_args(prog: str) -> argparse.Namespace:
+    """The command line of the consumers that run evmon's own ingest path (store+index and
+    dashboard): one NATS subject or one Kafka topic, a count, and the harness's knobs."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--nats")
+    p.add_argument("-s", "--subject", default=">")
+    p.add_argument("--kafka")
+    p.add_argument("-t", "--topic")
+    p.add_argument("count", type=int)
+    p.add_argument("--filter", default="")
+    p.add_argument("--capacity", type=int, default=100_000)
+    p.add_argument("--rss-every", type=int, default=0)
+    p.add_argument("--idle", type=float, default=5.0)
+    p.add_argument("--deadline", type=float, default=300.0)
+    a = p.parse_args()
+    if not (a.nats or (a.kafka and a.topic)):
+        p.error("give --nats URL, or --kafka BOOTSTRAP with -t TOPIC")
+    return a

@@ -16,7 +16,7 @@ import asyncio
 import gc
 import sys
 
-from bench.consumers.common import Tracker, report, wait_until
+from bench.consumers.common import Tracker, evmon_consumer_args, report, wait_until
 from bench.rss import rss_bytes
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.filter import parse_filter
@@ -89,21 +89,7 @@ async def run(a: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.consumers.evmon_store")
-    p.add_argument("--nats")
-    p.add_argument("-s", "--subject", default=">")
-    p.add_argument("--kafka")
-    p.add_argument("-t", "--topic")
-    p.add_argument("count", type=int)
-    p.add_argument("--filter", default="")
-    p.add_argument("--capacity", type=int, default=100_000)
-    p.add_argument("--rss-every", type=int, default=0)
-    p.add_argument("--idle", type=float, default=5.0)
-    p.add_argument("--deadline", type=float, default=300.0)
-    a = p.parse_args()
-    if not (a.nats or (a.kafka and a.topic)):
-        p.error("give --nats URL, or --kafka BOOTSTRAP with -t TOPIC")
-    asyncio.run(run(a))
+    asyncio.run(run(evmon_consumer_args("python -m bench.consumers.evmon_store")))
     return 0
 
 
