@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from bench.rss import rss_bytes
+
 #: nats-py's default pending limits drop past 512k messages; evmon raises them, and so does
 #: the raw baseline, so that both read the same bounded flood without drops.
 PENDING_MSGS = 1_000_000
@@ -78,12 +80,16 @@ class Tracker:
     ``first`` is when the total was first seen non-zero, ``first_count`` what it was then.
     """
 
-    def __init__(self, total: Callable[[], int]) -> None:
+    def __init__(self, total: Callable[[], int], rss_every: int = 0) -> None:
         self._total = total
         self.seen = 0
         self.first = self.last = 0.0
         self.cpu_first = self.cpu_last = 0.0
         self.first_count = 0
+        #: With ``rss_every``: (total, RSS bytes) each time the total passed a multiple of it.
+        self.rss_every = rss_every
+        self.samples: list[tuple[int, int]] = []
+        self._next_sample = rss_every
 
     def __call__(self) -> int:
         total = self._total()
@@ -92,6 +98,9 @@ class Tracker:
             if not self.first_count:
                 self.first, self.cpu_first, self.first_count = now, cpu, total
             self.seen, self.last, self.cpu_last = total, now, cpu
+            while self._next_sample and total >= self._next_sample:
+                self.samples.append((total, rss_bytes()))
+                self._next_sample += self.rss_every
         return total
 
 

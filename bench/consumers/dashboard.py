@@ -37,21 +37,10 @@ async def run(a: argparse.Namespace) -> None:
     gc.collect()
     rss_idle = rss_bytes()
     async with app.run_test(size=SIZE) as pilot:
-        track = Tracker(lambda: store.total)
-        samples: list[tuple[int, int]] = []
-        next_sample = a.rss_every or 0
-
-        def progress() -> int:
-            nonlocal next_sample
-            total = track()
-            while next_sample and total >= next_sample:
-                samples.append((total, rss_bytes()))
-                next_sample += a.rss_every
-            return total
-
-        await wait_until(lambda: progress() >= a.count, progress, a.idle, a.deadline)
+        track = Tracker(lambda: store.total, a.rss_every)
+        await wait_until(lambda: track() >= a.count, track, a.idle, a.deadline)
         await pilot.pause(0.2)  # the last tick shows the last events
-        extra = {
+        extra: dict[str, object] = {
             "rss_idle": rss_idle,
             "rss": rss_bytes(),
             "cpu_first": track.cpu_first,
@@ -59,8 +48,8 @@ async def run(a: argparse.Namespace) -> None:
             "retained": len(store),
             "shown": len(app.index),
         }
-        if samples:
-            extra["samples"] = samples
+        if track.samples:
+            extra["samples"] = track.samples
         report(store.total, track.first, track.last, store.dropped, track.first_count, **extra)
         exit_after(15)
         await app.close_sources()

@@ -52,30 +52,19 @@ async def run(a: argparse.Namespace) -> None:
             store.total_rate()
 
     ui = asyncio.create_task(ui_timer())
-    track = Tracker(lambda: store.total)
-    samples: list[tuple[int, int]] = []
-    next_sample = a.rss_every or 0
-
-    def progress() -> int:
-        nonlocal next_sample
-        total = track()
-        while next_sample and total >= next_sample:
-            samples.append((total, rss_bytes()))
-            next_sample += a.rss_every
-        return total
-
-    await wait_until(lambda: progress() >= a.count, progress, a.idle, a.deadline)
+    track = Tracker(lambda: store.total, a.rss_every)
+    await wait_until(lambda: track() >= a.count, track, a.idle, a.deadline)
     ui.cancel()
     index.poll()
-    extra = {
+    extra: dict[str, object] = {
         "rss_idle": rss_idle,
         "rss": rss_bytes(),
         "retained": len(store),
         "cpu_first": track.cpu_first,
         "cpu_last": track.cpu_last,
     }
-    if samples:
-        extra["samples"] = samples
+    if track.samples:
+        extra["samples"] = track.samples
     report(
         store.total,
         track.first,
