@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
-from evmon.codec import encode_record, encode_records, text_line
+from evmon.codec import encode_records, text_line
 from evmon.commands.common import (
     check_selection,
     event_filter,
@@ -34,8 +34,8 @@ FLUSH_EVENTS = 5000
 WRITE_EVENTS = 128
 
 
-def _text(ev: Event) -> bytes:
-    return text_line(ev).encode("utf-8", "replace")
+def _texts(events: Sequence[Event]) -> list[bytes]:
+    return [text_line(ev).encode("utf-8", "replace") for ev in events]
 
 
 class TailWriter:
@@ -52,15 +52,13 @@ class TailWriter:
     def __init__(
         self,
         out: BinaryIO,
-        encode: Callable[[Event], bytes],
+        encode: Callable[[Sequence[Event]], list[bytes]],
         flt: Filter | None = None,
         count: int | None = None,
-        encode_batch: Callable[[list[Event]], list[bytes]] | None = None,
     ) -> None:
         self.out = out
+        #: One line per event, for a whole batch at once (``codec.encode_records``).
         self.encode = encode
-        #: ``encode`` over a whole batch at once, when the format has a faster way to do it.
-        self.encode_batch = encode_batch or (lambda events: [encode(ev) for ev in events])
         self.filter = None if flt is None or flt.is_empty else flt
         self.count = count
         self.written = 0
@@ -90,14 +88,14 @@ class TailWriter:
         self.dropped += n
 
     def _encode_all(self, events: list[Event]) -> list[bytes]:
+        encode = self.encode
         try:
-            return self.encode_batch(events)
+            return encode(events)
         except Exception:  # one odd event must not stop the tail: encode one by one
-            encode = self.encode
             lines = []
             for ev in events:
                 try:
-                    lines.append(encode(ev))
+                    lines.extend(encode((ev,)))
                 except Exception as err:
                     if not self.unencodable:
                         print(
@@ -158,14 +156,8 @@ async def run(args: argparse.Namespace) -> int:
     start = start_position(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-n/--count must be a positive number")
-    jsonl = args.format == "jsonl"
-    writer = TailWriter(
-        sys.stdout.buffer,
-        encode_record if jsonl else _text,
-        flt,
-        args.count,
-        encode_records if jsonl else None,
-    )
+    encode = encode_records if args.format == "jsonl" else _texts
+    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count)
     failure: list[str] = []
 
     def on_status(status: ConnectionStatus) -> None:
