@@ -209,22 +209,29 @@ async def connect_nats(
         with contextlib.suppress(Exception):
             await nc.close()
 
-    has_credentials = bool(settings.user or settings.token or settings.nkey_seed or settings.creds)
+    # secrets() covers a password or token given in the URL, too.
+    has_credentials = bool(
+        settings.user or settings.nkey_seed or settings.creds or settings.secrets()
+    )
+
+    def rejected_login(err: BaseException) -> BaseException:
+        """The server answers bad credentials with -ERR and closes at once; the reset can
+        overtake the -ERR line (the kernel drops unread data on RST), so a reset during the
+        handshake is how a rejected login often looks from here."""
+        if not connected_once and has_credentials and isinstance(err, ConnectionResetError):
+            return nats.errors.AuthorizationError()
+        return err
 
     async def error_cb(err: Exception) -> None:
         if isinstance(err, nats.errors.SlowConsumerError):
             if on_error is not None:
                 on_error(err)
             return
-        if not connected_once and has_credentials and isinstance(err, ConnectionResetError):
-            # The server answers bad credentials with -ERR and closes at once; the reset can
-            # overtake the -ERR line (the kernel drops unread data on RST), so a reset during
-            # the handshake is how a rejected login often looks from here.
-            err = nats.errors.AuthorizationError()
-        last_error.append(err)
+        failure = rejected_login(err)
+        last_error.append(failure)
         del last_error[:-1]
-        cause = describe(err)
-        if not connected_once and _is_fatal_at_start(err):
+        cause = describe(failure)
+        if not connected_once and _is_fatal_at_start(failure):
             fatal.set()
         if connected_once:
             if not nc.is_closed:
@@ -300,7 +307,7 @@ async def connect_nats(
         raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
     exc = task.exception()
     if exc is not None:
-        cause = describe(exc)
+        cause = describe(rejected_login(exc))
         on_status(ConnectionStatus("nats", display, "failed", cause))
         raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
     connected_once = True
