@@ -282,7 +282,9 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
     heads, millis, json_open, join = _heads, _MILLIS_B, _JSON_OPEN, b"".join
     general = _general_record
-    last_sec, last_text = -1, b""
+    # No second yet: -1 is a real one (the second before the epoch), so None marks "unset".
+    last_sec: int | None = None
+    last_text = b""
     for ev in events:
         payload = ev.payload
         ts = ev.timestamp

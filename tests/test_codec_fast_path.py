@@ -62,7 +62,7 @@ def test_fast_path_is_byte_identical(
     source=st.sampled_from(["nats", "kafka"]),
     stream=st.none() | st.just("ORDERS"),
     offset=st.none() | st.integers(0, 10**12),
-    ts=st.floats(0, 4_000_000_000, allow_nan=False),
+    ts=st.floats(-100_000, 4_000_000_000, allow_nan=False) | st.sampled_from([-1.0, -0.001, 0.0]),
 )
 def test_batch_encoder_is_byte_identical(
     payloads: list[bytes | None],
@@ -87,3 +87,26 @@ def test_batch_encoder_raises_like_encode_record() -> None:
         codec.encode_record(bad)
     with pytest.raises(codec.RecordError):
         codec.encode_records([good, bad])
+
+
+@pytest.mark.parametrize(
+    ("ts", "stamp"),
+    [
+        (-0.001, "1969-12-31T23:59:59.999Z"),
+        (-1.0, "1969-12-31T23:59:59.000Z"),
+        (0.0, "1970-01-01T00:00:00.000Z"),
+    ],
+)
+@pytest.mark.parametrize("payload", [b'{"id":1}', b"not json"])
+def test_the_second_before_the_epoch_has_its_date(ts: float, stamp: str, payload: bytes) -> None:
+    """The fast path once wrote ".999Z" / ".000Z" with no date for the second before the
+    epoch (its "no second yet" marker was -1), and replay rejected the line."""
+    ev = Event("kafka", "orders", payload, ts, (), b"k", None, 0, 7)
+    for line in (codec.encode_records([ev])[0], codec._general_record(ev)):
+        assert orjson.loads(line)["timestamp"] == stamp
+        assert codec.decode_record(line).timestamp == ts
+    # as the first event of a batch and after another second alike
+    later = Event("kafka", "orders", payload, 1_700_000_000.5, (), b"k", None, 0, 8)
+    assert codec.encode_records([ev, later, ev]) == [
+        codec._general_record(e) for e in (ev, later, ev)
+    ]

@@ -12,6 +12,7 @@ transactions, control batches) stays aiokafka's own.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiokafka.consumer import fetcher
@@ -27,17 +28,21 @@ def AS_EVENTS(value: bytes | None) -> bytes | None:
 
 
 _consumer_record = fetcher.PartitionRecords._consumer_record
+_now = time.time
 
 
 def _event_or_consumer_record(self: Any, tp: Any, record: Any) -> Any:
     if self._value_deserializer is not AS_EVENTS:
         return _consumer_record(self, tp, record)
     headers = record.headers
+    ms = record.timestamp
     event: Event = new_event(
         "kafka",
         tp.topic,
         record.value,
-        record.timestamp / 1000.0,
+        # -1 is Kafka's "no timestamp" (a producer that sent none): receive time, as the
+        # JSONL contract says for events without a broker time.
+        ms / 1000.0 if ms >= 0 else _now(),
         tuple(headers) if headers else (),
         record.key,
         None,
