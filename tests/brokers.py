@@ -527,8 +527,8 @@ rootLogger.level = ERROR
 rootLogger.appenderRef.stderr.ref = STDERR
 """
 
-_JVM_BROKER = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-_JVM_TOOL = ["-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+_JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+_JVM_TOOL = ["-Xms64m", "-Xmx256m", *_JVM_FLAGS]
 
 
 def _tool_log_config(libs: Path) -> Path:
@@ -667,9 +667,12 @@ class KafkaBroker(_ManagedProcess):
         controller_port: int | None = None,
         workdir: Path | None = None,
         start_timeout: float = 90.0,
+        heap: str = "512m",
     ) -> None:
         super().__init__(workdir)
         self.version = version
+        #: JVM options of the broker: ``heap`` is its -Xmx (a cluster's nodes use less).
+        self.jvm = [f"-Xms{'256m' if heap == '512m' else '128m'}", f"-Xmx{heap}", *_JVM_FLAGS]
         self.ports: dict[str, int] = {
             "port": port if port is not None else free_port(),
             "controller_port": controller_port if controller_port is not None else free_port(),
@@ -779,12 +782,19 @@ class KafkaBroker(_ManagedProcess):
             )
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Format on the first start, then spawn the JVM without waiting (a cluster starts
+        all its nodes before any can become ready: they need a quorum)."""
         self._write_config()
         if not (self.data_dir / "meta.properties").is_file():
             self._format()
-        self._spawn(
-            self._java("kafka.Kafka", str(self.properties_path), jvm=_JVM_BROKER),
-        )
+        self._spawn(self._java("kafka.Kafka", str(self.properties_path), jvm=self.jvm))
+
+    def wait_ready(self) -> None:
+        """Until the client port accepts (it opens once the broker is unfenced)."""
         self._wait_ready(
             lambda: _can_connect(HOST, self.port),
             self.start_timeout,

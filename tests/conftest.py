@@ -6,6 +6,9 @@
   ``stop()``, ``kill()`` and ``restart()`` them; a test that leaves one stopped gets it
   started again at its teardown (and it is reported there).
 - ``nats_url`` / ``kafka_bootstrap``: the address, with the broker made sure to be running.
+- ``kafka_cluster``: a session-scoped 3-node `tests.kafka_cluster.KafkaCluster`, started
+  only when a test asks for it (always owned by the tests, never external). A test that
+  kills a node gets the node started again at its teardown.
 - ``unique``: a name prefix unique to the test (letters, digits and ``-``; valid in NATS
   subjects, stream/consumer names and Kafka topics).
 
@@ -15,6 +18,7 @@ the failure carries the broker's log tail, locally it also explains the prerequi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -30,6 +34,7 @@ from tests.brokers import (
     KafkaBroker,
     NatsServer,
 )
+from tests.kafka_cluster import KafkaCluster
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
@@ -108,6 +113,23 @@ def kafka_broker() -> Iterator[KafkaBroker | ExternalKafka]:
         broker.cleanup()
 
 
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(root=tmp_path_factory.mktemp("kafka-cluster"))
+    error: BaseException | None = None
+    try:
+        cluster.start()
+    except (BrokerStartError, OSError) as exc:
+        error = exc
+    if error is not None:
+        cluster.cleanup()
+        _start_failed("3-node Kafka cluster", error)
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
@@ -126,6 +148,15 @@ def _brokers_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that used a broker fixture, start the broker again if the test
     left it stopped, so later tests are not affected."""
     yield
+    if "kafka_cluster" in request.fixturenames:
+        cluster: KafkaCluster | None = None
+        with contextlib.suppress(Exception, pytest.fail.Exception, pytest.skip.Exception):
+            cluster = request.getfixturevalue("kafka_cluster")  # None if it failed to start
+        try:
+            if cluster is not None:
+                cluster.ensure_running()  # a node the test killed comes back for the next one
+        except BrokerStartError as exc:
+            pytest.fail(f"the Kafka cluster could not be made whole again:\n{exc}")
     for name in ("nats_server", "kafka_broker"):
         if name not in request.fixturenames:
             continue
