@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from evmon import __version__
 from evmon.errors import EvmonError
@@ -23,6 +25,35 @@ EXAMPLES_TAIL = """examples:
   evmon tail --nats nats://127.0.0.1:4222 --kafka 127.0.0.1:9092 -t orders \\
       --filter 'orders.*.created json:status=paid' -n 10 --timeout 30
 """
+
+
+def _number(
+    convert: Callable[[str], float], minimum: float, *, allow_min: bool
+) -> Callable[[str], float]:
+    """An argparse type for a finite number above (or at) ``minimum``: ``float()`` takes
+    ``nan`` and ``inf``, which would turn a timeout into "never" or a crash."""
+    what = "at least" if allow_min else "more than"
+
+    def parse(text: str) -> float:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not allow_min):
+            raise argparse.ArgumentTypeError(f"must be a number {what} {minimum:g}: {text!r}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in "invalid float value"
+    return parse
+
+
+#: Seconds that must pass (timeouts, intervals, rates): finite and above 0.
+POSITIVE = _number(float, 0, allow_min=False)
+#: Seconds where 0 means "never" (``--reconnect-deadline``).
+NON_NEGATIVE = _number(float, 0, allow_min=True)
+#: Whole numbers: counts at least 1, positions and offsets at least 0.
+COUNT = _number(int, 1, allow_min=True)
+INDEX = _number(int, 0, allow_min=True)
 
 
 def _add_connection_flags(p: argparse.ArgumentParser) -> None:
@@ -47,7 +78,7 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--reconnect-deadline",
-        type=float,
+        type=NON_NEGATIVE,
         metavar="SECONDS",
         help="give up (exit 1) when a broker stays unreachable this long after a loss "
         "(default 60 for headless commands; 0 = never)",
@@ -194,7 +225,7 @@ def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     dash.add_argument(
         "--buffer",
-        type=int,
+        type=COUNT,
         metavar="N",
         default=100_000,
         help="events kept in memory (default 100000; the oldest are dropped)",
@@ -206,14 +237,14 @@ def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     dash.add_argument(
         "--lag-interval",
-        type=float,
+        type=POSITIVE,
         default=5.0,
         metavar="SECONDS",
         help="how often the lag screen (l) refreshes (default 5)",
     )
     dash.add_argument(
         "--lag-window",
-        type=int,
+        type=COUNT,
         default=10,
         metavar="N",
         help="samples per consumer the lag status is judged on (default 10)",
@@ -265,7 +296,7 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     out.add_argument(
         "--watch",
-        type=float,
+        type=POSITIVE,
         nargs="?",
         const=5.0,
         metavar="SECONDS",
@@ -273,14 +304,14 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     out.add_argument(
         "--window",
-        type=int,
+        type=COUNT,
         default=10,
         metavar="N",
         help="samples per partition/consumer the status is judged on (default 10)",
     )
     out.add_argument(
         "--allowed-lag",
-        type=int,
+        type=INDEX,
         default=0,
         metavar="N",
         help="lag still counted as caught up (default 0)",
@@ -296,8 +327,10 @@ EXAMPLES_REPLAY = """examples:
 
 Each record goes back to the broker it came from (NATS records need --nats, Kafka records
 --kafka) with exactly its payload, key and headers, plus an evmon-replayed-from header.
-Kafka records keep their partition when replayed to the same topic. Success is reported only
-once every message was acknowledged. Without a terminal, --yes is required.
+Kafka records keep their partition when replayed to the same topic. Each event's outcome is
+printed: stored (stream#seq, partition@offset), dropped as a duplicate by a JetStream stream
+(Nats-Msg-Id within its duplicate window), or delivered to the server (core NATS, with the
+interest found). Exit 1 when any event was not stored. Without a terminal, --yes is required.
 """
 
 EXAMPLES_SKIP = """examples:
@@ -328,9 +361,22 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     r = replay.add_argument_group("re-publish")
     r.add_argument("--to", metavar="TARGET", help="subject or topic (default: each original)")
     r.add_argument("--filter", metavar="EXPR", default="", help="re-publish matching events only")
-    r.add_argument("--rate", type=float, metavar="N", help="at most N events per second")
+    r.add_argument("--rate", type=POSITIVE, metavar="N", help="at most N events per second")
     r.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
     r.add_argument("--no-provenance", action="store_true", help="no evmon-replayed-from header")
+    r.add_argument(
+        "--msg-id",
+        choices=("keep", "drop", "new"),
+        default="keep",
+        help="Nats-Msg-Id of NATS records: keep (default, byte exact; a stream drops an id it "
+        "holds within its duplicate window), drop, or new (<original>.evmon-<uuid>)",
+    )
+    r.add_argument(
+        "--nats-monitor",
+        metavar="URL",
+        help="NATS monitoring endpoint (http://HOST:8222) to ask who subscribes to a core "
+        "target (default: the account's $SYS.REQ.ACCOUNT.PING.CONNZ)",
+    )
     _add_confirm_flags(replay)
 
     skip = sub.add_parser(
@@ -345,12 +391,12 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     k = skip.add_argument_group("Kafka")
     k.add_argument("--group", metavar="G", help="consumer group")
     k.add_argument("--topic", metavar="T", help="topic")
-    k.add_argument("--partition", type=int, metavar="P", help="partition")
-    k.add_argument("--offset", type=int, metavar="N", help="offset to skip (default: committed)")
+    k.add_argument("--partition", type=INDEX, metavar="P", help="partition")
+    k.add_argument("--offset", type=INDEX, metavar="N", help="offset to skip (default: committed)")
     j = skip.add_argument_group("JetStream")
     j.add_argument("--stream", metavar="S", help="stream")
     j.add_argument("--consumer", metavar="C", help="durable consumer")
-    j.add_argument("--seq", type=int, metavar="N", help="reset the consumer to stream sequence N")
+    j.add_argument("--seq", type=COUNT, metavar="N", help="reset the consumer to stream sequence N")
     _add_confirm_flags(skip)
 
 
@@ -393,8 +439,45 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     demo.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
+#: A value that argparse would take for an option because it starts with "-": a negative
+#: number or a relative time such as -15m, -1h30m, -2.5s.
+_NEGATIVE_VALUE = re.compile(r"-\d[\w.:]*")
+
+
+def join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--from -15m`` as ``--from=-15m``: argparse reads a value starting with ``-`` as an
+    option ("expected one argument") unless it is a plain negative number, so every long
+    option followed by a negative number or a relative time is given it explicitly."""
+    out: list[str] = []
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok == "--":
+            out.extend(tokens[i:])
+            break
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok.startswith("--") and "=" not in tok and _NEGATIVE_VALUE.fullmatch(nxt):
+            out.append(f"{tok}={nxt}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that takes ``--from -15m`` as the README and ``--help`` write it."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        argv = sys.argv[1:] if args is None else args
+        return super().parse_known_args(join_negative_values(argv), namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="evmon",
         description="Watch and operate NATS and Kafka event streams from the terminal.",
     )
@@ -413,10 +496,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connection_flags(tail)
     _add_selection_flags(tail)
     out = tail.add_argument_group("output")
-    out.add_argument("-n", "--count", type=int, metavar="N", help="stop after N matching events")
+    out.add_argument("-n", "--count", type=COUNT, metavar="N", help="stop after N matching events")
     out.add_argument(
         "--timeout",
-        type=float,
+        type=POSITIVE,
         metavar="SECONDS",
         help="stop after this many seconds (exit 1 if -n was given and not reached)",
     )
@@ -465,7 +548,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvmonError as err:
         if args.debug:
             raise
-        print(f"evmon: error: {err}", file=sys.stderr)
+        _print_error(str(err))
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except RecursionError:  # a hostile file or message nested past any parser's depth
+        if args.debug:
+            raise
+        _print_error("input nested too deeply to read (a config, context or message file)")
+        return 2
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr: messages embed broker data (subjects, names, server errors), so
+    they are escaped like ``tail --format text``: no control byte, CR or LF gets through."""
+    from evmon.codec import safe_text
+
+    print(f"evmon: error: {safe_text(message)}", file=sys.stderr)

@@ -36,6 +36,7 @@ __all__ = [
     "pretty",
     "preview",
     "safe_text",
+    "terminal_json",
     "text_line",
 ]
 
@@ -545,6 +546,33 @@ def safe_text(s: str) -> str:
     if s.isprintable():
         return s
     return _unsafe().sub(_escape, s)
+
+
+@functools.cache
+def _json_live() -> re.Pattern[bytes]:
+    # The UTF-8 of DEL, C1 (U+0080-009F), U+061C, U+200E/F, U+2028/9 (line breaks to some
+    # terminals), U+202A-202E and U+2066-2069: valid raw in a JSON string, live on a tty.
+    return re.compile(
+        rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]"
+    )
+
+
+def _json_escape(m: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(m.group().decode())
+
+
+def terminal_json(data: bytes) -> bytes:
+    """JSON text (orjson's output) with the characters a terminal acts on as ``\\uXXXX``.
+
+    orjson escapes C0 controls but writes C1 controls and bidi overrides raw: valid JSON
+    that decodes to the same strings, yet live on a terminal. Only applied when stdout is a
+    terminal, so piped output stays byte-identical. Outside strings orjson writes ASCII, so a
+    byte-level substitution is exact. The check for the lead bytes is a memchr per byte, so
+    clean output costs almost nothing.
+    """
+    if b"\xc2" in data or b"\xe2" in data or b"\xd8" in data or b"\x7f" in data:
+        return _json_live().sub(_json_escape, data)
+    return data
 
 
 def _safe_multiline(s: str) -> str:

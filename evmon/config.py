@@ -249,6 +249,20 @@ def _warn_if_exposed(path: Path, secrets: list[str], warn: Warn) -> None:
         )
 
 
+def _refuse_if_writable(path: Path) -> None:
+    """A file every user can write decides read_only, servers and credentials for whoever
+    runs evmon: refused outright (like ssh), not merely warned about."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & stat.S_IWOTH:
+        raise UsageError(
+            f"{path} is writable by every user (mode {stat.S_IMODE(mode):04o}), so anyone could "
+            f"turn read_only off or change its servers; refusing it. Run: chmod 600 {path}"
+        )
+
+
 def _check_section(
     ctx: str, section: str, values: Any, allowed: Mapping[str, tuple[type, ...]], path: Path
 ) -> dict[str, Any]:
@@ -289,10 +303,13 @@ def load_evmon_contexts(path: Path, warn: Warn = _stderr_warning) -> dict[str, C
         return {}
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    _refuse_if_writable(path)
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid TOML: {err}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not valid TOML: nested too deeply") from None
     unknown = set(doc) - {"contexts"}
     if unknown:
         raise UsageError(
@@ -349,11 +366,15 @@ def load_natscli_context(path: Path, warn: Warn = _stderr_warning) -> Context:
     """Read one natscli context file (its JSON field names: url, user, password, token,
     creds, nkey, cert, key, ca, tls_first); other fields are ignored."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _refuse_if_writable(path)
+        doc = json.loads(text)
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror}") from None
     except (ValueError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not valid JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: expected a JSON object")
     nats_cfg: dict[str, Any] = {}

@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
+import regex
 
 from evmon.model import Event
 
-__all__ = ["Filter", "FilterError", "parse_filter", "subject_matches"]
+__all__ = [
+    "Filter",
+    "FilterError",
+    "RegexBudget",
+    "parse_filter",
+    "subject_matches",
+    "subject_term",
+]
 
 # --------------------------------------------------------------------------- subjects
 
@@ -27,9 +36,17 @@ def _subject_matcher(pattern: str) -> Callable[[str], bool]:
     """A predicate for one pattern, specialised for the shapes that dominate in practice."""
     tokens = pattern.split(".")
     wild = [i for i, t in enumerate(tokens) if t == "*" or (t == ">" and i == len(tokens) - 1)]
+    return _tokens_matcher(pattern, tuple(wild))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens_matcher(pattern: str, wild: tuple[int, ...]) -> Callable[[str], bool]:
+    """The matcher of ``pattern`` where only the tokens at ``wild`` are wildcards (the
+    others are literal, even ``*``: a quoted ``subject:"a.*"`` names that subject)."""
+    tokens = pattern.split(".")
     if not wild:
         return pattern.__eq__
-    if wild == [len(tokens) - 1] and tokens[-1] == ">":
+    if wild == (len(tokens) - 1,) and tokens[-1] == ">":
         prefix = pattern[:-1]  # "orders.": ">" needs one or more non-empty tokens after it
         size = len(prefix)
         return lambda s: (
@@ -60,9 +77,43 @@ def subject_matches(pattern: str, subject: str) -> bool:
     return _subject_matcher(pattern)(subject)
 
 
+def subject_term(subject: str, *, below: bool = False) -> str:
+    """The filter term for exactly ``subject`` (``below``: for the subjects under it).
+
+    A plain subject is its own term (``orders.eu`` / ``orders.eu.>``); any other is quoted
+    (``subject:"!neg.x"``, ``subject:"a b".>``), with the escapes the event list shows
+    control characters with: the filter never misreads it as a negation, a regex, another
+    prefix or a wildcard.
+    """
+    tokens = subject.split(".")
+    plain = (
+        subject.isprintable()
+        and " " not in subject
+        and subject[:1] not in ("", "!", '"', "/")
+        and _PREFIX.match(subject) is None
+        and "*" not in tokens
+        and ">" not in tokens
+    )
+    if plain:
+        return f"{subject}.>" if below else subject
+    quoted = "".join(_quote_char(c) for c in subject)
+    return f'subject:"{quoted}"' + (".>" if below else "")
+
+
+def _quote_char(c: str) -> str:
+    if c in ('"', "\\"):
+        return "\\" + c
+    if c.isprintable():
+        return c
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 # --------------------------------------------------------------------------- errors
 
-PREFIXES = ("text", "key", "header", "json", "partition", "source", "stream")
+PREFIXES = ("text", "key", "header", "json", "partition", "source", "stream", "subject")
 
 
 class FilterError(ValueError):
@@ -112,8 +163,72 @@ def _text_term(needle: str) -> _Term:
     return _Term(_LOWER, lambda hay: hay is not None and low in hay)
 
 
-def _regex_term(search: Callable[[str], re.Match[str] | None]) -> _Term:
-    return _Term(_TEXT, lambda text: text is not None and search(text) is not None)
+#: Characters of the payload a ``/regex/`` term searches: the engine checks its clock only
+#: between steps, and one step of a pattern like `` +$`` walks the whole text, so the text
+#: must be short for the time budget to hold (64 KiB: about 10 ms past the budget at worst).
+REGEX_PREFIX = 64 * 1024  # longer payloads: a match must end before the cut
+#: Seconds one search may take before it is abandoned (a search of 64 KiB takes ~1 ms).
+MATCH_BUDGET = 0.01
+#: Once searches that ran out have used this many seconds within one second, the rest of
+#: that second searches only payloads up to ``FLOOD_TEXT`` characters, with ``FLOOD_BUDGET``
+#: each (longer ones are reported as over budget unsearched): a flood of hostile payloads
+#: costs about a tenth of a core, and short, honest payloads still match.
+OVERTIME_PER_SECOND = 0.1
+FLOOD_BUDGET = 0.0001
+FLOOD_TEXT = 1024
+
+
+class BudgetExceeded(Exception):
+    """A regex search ran out of time: the event's verdict is unknown."""
+
+
+class RegexBudget:
+    """The time budget of a filter's ``/regex/`` terms, and what ran out of it.
+
+    A term that runs out does not answer "no match": the event is left out of the results
+    (the filter returns False whether or not the term is negated) and counted in
+    ``exceeded``, so callers report it (``tail`` on stderr, the dashboard in its status).
+    """
+
+    __slots__ = ("_overtime", "_window", "exceeded", "first_term")
+
+    def __init__(self) -> None:
+        self.exceeded = 0
+        #: The source text of the first term that ran out, for the report.
+        self.first_term: str | None = None
+        self._window = 0.0
+        self._overtime = 0.0
+
+    def search(self, pattern: Any, text: str, term: str) -> bool:
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            self._window, self._overtime = now, 0.0
+        timeout = MATCH_BUDGET
+        if self._overtime >= OVERTIME_PER_SECOND:
+            if len(text) > FLOOD_TEXT:
+                self._ran_out(term)
+            timeout = FLOOD_BUDGET
+        cut = len(text) > REGEX_PREFIX
+        try:
+            m = pattern.search(text[:REGEX_PREFIX] if cut else text, timeout=timeout)
+        except TimeoutError:
+            self._overtime += time.monotonic() - now
+            self._ran_out(term)
+        # A match that runs into the cut may owe itself to it (`` +$`` on a long payload).
+        if cut and m is not None and m.end() == REGEX_PREFIX:
+            self._ran_out(term)
+        return m is not None
+
+    def _ran_out(self, term: str) -> NoReturn:
+        self.exceeded += 1
+        if self.first_term is None:
+            self.first_term = term
+        raise BudgetExceeded(term)
+
+
+def _regex_term(pattern: Any, budget: RegexBudget, term: str) -> _Term:
+    search = budget.search
+    return _Term(_TEXT, lambda text: text is not None and search(pattern, text, term))
 
 
 def _key_term(value: bytes) -> _Term:
@@ -161,6 +276,9 @@ def _json_term(path: list[str | int], expected: Any) -> _Term:
 
 _PREFIX = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*):")
 _SPACE = frozenset(" \t\n\r\f\v")
+_SIMPLE_ESCAPES = {"\\": "\\", '"': '"', "t": "\t", "n": "\n", "r": "\r"}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class _Parser:
@@ -172,6 +290,7 @@ class _Parser:
         self.positive_subjects: list[Callable[[str], bool]] = []
         self.negative_subjects: list[Callable[[str], bool]] = []
         self.terms: list[_Term] = []
+        self.budget: RegexBudget | None = None
 
     def fail(self, start: int, reason: str, end: int | None = None) -> FilterError:
         if end is None:
@@ -212,7 +331,11 @@ class _Parser:
             term = self.regex(start)
         else:
             m = _PREFIX.match(self.expr, begin)
-            if m is not None:
+            if m is not None and m.group(1) == "subject":
+                term = None
+                self.i = m.end()
+                self.quoted_subject(start, negated)
+            elif m is not None:
                 term = self.prefixed(start, m.group(1), m.end())
             else:
                 term = None
@@ -265,19 +388,21 @@ class _Parser:
             raise self.fail(start, "unterminated /regex/", end=n)
         body = expr[self.i + 1 : i]
         i += 1
-        flags = 0
+        flags = regex.VERSION0  # the syntax and semantics of Python's re
         if i < n and expr[i] == "i":
-            flags = re.IGNORECASE
+            flags |= regex.IGNORECASE
             i += 1
         self.i = i
         self.end_of_term(start)
         if not body:
             raise self.fail(start, "empty /regex/")
         try:
-            compiled = re.compile(body, flags)
-        except (re.error, OverflowError, RecursionError, ValueError) as err:
+            compiled = regex.compile(body, flags)
+        except (regex.error, OverflowError, RecursionError, ValueError) as err:
             raise self.fail(start, f"invalid regex: {err}", end=i) from None
-        return _regex_term(compiled.search)
+        if self.budget is None:
+            self.budget = RegexBudget()
+        return _regex_term(compiled, self.budget, self.expr[start:i])
 
     def subject(self, start: int, negated: bool) -> None:
         begin = self.i
@@ -289,6 +414,70 @@ class _Parser:
             raise self.fail(start, "'>' must be the last token of a subject pattern")
         matcher = _subject_matcher(pattern)
         (self.negative_subjects if negated else self.positive_subjects).append(matcher)
+
+    def quoted_subject(self, start: int, negated: bool) -> None:
+        """``subject:PATTERN``: a subject term in which ``"..."`` parts are literal, so any
+        subject can be named (one that starts with ``!`` or ``/``, holds a space, a ``*`` or
+        ``>`` token or control characters). Unquoted parts follow the wildcard rules:
+        ``subject:"!neg".>`` is every subject below ``!neg``."""
+        expr, n = self.expr, len(self.expr)
+        i = self.i
+        text: list[str] = []
+        literal: list[bool] = []  # per character of text: it was quoted
+        while i < n and expr[i] not in _SPACE:
+            if expr[i] != '"':
+                text.append(expr[i])
+                literal.append(False)
+                i += 1
+                continue
+            i += 1
+            while True:
+                if i >= n:
+                    raise self.fail(start, "unterminated quote", end=n)
+                c = expr[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == "\\":
+                    c, i = self._subject_escape(start, i)
+                else:
+                    i += 1
+                text.append(c)
+                literal.append(True)
+        self.i = i
+        pattern = "".join(text)
+        if not pattern:
+            raise self.fail(start, 'expected subject:NAME or subject:"NAME"')
+        tokens = pattern.split(".")
+        wild: list[int] = []
+        at = 0
+        for k, tok in enumerate(tokens):
+            if tok in ("*", ">") and not literal[at]:
+                if tok == ">" and k < len(tokens) - 1:
+                    raise self.fail(start, "'>' must be the last token of a subject pattern")
+                wild.append(k)
+            at += len(tok) + 1
+        matcher = _tokens_matcher(pattern, tuple(wild))
+        (self.negative_subjects if negated else self.positive_subjects).append(matcher)
+
+    def _subject_escape(self, start: int, i: int) -> tuple[str, int]:
+        """The character of the escape at ``i`` (a backslash) in a quoted subject, and the
+        index after it: ``\\\\`` ``\\"`` ``\\t`` ``\\n`` ``\\r`` ``\\xHH`` ``\\uHHHH``
+        ``\\UHHHHHHHH``, the escapes the event list shows control characters with."""
+        expr = self.expr
+        kind = expr[i + 1 : i + 2]
+        if kind in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[kind], i + 2
+        width = _HEX_ESCAPES.get(kind)
+        digits = expr[i + 2 : i + 2 + width] if width else ""
+        if not width or len(digits) != width or not all(d in _HEX for d in digits):
+            raise self.fail(
+                start, "bad escape in a quoted subject (use \\\\ \\\" \\xHH \\uHHHH)", end=i + 2
+            )
+        code = int(digits, 16)
+        if code > 0x10FFFF:
+            raise self.fail(start, "escape beyond U+10FFFF in a quoted subject", end=i + 2)
+        return chr(code), i + 2 + width
 
     def prefixed(self, start: int, prefix: str, after: int) -> _Term:
         self.i = after
@@ -369,12 +558,19 @@ class Filter:
     ``__call__`` hop (about a tenth of a simple filter's cost).
     """
 
-    __slots__ = ("expr", "is_empty", "predicate")
+    __slots__ = ("budget", "expr", "is_empty", "predicate")
 
-    def __init__(self, expr: str, predicate: Callable[[Event], bool] | None = None) -> None:
+    def __init__(
+        self,
+        expr: str,
+        predicate: Callable[[Event], bool] | None = None,
+        budget: RegexBudget | None = None,
+    ) -> None:
         self.expr = expr
         self.is_empty = predicate is None
         self.predicate: Callable[[Event], bool] = predicate or _match_all
+        #: Set when the filter has ``/regex/`` terms: how many events they could not decide.
+        self.budget = budget
 
     def __call__(self, ev: Event) -> bool:
         return self.predicate(ev)
@@ -444,9 +640,12 @@ def _compile(parser: _Parser) -> Callable[[Event], bool] | None:
         payload = ev.payload
         if needs_text:
             text = None if payload is None else payload.decode("utf-8", "replace")
-            for p in on_text:
-                if not p(text):
-                    return False
+            try:
+                for p in on_text:
+                    if not p(text):
+                        return False
+            except BudgetExceeded:  # counted in the budget; never shown as a match
+                return False
             if on_lower:
                 lower = None if text is None else text.lower()
                 for p in on_lower:
@@ -474,4 +673,4 @@ def parse_filter(expr: str) -> Filter:
     """
     parser = _Parser(expr)
     parser.parse()
-    return Filter(expr, _compile(parser))
+    return Filter(expr, _compile(parser), parser.budget)

@@ -21,6 +21,7 @@ from typing import Any, Generic, TextIO, TypeVar
 
 import orjson
 
+from evmon.codec import safe_text, terminal_json
 from evmon.commands.common import kafka_settings, nats_settings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
 from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow
@@ -133,7 +134,7 @@ async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
             errors = await asyncio.gather(*(r.refresh(first) for r in reports))
             first = False
             for line in filter(None, errors):
-                print(f"evmon: {line}", file=sys.stderr, flush=True)
+                print(f"evmon: {safe_text(line)}", file=sys.stderr, flush=True)
             try:
                 _emit(out, args, reports, tty)
             except BrokenPipeError:
@@ -156,7 +157,8 @@ async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
 def _emit(out: TextIO, args: argparse.Namespace, reports: list[_Report[Any]], tty: bool) -> None:
     if args.format == "json":
         records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
-        out.write(orjson.dumps(records).decode() + "\n")
+        data = orjson.dumps(records)
+        out.write((terminal_json(data) if tty else data).decode() + "\n")
         out.flush()
         return
     colour = tty and "NO_COLOR" not in os.environ
@@ -192,7 +194,9 @@ TAIL_COLUMNS = ("TREND", "STATUS")
 
 
 def _cell(value: object) -> str:
-    return "-" if value is None else str(value)
+    """A table cell: names come from the broker (anyone may create a consumer called
+    ``\x1b]0;pwned\x07``), so they are escaped like ``tail --format text``."""
+    return "-" if value is None else safe_text(str(value))
 
 
 def _trend(history: LagHistory[Any], key: Hashable) -> str:

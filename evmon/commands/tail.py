@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
-from evmon.codec import encode_records, text_line
+from evmon.codec import encode_records, safe_text, terminal_json, text_line
 from evmon.commands.common import (
     check_selection,
     event_filter,
@@ -32,6 +33,9 @@ FLUSH_INTERVAL = 0.05
 FLUSH_EVENTS = 5000
 #: Events per write (about 300 KB of 1 KiB payloads): the buffers stay small and in cache.
 WRITE_EVENTS = 128
+#: Seconds one flush may spend in a filter with ``/regex/`` terms before it leaves the rest
+#: for the next one, so Ctrl+C and --timeout are handled in between.
+FILTER_SLICE = 0.1
 
 
 def _texts(events: Sequence[Event]) -> list[bytes]:
@@ -55,11 +59,16 @@ class TailWriter:
         encode: Callable[[Sequence[Event]], list[bytes]],
         flt: Filter | None = None,
         count: int | None = None,
+        escape: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.out = out
+        #: Applied to each written chunk (``codec.terminal_json`` when stdout is a terminal).
+        self.escape = escape
         #: One line per event, for a whole batch at once (``codec.encode_records``).
         self.encode = encode
         self.filter = None if flt is None or flt.is_empty else flt
+        self.budget = None if self.filter is None else self.filter.budget
+        self._warned = False
         self.count = count
         self.written = 0
         self.dropped = 0
@@ -99,7 +108,7 @@ class TailWriter:
                 except Exception as err:
                     if not self.unencodable:
                         print(
-                            f"evmon: skipped an event that cannot be written: {err}",
+                            safe_text(f"evmon: skipped an event that cannot be written: {err}"),
                             file=sys.stderr,
                         )
                     self.unencodable += 1
@@ -116,7 +125,10 @@ class TailWriter:
             return
         if self.filter is not None:
             pred = self.filter.predicate
-            batch = [ev for ev in batch if pred(ev)]
+            if self.budget is None:
+                batch = [ev for ev in batch if pred(ev)]
+            else:
+                batch = self._filter_slice(batch, pred)
         if self.count is not None:
             batch = batch[: self.count - self.written]
         if not batch:
@@ -130,13 +142,49 @@ class TailWriter:
             if left <= 0:
                 self.done.set()
 
+    def _filter_slice(self, batch: list[Event], pred: Callable[[Event], bool]) -> list[Event]:
+        """The matches of the events that fit in one ``FILTER_SLICE``; the rest go back to
+        the front of the queue. Reports, once, that a regex ran out of its budget."""
+        deadline = time.perf_counter() + FILTER_SLICE
+        out = []
+        for i, ev in enumerate(batch):
+            if pred(ev):
+                out.append(ev)
+            if i & 63 == 63 and time.perf_counter() > deadline:
+                self._pending[0:0] = batch[i + 1 :]
+                break
+        budget = self.budget
+        if budget is not None and budget.exceeded and not self._warned:
+            self._warned = True
+            print(
+                safe_text(
+                    f"evmon: warning: {budget.first_term} ran out of its time budget on an "
+                    "event (a payload that makes it backtrack, or longer than 64 KiB); such "
+                    "events are left out and counted"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+        return out
+
+    def drain(self) -> None:
+        """Flush until nothing is pending (a sliced flush may leave events behind)."""
+        self.flush()
+        while self._pending and not self.broken_pipe:
+            if self.count is not None and self.written >= self.count:
+                break
+            self.flush()
+
     def _write(self, events: list[Event]) -> bool:
         """Encode and write one chunk; False once the reader has gone (broken pipe)."""
         lines = self._encode_all(events)
         self.written += len(lines)
         lines.append(b"")  # the join then ends with a newline, without another copy
+        data = b"\n".join(lines)
+        if self.escape is not None:
+            data = self.escape(data)
         try:
-            self.out.write(b"\n".join(lines))
+            self.out.write(data)
             self.out.flush()
         except BrokenPipeError:
             self.broken_pipe = True
@@ -157,13 +205,16 @@ async def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.count <= 0:
         raise UsageError("-n/--count must be a positive number")
     encode = encode_records if args.format == "jsonl" else _texts
-    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count)
+    # Text lines are escaped already; JSONL is escaped further only for a terminal.
+    escape = terminal_json if args.format == "jsonl" and sys.stdout.isatty() else None
+    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape)
     failure: list[str] = []
 
     def on_status(status: ConnectionStatus) -> None:
         if status.state == "reconnecting":
             detail = f": {status.detail}" if status.detail else ""
-            print(f"evmon: {status.source} {status.url} reconnecting{detail}", file=sys.stderr)
+            line = f"evmon: {status.source} {status.url} reconnecting{detail}"
+            print(safe_text(line), file=sys.stderr, flush=True)
         elif status.state == "closed" and not closing:
             failure.append(
                 status.detail or f"lost the connection to {status.source} at {status.url}"
@@ -220,7 +271,16 @@ async def run(args: argparse.Namespace) -> int:
         for src in reversed(sources):
             with contextlib.suppress(Exception):
                 await src.close()
-        writer.flush()
+        writer.drain()
+    budget = writer.budget
+    if budget is not None and budget.exceeded:
+        print(
+            safe_text(
+                f"evmon: {budget.exceeded} events left out: {budget.first_term} "
+                "ran out of its time budget (see README: filter language)"
+            ),
+            file=sys.stderr,
+        )
     if writer.dropped:
         print(
             f"evmon: {writer.dropped} messages dropped by the NATS client (slow consumer)",
