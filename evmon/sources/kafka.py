@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
+from evmon.codec import safe_text
 from evmon.config import KafkaSettings
 from evmon.errors import ConnectError, UsageError
 from evmon.model import ConnectionStatus
@@ -151,6 +152,8 @@ class KafkaSource:
         self._task: asyncio.Task[None] | None = None
         self._state = "connecting"
         self._detail = ""
+        #: Every broker the metadata has listed (node id -> host:port), to name one that leaves.
+        self._brokers: dict[int, str] = {}
 
     def _status(self, state: str, detail: str = "") -> None:
         if state != self._state or detail != self._detail:
@@ -206,6 +209,7 @@ class KafkaSource:
         self.consumer = consumer
         try:
             cluster = await consumer._client.fetch_all_metadata()  # one metadata request
+            self._gone_brokers(cluster)
             missing = [t for t in self.topics if t not in cluster.topics()]
             if missing:
                 names = ", ".join(repr(t) for t in missing)
@@ -272,6 +276,15 @@ class KafkaSource:
                 hit = found.get(tp)
                 consumer.seek(tp, hit.offset if hit is not None else end[tp])
 
+    def _gone_brokers(self, cluster: Any) -> str:
+        """``broker 2 at H:P went away`` for each broker that left the metadata (crashed and
+        fenced, shut down, partitioned off): the tail goes on with the partitions' new leaders,
+        and the status names what the cluster lost. Empty once every one is back."""
+        listed = {b.nodeId: safe_text(f"{b.host}:{b.port}") for b in cluster.brokers()}
+        self._brokers.update(listed)
+        gone = sorted(set(self._brokers) - set(listed))
+        return "; ".join(f"broker {i} at {self._brokers[i]} went away" for i in gone)
+
     async def _run(self) -> None:
         consumer = self.consumer
         assert consumer is not None
@@ -291,7 +304,7 @@ class KafkaSource:
                     cluster = await consumer._client.fetch_all_metadata()
                     await self._assign(cluster)
                     down_since = None
-                    self._status("connected")
+                    self._status("connected", self._gone_brokers(cluster))
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, KafkaError, OSError) as err:
