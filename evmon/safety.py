@@ -14,7 +14,7 @@ import getpass
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -76,10 +76,16 @@ class AuditLog:
         broker: str,
         target: str,
         events: Sequence[str],
-        outcome: Literal["ok", "failed", "cancelled"],
+        outcome: Literal["ok", "partial", "failed", "cancelled"],
         detail: str = "",
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one entry and return it. RuntimeFailure if the file cannot be written."""
+        """Append one entry and return it. RuntimeFailure if the file cannot be written.
+
+        ``partial``: everything was sent and acknowledged but not all of it stored (a
+        re-publish that JetStream dropped as duplicates). ``extra`` adds action-specific
+        fields (re-publish: ``edited``, ``copies``, ``sha256`` of what was sent, counts).
+        """
         entry: dict[str, Any] = {
             "time": format_timestamp(time.time()),
             "user": _user(),
@@ -90,6 +96,7 @@ class AuditLog:
             "events": list(events),
             "outcome": outcome,
             "detail": detail,
+            **(extra or {}),
         }
         line = orjson.dumps(entry) + b"\n"
         try:
@@ -126,6 +133,8 @@ class ActionContext:
     kafka: KafkaSettings | None = None
     read_only: bool = False
     audit: AuditLog | None = field(default_factory=AuditLog)
+    #: NATS monitoring URL (``--nats-monitor``) to ask about interest before a core publish
+    nats_monitor: str | None = None
 
     def disabled_reason(self, action: Action) -> str | None:
         """Why ``action`` is unavailable (for greyed-out keys and palette entries), or None."""

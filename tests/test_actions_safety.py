@@ -226,7 +226,13 @@ async def test_one_correct_audit_line_per_action_without_secrets(
         Event("nats", f"{unique}.a", b"one", 1.0, stream="SRC", offset=7),
         Event("nats", f"{unique}.b", b"two", 2.0),
     ]
-    await replay(ctx, events, target=f"{unique}.copy")
+    service = await nats.connect(nats_url)  # a subscriber: the copies have somewhere to go
+    try:
+        await service.subscribe(f"{unique}.copy")
+        await service.flush()
+        await replay(ctx, events, target=f"{unique}.copy")
+    finally:
+        await service.close()
     await skip_kafka(ctx, group, topic, 0)
     await skip_jetstream(ctx, stream, consumer)
     exported = await export(ctx, events, tmp_path / "out.jsonl")
@@ -235,8 +241,9 @@ async def test_one_correct_audit_line_per_action_without_secrets(
     assert secret.encode() not in raw and b"evmon:" not in raw
     entries = AuditLog().entries()
     assert len(entries) == 4
+    replay_fields = {"edited", "copies", "msg_id", "sha256", "sent", "stored", "duplicates"}
     for e in entries:
-        assert set(e) == {
+        assert set(e) - (replay_fields | {"delivered"} if e["action"] == "replay" else set()) == {
             "time",
             "user",
             "host",
@@ -262,7 +269,10 @@ async def test_one_correct_audit_line_per_action_without_secrets(
         ),
         ("export", "", str(exported.path.resolve()), [f"nats:{unique}.a:7", f"nats:{unique}.b"]),
     ]
-    assert entries[0]["detail"] == "2 of 2 acknowledged"
+    assert entries[0]["detail"] == (
+        f"sent 2 events to {unique}.copy: 2 delivered to the server, which has 1 subscriber"
+    )
+    assert (entries[0]["edited"], entries[0]["copies"], entries[0]["sent"]) == (False, 1, 2)
     assert entries[1]["detail"] == "committed 2"
     assert entries[2]["detail"] == "terminated 1"
 

@@ -88,6 +88,26 @@ async def _nats_source(url: str, **kw: object) -> tuple[NatsSource, ListSink]:
     return src, sink
 
 
+class _Service:
+    """A plain nats-py subscriber, as a service would run one: the interest evmon looks for
+    (evmon's own connections never count)."""
+
+    def __init__(self, url: str, subjects: list[str]) -> None:
+        self.url, self.subjects = url, subjects
+        self.nc: nats.NATS | None = None
+
+    async def __aenter__(self) -> _Service:
+        self.nc = await nats.connect(self.url)
+        for subject in self.subjects:
+            await self.nc.subscribe(subject)
+        await self.nc.flush()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.nc is not None
+        await self.nc.close()
+
+
 def _without_provenance(ev: Event) -> tuple[Headers, bytes | None]:
     """The headers before the provenance header, and its value (which must be last, once)."""
     names = [n for n, _ in ev.headers]
@@ -135,17 +155,23 @@ async def test_nats_core_round_trip_is_byte_exact(
 
     dst, dst_plain = f"{unique}.dst", f"{unique}.plain"
     src, sink = await _nats_source(nats_url, subjects=[dst, dst_plain])
+    service = _Service(nats_url, [dst, dst_plain])
     try:
+        await service.__aenter__()
         res = _replay(path, "--nats", nats_url, "--to", dst, "--yes")
         assert res.returncode == 0, res.stderr
         n = len(originals)
-        assert res.stdout.decode().strip() == f"re-published {n} events to {dst} (all acknowledged)"
+        assert res.stdout.decode().splitlines() == [
+            *(f"{identity(e)} -> {dst}: delivered to 1 subscriber" for e in originals),
+            f"sent {n} events to {dst}: {n} delivered to the server, which has 1 subscriber",
+        ]
         await async_wait_for(lambda: len(sink.events) == n, message="replayed copies")
 
         res = _replay(path, "--nats", nats_url, "--to", dst_plain, "--yes", "--no-provenance")
         assert res.returncode == 0, res.stderr
         await async_wait_for(lambda: len(sink.events) == 2 * n, message="copies, no provenance")
     finally:
+        await service.__aexit__()
         await src.close()
 
     copies = [e for e in sink.events if e.subject == dst]
@@ -180,7 +206,9 @@ async def test_nats_jetstream_target_is_acknowledged(
         await js.publish(f"{unique}.stored", b"already there")
         res = _replay(path, "--nats", nats_url, "--to", f"{unique}.stored", "--yes")
         assert res.returncode == 0, res.stderr
-        assert b"(all acknowledged)" in res.stdout
+        lines = res.stdout.decode().splitlines()
+        assert lines[0] == f"{identity(originals[0])} -> {unique}.stored {stream}#2: stored"
+        assert lines[-1] == f"sent {len(originals)} events to {unique}.stored: 4 stored"
         info = await js.stream_info(stream)
         assert info.state.last_seq == 1 + len(originals)
     finally:
@@ -299,9 +327,12 @@ async def test_refusals_without_terminal_and_dry_run_send_nothing(
     try:
         res = _replay(path, "--nats", nats_url)  # stdin is not a terminal, no --yes
         assert res.returncode == 2
-        assert res.stderr.decode().strip() == (
-            "evmon: error: standard input is not a terminal: pass --yes to confirm"
-        )
+        assert res.stderr.decode().splitlines() == [
+            # the sink is evmon's own subscription: that is no interest
+            f"evmon: warning: nobody subscribes to {target} (per the account's CONNZ): "
+            "the server will drop the 2 events published there",
+            "evmon: error: standard input is not a terminal: pass --yes to confirm",
+        ]
         res = _replay(path, "--nats", nats_url, "--dry-run")
         assert res.returncode == 0, res.stderr
         assert res.stdout.decode().splitlines() == [
@@ -330,9 +361,12 @@ async def test_filter_selects_what_is_replayed(nats_url: str, unique: str, tmp_p
     src, sink = await _nats_source(nats_url, subjects=[target])
     try:
         expr = f"{unique}.orders.* json:status=paid"
-        res = _replay(path, "--nats", nats_url, "--to", target, "--filter", expr, "--yes")
+        async with _Service(nats_url, [target]):
+            res = _replay(path, "--nats", nats_url, "--to", target, "--filter", expr, "--yes")
         assert res.returncode == 0, res.stderr
-        assert res.stdout.startswith(b"re-published 1 event to ")
+        assert res.stdout.decode().splitlines()[-1] == (
+            f"sent 1 event to {target}: 1 delivered to the server, which has 1 subscriber"
+        )
         await async_wait_for(lambda: len(sink.events) == 1, message="the selected event")
         assert sink.events[0].payload == b'{"status": "paid"}'
         assert sink.events[0].header(PROVENANCE_HEADER) == f"nats:{unique}.orders.created".encode()
@@ -344,6 +378,8 @@ async def test_terminal_question_no_then_yes(nats_url: str, unique: str, tmp_pat
     target = f"{unique}.t"
     path = _write(tmp_path / "one.jsonl", [_record(target, "hello")])
     src, sink = await _nats_source(nats_url, subjects=[target])
+    service = _Service(nats_url, [target])
+    await service.__aenter__()
     try:
         for answer, expect_rc in ((b"n\n", 1), (b"y\n", 0)):
             master, slave = pty.openpty()
@@ -367,6 +403,7 @@ async def test_terminal_question_no_then_yes(nats_url: str, unique: str, tmp_pat
         await async_wait_for(lambda: len(sink.events) == 1, message="the confirmed replay")
         assert sink.events[0].payload == b"hello"
     finally:
+        await service.__aexit__()
         await src.close()
 
 
@@ -436,10 +473,14 @@ async def test_kafka_round_trip_keys_headers_tombstone_partitions(
 
     res = _replay(path, "--kafka", kafka_bootstrap, "--to", dst_topic, "--yes")
     assert res.returncode == 0, res.stderr
-    assert res.stdout.decode().strip() == (
-        f"re-published 4 events to {dst_topic} (all acknowledged)"
-    )
+    *per_event, summary = res.stdout.decode().splitlines()
+    assert summary == f"sent 4 events to {dst_topic}: 4 stored"
     copies = await _kafka_read(kafka_bootstrap, dst_topic, len(records))
+    provenance = [(_without_provenance(c)[1] or b"").decode() for c in copies]
+    assert sorted(per_event) == sorted(
+        f"{prov} -> {dst_topic} p{c.partition}@{c.offset}: stored"
+        for prov, c in zip(provenance, copies, strict=True)
+    )
     for copy in copies:
         headers, prov = _without_provenance(copy)
         assert prov is not None

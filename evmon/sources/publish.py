@@ -65,8 +65,10 @@ class PublishError(RuntimeFailure):
 class PublishAck:
     """Where a published message ended up, as far as the broker said.
 
-    JetStream: ``stream`` and ``seq``. Kafka: ``partition`` and ``offset``. Core NATS: all
-    None (the flush proves the server read it, not that anyone received it).
+    JetStream: ``stream`` and ``seq``; ``duplicate`` when the stream dropped the message as
+    a repeat of a ``Nats-Msg-Id`` inside its duplicate window (``seq`` is then the original's).
+    Kafka: ``partition`` and ``offset``. Core NATS: all None (the flush proves the server read
+    it, not that anyone received it).
     """
 
     target: str
@@ -74,6 +76,7 @@ class PublishAck:
     seq: int | None = None
     partition: int | None = None
     offset: int | None = None
+    duplicate: bool = False
 
     @property
     def position(self) -> str:
@@ -82,6 +85,11 @@ class PublishAck:
         if self.partition is not None:
             return f"p{self.partition}@{self.offset}"
         return ""
+
+    @property
+    def stored(self) -> bool:
+        """The broker stored this message (a JetStream duplicate or a core publish: no)."""
+        return (self.stream is not None and not self.duplicate) or self.partition is not None
 
 
 # --------------------------------------------------------------------------- NATS wire
@@ -228,6 +236,25 @@ class NatsPublisher:
         self._streams[subject] = names[0] if names else None
         return self._streams[subject]
 
+    async def duplicate_window(self, stream: str) -> float:
+        """The stream's duplicate window in seconds (0: none), from ``$JS.API.STREAM.INFO``."""
+        assert self.nc is not None, "start() first"
+        try:
+            reply = await self.nc.request(
+                f"$JS.API.STREAM.INFO.{stream}", b"", timeout=self.ack_timeout
+            )
+        except (NatsTimeoutError, NoRespondersError):
+            raise PublishError(f"JetStream did not answer for stream {stream}") from None
+        try:
+            body: Any = orjson.loads(reply.data or b"{}")
+        except orjson.JSONDecodeError:
+            raise PublishError(f"unreadable stream info for stream {stream}") from None
+        if not isinstance(body, dict) or "error" in body:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise PublishError(f"stream info for {stream}: {error.get('description', body)}")
+        window = (body.get("config") or {}).get("duplicate_window") or 0
+        return int(window) / 1e9 if isinstance(window, int) else 0.0
+
     async def publish(self, subject: str, payload: bytes, headers: Headers = ()) -> PublishAck:
         """Publish and wait for the confirmation; raises PublishError naming the reason."""
         nc = self.nc
@@ -262,7 +289,12 @@ class NatsPublisher:
         if not isinstance(ack, dict) or "error" in ack or "seq" not in ack:
             refusal = ack.get("error", {}) if isinstance(ack, dict) else {}
             raise PublishError(f"stream {stream} refused it: {refusal.get('description', ack)}")
-        return PublishAck(subject, stream=str(ack.get("stream")), seq=int(ack["seq"]))
+        return PublishAck(
+            subject,
+            stream=str(ack.get("stream")),
+            seq=int(ack["seq"]),
+            duplicate=ack.get("duplicate") is True,
+        )
 
 
 # --------------------------------------------------------------------------- Kafka
