@@ -341,9 +341,12 @@ EXAMPLES_SKIP = """examples:
 
 Kafka: commits offset N+1 for the group (N: --offset, default the group's committed offset,
 the message it is stuck on). Kafka accepts this only while the group has no members.
-JetStream: terminates the next message delivered to a pull consumer; --seq N instead resets
-the consumer so its next message is the first at or after stream sequence N (nats-server
-2.14+). Both ask on a terminal; without one, --yes is required.
+JetStream: terminates the message a pull consumer is stuck on (stream sequence ack floor + 1)
+and no other: evmon pulls as the consumer until the server redelivers that message to it
+(at most --wait seconds, default 10), handing any other message back at once. It refuses a
+consumer that is not stuck. --seq N instead resets the consumer so its next message is the
+first at or after stream sequence N (nats-server 2.14+). Both show the message, then ask on
+a terminal; without one, --yes is required.
 """
 
 
@@ -397,6 +400,13 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     j.add_argument("--stream", metavar="S", help="stream")
     j.add_argument("--consumer", metavar="C", help="durable consumer")
     j.add_argument("--seq", type=COUNT, metavar="N", help="reset the consumer to stream sequence N")
+    j.add_argument(
+        "--wait",
+        type=POSITIVE,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the stuck message to be redelivered to evmon (default: 10)",
+    )
     _add_confirm_flags(skip)
 
 

@@ -1,61 +1,65 @@
 """Skip a poison message: move a Kafka group or a JetStream consumer past it.
 
-Both come in two steps so a caller can confirm what it will do: ``inspect_*`` reads the
-position and refuses what cannot be done (an active Kafka group, a push consumer...), and
-``skip_*`` acts, re-checking, and returns the position before and after. Kafka commits N+1
-for the group without joining it and only while it has no members; JetStream terminates the
-next message of a pull consumer, or resets the consumer to a stream sequence (2.14+).
-The I/O lives in ``evmon.sources.skip``; the public names are re-exported by
-``evmon.actions``.
+Kafka comes in two steps so a caller can confirm what it will do: ``inspect_kafka_skip``
+reads the position and the record at the committed offset (the preview) and refuses an
+active group; ``skip_kafka`` commits N+1, re-checking, and returns the position before and
+after. It commits for the group without joining it and only while it has no members.
+JetStream (``evmon.skips_jetstream``, re-exported here) terminates exactly the message a
+pull consumer is stuck on, or resets the consumer to a stream sequence (2.14+). Every text
+here that quotes broker data (subjects, names, keys, payloads) is escaped with
+``codec.safe_text``, so callers can print it. The I/O lives in ``evmon.sources.skip`` and
+``evmon.sources.stuck``; the public names are re-exported by ``evmon.actions``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Literal
 
-from nats.aio.client import Client
-
+from evmon.codec import safe_text
 from evmon.config import KafkaSettings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
 from evmon.safety import ActionContext
+from evmon.skip_report import KafkaPosition, SkipResult, payload_line, stamp
+from evmon.skips_jetstream import (
+    DEFAULT_WAIT,
+    JetStreamSkip,
+    JetStreamSkipPlan,
+    inspect_jetstream_skip,
+    open_jetstream_skip,
+    skip_jetstream,
+)
 from evmon.sources.kafka_admin import kafka_lag_snapshot
-from evmon.sources.nats import connect_nats
 from evmon.sources.skip import (
-    ConsumerPosition,
     GroupActiveError,
     KafkaGroupOffsets,
-    consumer_info,
-    consumer_position,
-    reset_consumer,
-    terminate_next,
+    KafkaRecord,
 )
 
 __all__ = [
+    "DEFAULT_WAIT",
+    "JetStreamSkip",
     "JetStreamSkipPlan",
     "KafkaPosition",
     "KafkaSkipPlan",
     "SkipResult",
     "inspect_jetstream_skip",
     "inspect_kafka_skip",
+    "open_jetstream_skip",
     "skip_jetstream",
     "skip_kafka",
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaPosition:
-    """A group's committed offset on one partition, with the partition's log bounds."""
-
-    committed: int | None
-    log_start: int
-    log_end: int
-
-    def __str__(self) -> str:
-        where = "none" if self.committed is None else str(self.committed)
-        return f"committed {where} (log {self.log_start}-{self.log_end})"
+def _key(key: bytes | None) -> str:
+    """A Kafka key as an escaped, quoted text (``0x`` hex when not UTF-8), at most 64 chars."""
+    if key is None:
+        return "none"
+    try:
+        text = key.decode()
+    except UnicodeDecodeError:
+        return "0x" + key[:32].hex() + ("…" if len(key) > 32 else "")
+    return safe_text(repr(text[:64] + ("…" if len(text) > 64 else "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,23 @@ class KafkaSkipPlan:
     members: int | None
     position: KafkaPosition
     offset: int  # the message skipped (N)
+    record: KafkaRecord | None = None  # the record at N, for the preview
+
+    def preview(self) -> str:
+        """Escaped lines: the record at N (key, size, timestamp, payload preview)."""
+        if self.offset == self.position.committed:
+            head = f"{self.target} is stuck on offset {self.offset}:"
+        else:
+            head = f"{self.target}: the record at offset {self.offset}:"
+        rec = self.record
+        if rec is None:
+            return f"{head}\n  no record at this offset (a transaction marker, or compacted)"
+        extra = f", {rec.headers} header{'' if rec.headers == 1 else 's'}" if rec.headers else ""
+        size = "tombstone" if rec.head is None else f"{rec.size} bytes"
+        return (
+            f"{head}\n  key: {_key(rec.key)}\n"
+            f"  {size}, timestamp {stamp(rec.timestamp)}{extra}\n{payload_line(rec.head)}"
+        )
 
     @property
     def new_offset(self) -> int:
@@ -76,7 +97,7 @@ class KafkaSkipPlan:
 
     @property
     def target(self) -> str:
-        return f"group {self.group} on {self.topic}[{self.partition}]"
+        return safe_text(f"group {self.group} on {self.topic}[{self.partition}]")
 
     @property
     def skipped_count(self) -> int:
@@ -91,44 +112,6 @@ class KafkaSkipPlan:
             f"Commit offset {self.new_offset} for {self.target} (skips offset {self.offset}"
             f"{extra}; {self.position})?"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class JetStreamSkipPlan:
-    """A consumer's state before ``skip_jetstream``, for the confirmation."""
-
-    stream: str
-    consumer: str
-    pull: bool
-    ack_policy: str
-    ack_wait: float
-    position: ConsumerPosition
-    seq: int | None = None
-
-    @property
-    def target(self) -> str:
-        return f"consumer {self.consumer} on stream {self.stream}"
-
-    def question(self) -> str:
-        if self.seq is not None:
-            return f"Reset {self.target} to stream sequence {self.seq} ({self.position})?"
-        return f"Terminate the next message of {self.target} ({self.position})?"
-
-
-@dataclass(frozen=True, slots=True)
-class SkipResult:
-    """Where a group or consumer was, what was skipped, and where it is now."""
-
-    system: Literal["kafka", "jetstream"]
-    target: str
-    skipped: str
-    #: The Kafka offset or JetStream stream sequence skipped; for a reset, the reset sequence.
-    sequence: int | None
-    before: KafkaPosition | ConsumerPosition
-    after: KafkaPosition | ConsumerPosition
-
-    def summary(self) -> str:
-        return f"{self.target}: {self.skipped}\n  before: {self.before}\n  after:  {self.after}"
 
 
 def _active_members(n: int | None, group: str) -> UsageError:
@@ -167,8 +150,16 @@ async def _kafka_plan(
         raise UsageError(
             f"group {group} is already past offset {n} on {where} (committed {committed})"
         )
+    record = await offsets.record_at(n)
     return KafkaSkipPlan(
-        group, tp.topic, tp.partition, state, members, KafkaPosition(committed, start, end), n
+        group,
+        tp.topic,
+        tp.partition,
+        state,
+        members,
+        KafkaPosition(committed, start, end),
+        n,
+        record,
     )
 
 
@@ -227,99 +218,3 @@ async def skip_kafka(
     if plan.skipped_count > 1:
         skipped += f" ({plan.skipped_count} messages from offset {plan.position.committed})"
     return SkipResult("kafka", plan.target, skipped, plan.offset, plan.position, after)
-
-
-async def _jetstream_plan(
-    nc: Client, stream: str, consumer: str, seq: int | None
-) -> JetStreamSkipPlan:
-
-    info = await consumer_info(nc, stream, consumer)
-    config = info.get("config") or {}
-    plan = JetStreamSkipPlan(
-        stream,
-        consumer,
-        pull=not config.get("deliver_subject"),
-        ack_policy=str(config.get("ack_policy", "explicit")),
-        ack_wait=int(config.get("ack_wait") or 30_000_000_000) / 1e9,
-        position=ConsumerPosition.from_info(info),
-        seq=seq,
-    )
-    if seq is not None:
-        if seq < 1:
-            raise UsageError("--seq must be a stream sequence of 1 or more")
-        return plan
-    if not plan.pull:
-        raise UsageError(
-            f"{plan.target} is a push consumer: evmon terminates messages of pull consumers "
-            "only; move it with --seq N instead"
-        )
-    if plan.ack_policy == "none":
-        raise UsageError(f"{plan.target} does not ack (ack policy none): nothing to skip")
-    return plan
-
-
-async def inspect_jetstream_skip(
-    ctx: ActionContext, stream: str, consumer: str, seq: int | None = None
-) -> JetStreamSkipPlan:
-    """Read-only look at the consumer ``skip_jetstream`` would move."""
-
-    nc = await connect_nats(ctx.need_nats("skipping a JetStream message"))
-    try:
-        return await _jetstream_plan(nc, stream, consumer, seq)
-    finally:
-        await nc.close()
-
-
-async def skip_jetstream(
-    ctx: ActionContext, stream: str, consumer: str, seq: int | None = None, *, wait: float = 5.0
-) -> SkipResult:
-    """Terminate the consumer's next message (pull consumers), or with ``seq`` reset the
-    consumer so its next message is the first at or after stream sequence ``seq``."""
-    ctx.guard("skip")
-    settings = ctx.need_nats("skipping a JetStream message")
-
-    nc = await connect_nats(settings)
-    try:
-        plan = await _jetstream_plan(nc, stream, consumer, seq)
-        ctx.check_audit()
-        audit: dict[str, Any] = {
-            "action": "skip",
-            "broker": settings.display,
-            "target": plan.target,
-            "events": [],
-        }
-        try:
-            if seq is not None:
-                reset_to = await reset_consumer(nc, stream, consumer, seq)
-                sequence, skipped = reset_to, f"reset to stream sequence {reset_to}"
-                detail = f"reset to {reset_to}"
-            else:
-                try:
-                    msg = await terminate_next(nc, stream, consumer, wait)
-                except UsageError as err:
-                    pos = plan.position
-                    if pos.num_ack_pending:
-                        raise UsageError(
-                            f"{err}: {pos.num_ack_pending} awaiting ack elsewhere come back "
-                            f"after the ack wait ({plan.ack_wait:g} s); stop the consumer's "
-                            "clients and try again"
-                        ) from None
-                    raise UsageError(f"{err}: {plan.target} has nothing pending") from None
-                audit["events"] = [f"nats:{msg.subject}:{msg.stream_seq}"]
-                sequence = msg.stream_seq
-                times = "once" if msg.deliveries == 1 else f"{msg.deliveries} times"
-                skipped = (
-                    f"terminated stream sequence {msg.stream_seq} "
-                    f"({msg.subject}, delivered {times})"
-                )
-                detail = f"terminated {msg.stream_seq}"
-            after = await consumer_position(nc, stream, consumer)
-        except (Exception, asyncio.CancelledError) as err:
-            cancelled = isinstance(err, asyncio.CancelledError)
-            ctx.record(**audit, outcome="cancelled" if cancelled else "failed", detail=str(err))
-            raise
-        ctx.record(**audit, outcome="ok", detail=detail)
-    finally:
-        with contextlib.suppress(Exception):
-            await nc.close()
-    return SkipResult("jetstream", plan.target, skipped, sequence, plan.position, after)

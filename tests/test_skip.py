@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,13 +12,13 @@ from pathlib import Path
 import nats
 import nats.js.api
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from evmon.config import KafkaSettings
 from evmon.sources.kafka_admin import kafka_lag_snapshot
 from evmon.sources.skip import GroupActiveError, KafkaGroupOffsets
 from tests.helpers import run_evmon
-from tests.kafka_kit import commit_one, topic_with
+from tests.kafka_kit import commit_one, create_topic, topic_with
 from tests.waiting import async_wait_for
 
 
@@ -89,7 +90,14 @@ async def test_kafka_skip_commits_next_offset_and_group_resumes_there(
         "--kafka", kafka_bootstrap, "--group", group, "--topic", topic, "--partition", "1"
     )
     assert rc == 0, err
-    assert out.splitlines() == [
+    lines = out.splitlines()
+    assert lines[:2] == [  # the record at the committed offset, read without joining
+        f"group {group} on {topic}[1] is stuck on offset 2:",
+        "  key: none",
+    ]
+    assert re.fullmatch(r"  2 bytes, timestamp \d{4}-\d\d-\d\dT[\d:.]+Z", lines[2]), lines
+    assert lines[3:] == [
+        "  payload: m2",
         f"group {group} on {topic}[1]: skipped offset 2",
         "  before: committed 2 (log 0-6)",
         "  after:  committed 3 (log 0-6)",
@@ -121,9 +129,12 @@ async def test_kafka_skip_commits_next_offset_and_group_resumes_there(
         "4",
     )
     assert rc == 0, err
-    assert out.splitlines()[0] == (
-        f"group {group} on {topic}[1]: skipped offset 4 (2 messages from offset 3)"
-    )
+    lines = out.splitlines()
+    assert lines[0] == f"group {group} on {topic}[1]: the record at offset 4:"
+    assert lines[3:5] == [
+        "  payload: m4",
+        f"group {group} on {topic}[1]: skipped offset 4 (2 messages from offset 3)",
+    ]
     assert await _committed(kafka_bootstrap, group, tp) == 5
 
     # offsets the group is already past, or that do not exist, are refused
@@ -142,6 +153,38 @@ async def test_kafka_skip_commits_next_offset_and_group_resumes_there(
         )
         assert rc == 2 and why in err, err
     assert await _committed(kafka_bootstrap, group, tp) == 5
+
+
+async def test_kafka_skip_previews_the_record_escaped(kafka_bootstrap: str, unique: str) -> None:
+    topic, group = f"{unique}-t", f"{unique}-g"
+    await create_topic(kafka_bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"fine", key=b"k0", partition=0)
+        await producer.send_and_wait(
+            topic,
+            b"\x1b]0;owned\x07 {\"id\": 7}",
+            key=b"order-\x1b[31m7",
+            partition=0,
+            headers=[("trace", b"1")],
+            timestamp_ms=1_700_000_000_123,
+        )
+    finally:
+        await producer.stop()
+    await commit_one(kafka_bootstrap, group, TopicPartition(topic, 0), 1)
+    rc, out, err = _skip(
+        "--kafka", kafka_bootstrap, "--group", group, "--topic", topic, "--partition", "0"
+    )
+    assert rc == 0, err
+    assert out.splitlines()[:4] == [
+        f"group {group} on {topic}[0] is stuck on offset 1:",
+        "  key: 'order-\\x1b[31m7'",
+        "  20 bytes, timestamp 2023-11-14T22:13:20.123Z, 1 header",
+        '  payload: \\x1b]0;owned\\x07 {"id": 7}',
+    ]
+    assert "\x1b" not in out + err
+    assert await _committed(kafka_bootstrap, group, TopicPartition(topic, 0)) == 2
 
 
 async def test_kafka_skip_refuses_an_active_group_and_moves_nothing(
@@ -211,6 +254,13 @@ async def test_jetstream_skip_terminates_the_redelivered_poison_message(
         rc, out, err = _skip("--nats", nats_url, "--stream", stream, "--consumer", consumer)
         assert rc == 0, err
         lines = out.splitlines()
+        assert lines[:2] == [  # the message, shown before it is terminated
+            f"consumer {consumer} on stream {stream} is stuck on {stream}#1:",
+            f"  subject: {subject}",
+        ]
+        assert lines[2].startswith("  delivered 4 times, 6 bytes, stored ")
+        assert lines[3] == "  payload: poison"
+        lines = lines[4:]
         assert lines[0] == (
             f"consumer {consumer} on stream {stream}: terminated stream sequence 1 "
             f"({subject}, delivered 4 times)"

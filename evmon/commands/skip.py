@@ -1,13 +1,16 @@
 """``evmon skip``: move a Kafka group or a JetStream consumer past a poison message.
 
-The command first reads the current position (refusing an active Kafka group before asking
-anything), asks with that position in the question, then acts on exactly what was shown:
-the Kafka offset confirmed is the one committed past.
+The command first shows the message it will skip (refusing an active Kafka group, or a
+JetStream consumer that is not stuck, before asking anything), asks with that message named
+in the question, then acts on exactly what was shown: the Kafka offset confirmed is the one
+committed past, the JetStream message held by evmon is the one terminated. ``--yes`` skips
+the question, not the preview. All of it is escaped broker text (``evmon.skips``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from evmon.actions import (
     ActionContext,
@@ -19,6 +22,7 @@ from evmon.actions import (
 from evmon.commands.common import kafka_settings, nats_settings
 from evmon.commands.confirm import cancelled, confirm
 from evmon.errors import UsageError
+from evmon.skips import open_jetstream_skip
 
 KAFKA_USAGE = "--kafka HOST:PORT --group G --topic T --partition P [--offset N]"
 NATS_USAGE = "--nats URL --stream S --consumer C [--seq N]"
@@ -47,6 +51,7 @@ async def run(args: argparse.Namespace) -> int:
             raise UsageError("--partition and --offset cannot be negative")
         ctx.need_kafka("skipping a Kafka message")
         plan = await inspect_kafka_skip(ctx, args.group, args.topic, args.partition, args.offset)
+        print(plan.preview(), flush=True)
         if not confirm(plan.question(), args.yes):
             return cancelled()
         result = await skip_kafka(ctx, args.group, args.topic, args.partition, plan.offset)
@@ -55,9 +60,21 @@ async def run(args: argparse.Namespace) -> int:
         if missing:
             raise UsageError(f"JetStream skip needs {' '.join(missing)} ({NATS_USAGE})")
         ctx.need_nats("skipping a JetStream message")
-        js_plan = await inspect_jetstream_skip(ctx, args.stream, args.consumer, args.seq)
-        if not confirm(js_plan.question(), args.yes):
-            return cancelled()
-        result = await skip_jetstream(ctx, args.stream, args.consumer, args.seq)
+        if args.seq is not None:
+            js_plan = await inspect_jetstream_skip(ctx, args.stream, args.consumer, args.seq)
+            if not confirm(js_plan.question(), args.yes):
+                return cancelled()
+            result = await skip_jetstream(ctx, args.stream, args.consumer, args.seq)
+        else:
+            async with open_jetstream_skip(ctx, args.stream, args.consumer, wait=args.wait) as held:
+                print(held.preview(), flush=True)
+                if not confirm(held.question(), args.yes):
+                    print(
+                        f"evmon: cancelled; nothing was terminated ({held.plan.where} was "
+                        "handed back for redelivery)",
+                        file=sys.stderr,
+                    )
+                    return 1
+                result = await held.terminate()
     print(result.summary())
     return 0

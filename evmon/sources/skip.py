@@ -3,14 +3,16 @@
 Kafka: ``KafkaGroupOffsets`` reads and commits one partition's offset *for another group*.
 aiokafka has no alter-offsets admin call, so it opens a consumer with ``group_id=G``,
 ``enable_auto_commit=False`` and an ``assign()``ed, paused partition: it never joins G
-(``subscribe()`` would, and rebalance the live consumers) and never reads a record. Its
+(``subscribe()`` would, and rebalance the live consumers). Its
 commits carry generation -1 and no member id, which the broker accepts only while G has no
 members; otherwise it answers UnknownMemberId / IllegalGeneration / RebalanceInProgress,
 raised here as ``GroupActiveError``.
 
-JetStream: ``consumer_position`` reads a consumer's state; ``terminate_next`` fetches one
-message as the durable and terminates it with a confirmed ``+TERM`` (a request on the ack
-subject, answered by the server once processed); ``reset_consumer`` calls
+``KafkaGroupOffsets.record_at`` reads the record at an offset with that same assigned consumer,
+for the preview before the commit.
+
+JetStream: ``consumer_position`` reads a consumer's state (finding and terminating the exact
+message it is stuck on is ``evmon.sources.stuck``); ``reset_consumer`` calls
 ``$JS.API.CONSUMER.RESET.<stream>.<consumer>`` (nats-server 2.14+, ADR-60).
 """
 
@@ -36,17 +38,22 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from evmon.config import KafkaSettings
-from evmon.errors import ConnectError, RuntimeFailure, UsageError
-from evmon.sources.kafka import client_kwargs, describe_kafka_error
+from evmon.errors import RuntimeFailure, UsageError
+from evmon.sources.kafka import (
+    bootstrap_errors,
+    client_kwargs,
+    connect_error,
+    describe_kafka_error,
+)
 
 __all__ = [
+    "PREVIEW_BYTES",
     "ConsumerPosition",
     "GroupActiveError",
     "KafkaGroupOffsets",
-    "TerminatedMessage",
+    "KafkaRecord",
     "consumer_position",
     "reset_consumer",
-    "terminate_next",
 ]
 
 API_TIMEOUT = 5.0
@@ -94,7 +101,8 @@ class KafkaGroupOffsets:
             **client_kwargs(self.settings),
         )
         try:
-            await asyncio.wait_for(consumer.start(), self.settings.request_timeout)
+            with bootstrap_errors() as seen:
+                await asyncio.wait_for(consumer.start(), self.settings.request_timeout)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -102,9 +110,7 @@ class KafkaGroupOffsets:
         except (TimeoutError, KafkaError, OSError) as err:
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            raise ConnectError(
-                f"cannot connect to Kafka at {self.settings.display}: {describe_kafka_error(err)}"
-            ) from None
+            raise connect_error(self.settings, err, seen) from None
         self.consumer = consumer
         try:
             cluster = await consumer._client.fetch_all_metadata()
@@ -155,6 +161,38 @@ class KafkaGroupOffsets:
         end = await self._call("log end", self.consumer.end_offsets([self.tp]))
         return int(begin[self.tp]), int(end[self.tp])
 
+    async def record_at(self, offset: int) -> KafkaRecord | None:
+        """The record at ``offset``, read by this assigned consumer (it never joins the
+        group, and commits nothing); None when the first record at or after ``offset`` is
+        another one (a transaction marker or a compacted gap) or none arrives in time."""
+        consumer = self.consumer
+        assert consumer is not None, "start() first"
+        consumer.seek(self.tp, offset)
+        consumer.resume(self.tp)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.request_timeout
+        try:
+            while loop.time() < deadline:
+                got = await self._call(
+                    f"reading offset {offset}",
+                    consumer.getmany(self.tp, timeout_ms=200, max_records=1),
+                )
+                for rec in got.get(self.tp, []):
+                    if rec.offset != offset:
+                        return None
+                    value: bytes | None = rec.value
+                    return KafkaRecord(
+                        offset,
+                        rec.key,
+                        None if value is None else value[:PREVIEW_BYTES],
+                        0 if value is None else len(value),
+                        rec.timestamp / 1000 if rec.timestamp >= 0 else None,
+                        len(rec.headers),
+                    )
+            return None
+        finally:
+            consumer.pause(self.tp)
+
     async def commit(self, offset: int, metadata: str = "") -> None:
         """Commit ``offset``; GroupActiveError when the broker says the group is not empty."""
         assert self.consumer is not None, "start() first"
@@ -168,6 +206,22 @@ class KafkaGroupOffsets:
                 f"group {self.group} has active members; stop them first "
                 f"(the broker refused the commit: {type(cause).__name__})"
             ) from None
+
+
+#: Bytes of a payload kept for a skip's preview (the size shown is the whole payload's).
+PREVIEW_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """The record a group is stuck on, for the preview before a skip."""
+
+    offset: int
+    key: bytes | None
+    head: bytes | None  # the first PREVIEW_BYTES of the value; None for a tombstone
+    size: int
+    timestamp: float | None  # broker/producer time; None when the record has none (-1)
+    headers: int
 
 
 # --------------------------------------------------------------------------- JetStream
@@ -203,13 +257,6 @@ class ConsumerPosition:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TerminatedMessage:
-    stream_seq: int
-    subject: str
-    deliveries: int
-
-
 async def _api(nc: Client, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JetStream API request; UsageError with the server's description on an error."""
     payload = orjson.dumps(body) if body is not None else b""
@@ -240,36 +287,6 @@ async def consumer_info(nc: Client, stream: str, consumer: str) -> dict[str, Any
 
 async def consumer_position(nc: Client, stream: str, consumer: str) -> ConsumerPosition:
     return ConsumerPosition.from_info(await consumer_info(nc, stream, consumer))
-
-
-async def terminate_next(
-    nc: Client, stream: str, consumer: str, wait: float = 5.0
-) -> TerminatedMessage:
-    """Fetch the next message as the (pull) consumer and terminate it, confirmed.
-
-    Raises UsageError when no message is delivered within ``wait`` seconds.
-    """
-    js = nc.jetstream()
-    sub = await js.pull_subscribe_bind(durable=consumer, stream=stream)
-    try:
-        try:
-            msgs = await sub.fetch(1, timeout=wait)
-        except NatsTimeoutError:
-            raise UsageError(
-                f"no message was delivered to consumer {consumer!r} within {wait:g} s"
-            ) from None
-        msg = msgs[0]
-        meta = msg.metadata
-        try:
-            await nc.request(msg.reply, b"+TERM", timeout=API_TIMEOUT)
-        except (NatsTimeoutError, NoRespondersError):
-            raise RuntimeFailure(
-                f"the server did not confirm terminating stream sequence {meta.sequence.stream}"
-            ) from None
-        return TerminatedMessage(meta.sequence.stream, msg.subject, meta.num_delivered)
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
 
 
 #: nats-server release that introduced $JS.API.CONSUMER.RESET.
