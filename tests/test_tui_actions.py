@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
-from textual.widgets import Input, Static, TextArea
+from textual.widgets import Input, RadioButton, Static, TextArea
 
 import evmon.tui.app
 from evmon.actions import PROVENANCE_HEADER, identity
@@ -210,7 +210,10 @@ async def test_republish_two_marked_jetstream_events_to_a_target(
         assert [ev.offset for ev in chosen] == [1, 3] and chosen[0].stream == stream
 
         src, sink = await nats_sink(nats_url, [dst])
+        service = await nats.connect(nats_url)  # a plain subscriber: evmon's own do not count
         try:
+            await service.subscribe(dst)
+            await service.flush()
             await pilot.press("r")
             modal = await screen_is(app, RepublishModal)
             target = modal.query_one("#republish-target", Input)
@@ -221,12 +224,15 @@ async def test_republish_two_marked_jetstream_events_to_a_target(
             confirm = await screen_is(app, ConfirmModal)
             assert confirm.title_text == f"Re-publish 2 events to {dst}?"
             await pilot.press("y")
-            summary = await note(app, "re-published")
-            assert summary == f"re-published 2 events to {dst} (all acknowledged)"
+            summary = await note(app, "sent 2 events")
+            assert summary == (
+                f"sent 2 events to {dst}: 2 delivered to the server, which has 1 subscriber"
+            )
             await main_screen(app)
             await round_trip(nats_url)
             await async_wait_for(lambda: len(sink.events) == 2, message="2 re-published")
         finally:
+            await service.close()
             await src.close()
         for got, orig in zip(sink.events, chosen, strict=True):
             assert got.subject == dst
@@ -285,7 +291,7 @@ async def test_republish_an_edited_kafka_record(kafka_bootstrap: str, unique: st
             f"Re-publish 1 edited event, 2 copies of each (2 messages), to {dst}?"
         )
         await pilot.press("y")
-        await note(app, f"re-published 2 events to {dst}")
+        await note(app, f"sent 2 events to {dst}: 2 stored")
         await main_screen(app)
 
     consumer = AIOKafkaConsumer(
@@ -310,6 +316,8 @@ async def test_republish_an_edited_kafka_record(kafka_bootstrap: str, unique: st
     entries = audit()
     assert [(e["action"], e["outcome"]) for e in entries] == [("replay", "ok")]
     assert entries[0]["events"] == [identity(original)] * 2
+    assert (entries[0]["edited"], entries[0]["copies"], entries[0]["stored"]) == (True, 2, 2)
+    assert len(entries[0]["sha256"]) == 64
 
 
 async def test_cancel_at_the_modal_or_the_confirmation_sends_nothing(
@@ -345,7 +353,7 @@ async def test_cancel_at_the_modal_or_the_confirmation_sends_nothing(
         await pilot.press("enter")
         await screen_is(app, ConfirmModal)
         await pilot.press("y")
-        await note(app, "re-published 1 event")
+        await note(app, f"sent 1 event to {dst}: 1 stored")
         assert await js_count(nats_url, stream) == 1
     assert [e["outcome"] for e in audit()] == ["ok"]  # cancels before sending are not actions
 
@@ -411,18 +419,66 @@ async def test_progress_is_shown_while_publishing(nats_url: str, unique: str) ->
             await pilot.press("enter")
             await screen_is(app, ConfirmModal)
             await pilot.press("y")
-            await note(app, "re-published 3 events")
+            await note(app, "sent 3 events")
         finally:
             ProgressModal.advance = original  # type: ignore[method-assign]
         assert seen == ["1/3", "2/3", "3/3"]
         await main_screen(app)
 
 
+async def test_republish_copies_count_duplicates_and_msg_id_new_stores_them(
+    nats_url: str, unique: str
+) -> None:
+    """Copies of an event with a Nats-Msg-Id: kept, the stream stores one and says the rest
+    were duplicates (warned before, counted after); with "new" every copy is stored."""
+    stream, dst = f"{unique}-dst", f"{unique}.dst"
+    await add_stream(nats_url, stream, [dst])
+    app = make_app(nats_url=nats_url, subjects=[f"{unique}.none"])
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app)
+        headers = (("Nats-Msg-Id", b"order-7"),)
+        app.feed([Event("nats", f"{unique}.src", b"payload", time.time(), headers)])
+
+        async def republish(copies: int, msg_id: str) -> ConfirmModal:
+            await pilot.press("r")
+            modal = await screen_is(app, RepublishModal)
+            modal.query_one("#republish-target", Input).value = dst
+            modal.query_one("#republish-count", Input).value = str(copies)
+            modal.query_one(f"#msg-id-{msg_id}", RadioButton).value = True
+            await pilot.pause()
+            modal.query_one("#republish-target", Input).focus()
+            await pilot.press("enter")
+            return await screen_is(app, ConfirmModal)
+
+        confirm = await republish(3, "keep")
+        assert confirm.body.splitlines()[0] == (
+            f"warning: 3 events carry Nats-Msg-Id and {dst} is stored by stream {stream} "
+            "with a 2 min duplicate window: an id it already holds is dropped as a duplicate, "
+            "not stored (--msg-id new gives fresh ids, --msg-id drop none)"
+        )
+        await pilot.press("y")
+        summary = await note(app, "sent 3 events", severity="warning")
+        assert summary == (
+            f"sent 3 events to {dst}: 1 stored, 2 dropped as duplicates by stream {stream} "
+            "(Nats-Msg-Id within the duplicate window)"
+        )
+        assert await js_count(nats_url, stream) == 1
+        await main_screen(app)
+
+        app.notes.clear()
+        await republish(3, "new")
+        await pilot.press("y")
+        assert await note(app, "sent 3 events") == f"sent 3 events to {dst}: 3 stored"
+        assert await js_count(nats_url, stream) == 4
+    entries = audit()
+    assert [(e["outcome"], e["msg_id"], e["stored"], e["copies"]) for e in entries] == [
+        ("partial", "keep", 1, 3),
+        ("ok", "new", 3, 3),
+    ]
+    assert entries[0]["duplicates"] == {stream: 2}
+
+
 # --------------------------------------------------------------------------- skip
-
-
-
-
 
 
 async def current_offset(broker: KafkaBroker | ExternalKafka, group: str, partition: int) -> Any:

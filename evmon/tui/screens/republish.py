@@ -24,9 +24,26 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, ProgressBar, Static, TextArea
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    ProgressBar,
+    RadioButton,
+    RadioSet,
+    Static,
+    TextArea,
+)
 
-from evmon.actions import ActionContext, PlannedPublish, plan_event, replay
+from evmon.actions import (
+    ActionContext,
+    MsgIdPolicy,
+    PlannedPublish,
+    check_replay,
+    plan_event,
+    replay,
+)
 from evmon.codec import safe_text
 from evmon.errors import EvmonError, UsageError
 from evmon.model import Event, Headers
@@ -113,6 +130,8 @@ class RepublishRequest:
     count: int
     events: int
     edited: bool
+    #: what each copy does with Nats-Msg-Id (``new``: a fresh id per copy)
+    msg_id: MsgIdPolicy = "keep"
 
     @property
     def total(self) -> int:
@@ -205,6 +224,8 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
                     True,
                     id="republish-provenance",
                 )
+                if any(ev.source == "nats" for ev in events):
+                    yield from self._msg_id_choice()
                 if n == 1:
                     yield from self._editors(events[0])
                 else:
@@ -216,6 +237,23 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
             with Horizontal(id="republish-buttons"):
                 yield Button("Re-publish…", id="republish-ok", variant="warning")
                 yield Button("Cancel", id="republish-cancel")
+
+    def _msg_id_choice(self) -> ComposeResult:
+        yield Label(
+            "Nats-Msg-Id (a stream drops an id it holds within its duplicate window)",
+            classes="field-label",
+        )
+        with RadioSet(id="republish-msg-id"):
+            yield RadioButton("keep: byte exact", True, id="msg-id-keep")
+            yield RadioButton("drop: send without it", id="msg-id-drop")
+            yield RadioButton("new: <original>.evmon-<uuid> per copy", id="msg-id-new")
+
+    def _msg_id(self) -> MsgIdPolicy:
+        if not self.query("#republish-msg-id"):
+            return "keep"
+        pressed = self.query_one("#republish-msg-id", RadioSet).pressed_button
+        choice = (pressed.id or "") if pressed is not None else ""
+        return "drop" if choice == "msg-id-drop" else "new" if choice == "msg-id-new" else "keep"
 
     def _editors(self, ev: Event) -> ComposeResult:
         if self.payload_text is not None:
@@ -270,8 +308,10 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
         if len(events) == 1:
             single, edited = self._edited_event()
             events = [single]
-        plan = [plan_event(ev, target, provenance) for ev in events]
-        return RepublishRequest(tuple(plan) * count, count, len(events), edited)
+        msg_id = self._msg_id()
+        # one plan per copy: with msg_id "new" every copy gets its own id
+        plan = [plan_event(ev, target, provenance, msg_id) for _ in range(count) for ev in events]
+        return RepublishRequest(tuple(plan), count, len(events), edited, msg_id)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#republish-ok")
@@ -332,9 +372,17 @@ async def run_republish(app: App[Any], ctx: ActionContext, events: list[Event]) 
     request = await app.push_screen_wait(RepublishModal(events))
     if request is None:
         return
-    confirmed = await app.push_screen_wait(
-        ConfirmModal(request.question(), request.body(), "Re-publish")
-    )
+    try:  # what the server says about the targets (duplicate windows, interest) goes first
+        checks = await check_replay(ctx, request.plan)
+    except EvmonError as err:
+        app.notify(safe_text(str(err)), title="Re-publish failed", severity="error", markup=False)
+        return
+    warnings = checks.warnings(request.plan)
+    body = "\n".join([*(f"warning: {w}" for w in warnings), request.body()])
+    question = request.question()
+    if checks.no_interest():
+        question = question.removesuffix("?") + ", where nobody subscribes?"
+    confirmed = await app.push_screen_wait(ConfirmModal(question, body, "Re-publish"))
     if not confirmed:
         app.notify("Nothing was sent.", title="Re-publish cancelled")
         return
@@ -360,7 +408,15 @@ async def run_republish(app: App[Any], ctx: ActionContext, events: list[Event]) 
         progress.advance(done, total)
 
     try:
-        result = await replay(ctx, request.plan, on_progress=advance)
+        result = await replay(
+            ctx,
+            request.plan,
+            on_progress=advance,
+            checks=checks,
+            edited=request.edited,
+            copies=request.count,
+            msg_id=request.msg_id,
+        )
     except EvmonError as err:
         app.notify(safe_text(str(err)), title="Re-publish failed", severity="error", markup=False)
         return
@@ -379,4 +435,12 @@ async def run_republish(app: App[Any], ctx: ActionContext, events: list[Event]) 
         if app.screen is progress:
             with contextlib.suppress(Exception):
                 await app.pop_screen()
-    app.notify(safe_text(result.summary()), title="Re-published", markup=False)
+    if result.ok:
+        app.notify(safe_text(result.summary()), title="Re-published", markup=False)
+    else:  # duplicates, or nobody listening: acknowledged is not stored
+        app.notify(
+            safe_text(result.summary()),
+            title="Re-published, not all stored",
+            severity="warning",
+            markup=False,
+        )
