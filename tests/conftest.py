@@ -23,6 +23,7 @@ import os
 import re
 import uuid
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -33,8 +34,17 @@ from tests.brokers import (
     ExternalNats,
     KafkaBroker,
     NatsServer,
+    kafka_cache_root,
 )
 from tests.kafka_cluster import KafkaCluster
+
+# Caches the tests share across runs stay where the developer keeps them: resolved here,
+# once, before `_own_home` points HOME at a temp dir (Maven's ~/.m2 follows Java's
+# user.home, which comes from the password database, not $HOME).
+os.environ.setdefault("EVMON_TEST_CACHE", str(kafka_cache_root()))
+os.environ.setdefault("EVMON_BENCH_CACHE", str(Path.home() / ".cache" / "evmon-bench"))
+for _name, _default in (("GOPATH", "go"), ("GOCACHE", ".cache/go-build")):
+    os.environ.setdefault(_name, str(Path.home() / _default))
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
@@ -182,6 +192,25 @@ def _brokers_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
                 "that stop or restart a broker must leave it running",
                 pytrace=False,
             )
+
+
+#: Where a test's evmon (and every process it starts) keeps config, state and cache.
+XDG_DIRS = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME and XDG directories (inherited by the subprocesses it
+    starts), so nothing it runs reads the developer's config or writes their audit log.
+    Tests that need particular ones set them again with ``monkeypatch``."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name, sub in zip(
+        XDG_DIRS, (".config", ".local/state", ".cache", ".local/share"), strict=True
+    ):
+        monkeypatch.setenv(name, str(home / sub))
+    monkeypatch.delenv("EVMON_CONTEXT", raising=False)
+    return home
 
 
 @pytest.fixture
