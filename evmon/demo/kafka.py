@@ -30,8 +30,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from evmon.config import KafkaSettings
 from evmon.demo.generator import DemoEvent, kafka_poison_payment
-from evmon.errors import ConnectError, RuntimeFailure
-from evmon.sources.kafka import client_kwargs, describe_kafka_error
+from evmon.errors import RuntimeFailure
+from evmon.sources.kafka import bootstrap_errors, client_kwargs, connect_error
 
 ORDERS_TOPIC = "shop.orders"
 PAYMENTS_TOPIC = "shop.payments"
@@ -106,13 +106,12 @@ class KafkaDemo:
         """Create the topics (keeping existing ones) and start the producer."""
         admin = AIOKafkaAdminClient(**self._kw("evmon-demo-admin"))
         try:
-            await admin.start()
+            with bootstrap_errors() as seen:
+                await admin.start()
         except Exception as err:
             with contextlib.suppress(Exception):
                 await admin.close()
-            raise ConnectError(
-                f"cannot connect to Kafka at {self.settings.display}: {describe_kafka_error(err)}"
-            ) from None
+            raise connect_error(self.settings, err, seen) from None
         try:
             resp = await admin.create_topics(
                 [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in self.topics]

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 import ssl
 import time
 from collections.abc import Iterator, Sequence
@@ -54,11 +55,23 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     return kw
 
 
-def describe_kafka_error(err: BaseException, settings: KafkaSettings | None = None) -> str:
-    """One short cause for a Kafka error; with ``settings``, secrets are masked."""
+def describe_kafka_error(
+    err: BaseException, settings: KafkaSettings | None = None, *, connecting: bool = False
+) -> str:
+    """One short cause for a Kafka error; with ``settings``, secrets are masked.
+
+    A broker evmon cannot reach reads the same everywhere: ``broker unreachable
+    (connection refused)``, ``(host not found)`` or, while ``connecting``, ``(timed out)``.
+    """
     text = str(err)
     low = text.lower()
     name = type(err).__name__
+    if isinstance(err, ConnectionRefusedError) or "connect call failed" in low:
+        return "broker unreachable (connection refused)"
+    if isinstance(err, socket.gaierror):
+        return "broker unreachable (host not found)"
+    if connecting and isinstance(err, TimeoutError):
+        return "broker unreachable (timed out)"
     if "sasl" in low or "authentication" in low or "Sasl" in name or "Authentication" in name:
         detail = text.strip() or name
         cause = f"SASL authentication failed ({detail})"
@@ -103,6 +116,16 @@ class _BootstrapErrors(logging.Handler):
             if not isinstance(err, OSError | asyncio.TimeoutError) or isinstance(err, ssl.SSLError):
                 return err
         return self.errors[-1] if self.errors else fallback
+
+
+def connect_error(
+    settings: KafkaSettings, err: BaseException, seen: _BootstrapErrors | None = None
+) -> ConnectError:
+    """The one line every command (and the dashboard's status bar) shows when a Kafka
+    client cannot start: ``cannot connect to Kafka at H:P: broker unreachable (connection
+    refused)``. ``seen`` holds the per-host errors aiokafka only logged."""
+    cause = describe_kafka_error(seen.cause(err) if seen else err, settings, connecting=True)
+    return ConnectError(f"cannot connect to Kafka at {settings.display}: {cause}")
 
 
 @contextlib.contextmanager
@@ -202,10 +225,7 @@ class KafkaSource:
         if failed is not None:
             with contextlib.suppress(Exception):
                 await consumer.stop()
-            cause = describe_kafka_error(failed, self.settings)
-            raise ConnectError(
-                f"cannot connect to Kafka at {self.settings.display}: {cause}"
-            ) from None
+            raise connect_error(self.settings, failed) from None
         self.consumer = consumer
         try:
             cluster = await consumer._client.fetch_all_metadata()  # one metadata request

@@ -70,9 +70,14 @@ from aiokafka.protocol.types import (
 from aiokafka.structs import TopicPartition
 
 from evmon.config import KafkaSettings
-from evmon.errors import ConnectError, RuntimeFailure
+from evmon.errors import RuntimeFailure
 from evmon.lag import KafkaLagRow, Status
-from evmon.sources.kafka import bootstrap_errors, client_kwargs, describe_kafka_error
+from evmon.sources.kafka import (
+    bootstrap_errors,
+    client_kwargs,
+    connect_error,
+    describe_kafka_error,
+)
 
 UNKNOWN_848 = "unknown (consumer protocol)"
 LATEST, EARLIEST = -1, -2
@@ -236,10 +241,7 @@ class KafkaLagClient:
                 failed = seen.cause(err)
         if failed is not None:
             await self.close()
-            cause = describe_kafka_error(failed, self.settings)
-            raise ConnectError(
-                f"cannot connect to Kafka at {self.settings.display}: {cause}"
-            ) from None
+            raise connect_error(self.settings, failed) from None
         self._started = True
 
     async def close(self) -> None:

@@ -37,9 +37,14 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.protocol import command as protocol
 
 from evmon.config import KafkaSettings, NatsSettings
-from evmon.errors import ConnectError, RuntimeFailure, UsageError
+from evmon.errors import RuntimeFailure, UsageError
 from evmon.model import Headers
-from evmon.sources.kafka import client_kwargs, describe_kafka_error
+from evmon.sources.kafka import (
+    bootstrap_errors,
+    client_kwargs,
+    connect_error,
+    describe_kafka_error,
+)
 from evmon.sources.nats import connect_nats
 
 __all__ = [
@@ -317,13 +322,12 @@ class KafkaPublisher:
             **client_kwargs(self.settings),
         )
         try:
-            await asyncio.wait_for(producer.start(), self.settings.request_timeout)
+            with bootstrap_errors() as seen:
+                await asyncio.wait_for(producer.start(), self.settings.request_timeout)
         except (TimeoutError, KafkaError, OSError) as err:
             with contextlib.suppress(Exception):
                 await producer.stop()
-            raise ConnectError(
-                f"cannot connect to Kafka at {self.settings.display}: {describe_kafka_error(err)}"
-            ) from None
+            raise connect_error(self.settings, err, seen) from None
         self.producer = producer
 
     async def __aenter__(self) -> KafkaPublisher:
