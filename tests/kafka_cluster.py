@@ -299,8 +299,7 @@ class KafkaCluster:
 
     def log_tails(self, n: int = 20) -> str:
         return "\n".join(
-            f"--- node {i} ({node.log_path}):\n{node.log_tail(n)}"
-            for i, node in self.nodes.items()
+            f"--- node {i} ({node.log_path}):\n{node.log_tail(n)}" for i, node in self.nodes.items()
         )
 
     def __enter__(self) -> Self:
