@@ -240,7 +240,8 @@ class ReplayChecks:
                 with_id = sum(1 for p in mine if p.msg_id is not None and p.msg_id_policy != "new")
                 if with_id:
                     out.append(
-                        f"{_plural(with_id, 'event')} carry {MSG_ID_HEADER} and {name} is stored "
+                        f"{_plural(with_id, 'event')} carr{'ies' if with_id == 1 else 'y'} "
+                        f"{MSG_ID_HEADER} and {name} is stored "
                         f"by stream {check.stream} with a {_window(check.duplicate_window)} "
                         "duplicate window: an id it already holds is dropped as a duplicate, "
                         "not stored (--msg-id new gives fresh ids, --msg-id drop none)"
