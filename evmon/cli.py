@@ -83,6 +83,13 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
         help="give up (exit 1) when a broker stays unreachable this long after a loss "
         "(default 60 for headless commands; 0 = never)",
     )
+    g.add_argument(
+        "--ping-interval",
+        type=POSITIVE,
+        metavar="SECONDS",
+        help="how often a server's liveness is checked: a frozen NATS server is reported "
+        "after 3 intervals without an answer (default 5)",
+    )
     _add_auth_flags(p)
 
 

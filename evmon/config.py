@@ -54,6 +54,9 @@ class NatsSettings:
     connect_timeout: float = 5.0
     #: Give up (status ``closed``) after this many seconds without a connection; None: never.
     reconnect_deadline: float | None = None
+    #: A ping every this many seconds; more than ``max_outstanding_pings`` unanswered: stale.
+    ping_interval: float = 5.0
+    max_outstanding_pings: int = 2
 
     @property
     def display(self) -> str:
@@ -250,8 +253,7 @@ def _warn_if_exposed(path: Path, secrets: list[str], warn: Warn) -> None:
 
 
 def _refuse_if_writable(path: Path) -> None:
-    """A file every user can write decides read_only, servers and credentials for whoever
-    runs evmon: refused outright (like ssh), not merely warned about."""
+    """Anyone who can write it decides read_only and servers: refused (like ssh does)."""
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -483,6 +485,14 @@ def _deadline(args: Any) -> float | None:
     return None if value <= 0 else float(value)
 
 
+def _bootstrap(value: str) -> str:  # aiokafka would raise a bare ValueError later
+    for part in value.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not (host and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+            raise UsageError(f"bad Kafka address {part.strip()!r}: expected HOST:PORT")
+    return value
+
+
 def _exists(path: str | None, what: str) -> str | None:
     if path is not None and not Path(path).is_file():
         raise UsageError(f"{what} file not found: {path}")
@@ -524,6 +534,7 @@ def nats_settings_from(
         tls_key=_exists(_flag(args, "nats_tls_key") or cfg.get("tls_key"), "NATS TLS key"),
         tls_first=bool(tls_first if tls_first is not None else cfg.get("tls_first", False)),
         reconnect_deadline=_deadline(args),
+        ping_interval=getattr(args, "ping_interval", None) or 5.0,
     )
 
 
@@ -582,7 +593,7 @@ def kafka_settings_from(
         mechanism = None
         user = None
     return KafkaSettings(
-        bootstrap=str(bootstrap),
+        bootstrap=_bootstrap(str(bootstrap)),
         security_protocol=protocol,
         sasl_mechanism=mechanism,
         sasl_username=user,

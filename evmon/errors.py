@@ -25,3 +25,14 @@ class RuntimeFailure(EvmonError):
     """Something failed after the start: a lost connection, an unacknowledged publish."""
 
     exit_code = 1
+
+
+def tls_files_error(broker: str, files: list[str], err: BaseException) -> str:
+    """The one line for TLS files that Python's ssl module cannot load (not PEM, a key that
+    does not belong to the certificate): it only says "PEM lib" or "no certificate found"."""
+    reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or str(err)
+    reason = reason.replace("[SSL] ", "").split(" (_ssl.c", 1)[0]
+    return (
+        f"cannot load the {broker} TLS files {', '.join(files)}: {reason} "
+        "(certificates and keys must be PEM files; the key must match the certificate)"
+    )

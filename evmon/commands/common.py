@@ -77,9 +77,23 @@ def event_filter(expr: str) -> Filter | None:
         raise UsageError(str(err)) from None
 
 
+#: What nats-server refuses in a stream or consumer name (nats-py raises a bare ValueError).
+_BAD_NAME_CHARS = frozenset(" \t\r\n\f\v.*>/\\")
+
+
+def check_stream_names(names: list[str], what: str = "stream") -> None:
+    for name in names:
+        if not name or _BAD_NAME_CHARS.intersection(name):
+            raise UsageError(
+                f"invalid JetStream {what} name {name!r}: names cannot be empty or contain "
+                "'.', '*', '>', '/', '\\' or whitespace (did you mean -s SUBJECT?)"
+            )
+
+
 def check_selection(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would silently read nothing."""
     apply_context(args)
+    check_stream_names(args.streams)
     from_context = getattr(args, "_kafka_from_context", False)
     if args.kafka and from_context and not (args.topics or args.topic_pattern):
         args.kafka = None  # the context's Kafka has no default topics: read NATS only

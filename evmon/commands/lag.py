@@ -22,7 +22,7 @@ from typing import Any, Generic, TextIO, TypeVar
 import orjson
 
 from evmon.codec import safe_text, terminal_json
-from evmon.commands.common import kafka_settings, nats_settings
+from evmon.commands.common import check_stream_names, kafka_settings, nats_settings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
 from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow
 
@@ -79,6 +79,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--group needs --kafka HOST:PORT")
     if (args.streams or args.consumers) and not args.nats:
         raise UsageError("--stream and --consumer need --nats URL")
+    check_stream_names(args.streams)
+    check_stream_names(args.consumers, "consumer")
     if args.watch is not None and args.watch <= 0:
         raise UsageError("--watch needs a positive number of seconds")
     if args.window < 1:

@@ -25,7 +25,7 @@ from aiokafka.helpers import create_ssl_context
 
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
-from evmon.errors import ConnectError, UsageError
+from evmon.errors import ConnectError, UsageError, tls_files_error
 from evmon.model import ConnectionStatus
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
@@ -47,11 +47,16 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
         kw["sasl_plain_username"] = settings.sasl_username
         kw["sasl_plain_password"] = settings.sasl_password
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        kw["ssl_context"] = create_ssl_context(
-            cafile=settings.ssl_cafile,
-            certfile=settings.ssl_certfile,
-            keyfile=settings.ssl_keyfile,
-        )
+        try:
+            kw["ssl_context"] = create_ssl_context(
+                cafile=settings.ssl_cafile,
+                certfile=settings.ssl_certfile,
+                keyfile=settings.ssl_keyfile,
+            )
+        except (ssl.SSLError, OSError, ValueError) as err:
+            paths = (settings.ssl_cafile, settings.ssl_certfile, settings.ssl_keyfile)
+            files = [f for f in paths if f]
+            raise UsageError(tls_files_error("Kafka", files, err)) from None
     return kw
 
 
