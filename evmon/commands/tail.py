@@ -215,6 +215,10 @@ async def run(args: argparse.Namespace) -> int:
             detail = f": {status.detail}" if status.detail else ""
             line = f"evmon: {status.source} {status.url} reconnecting{detail}"
             print(safe_text(line), file=sys.stderr, flush=True)
+        elif status.state == "connected" and "slow consumer" in status.detail:
+            # the NATS source names a slow-consumer cut-off once the server took it back
+            line = f"evmon: {status.source} {status.url} reconnected: {status.detail}"
+            print(safe_text(line), file=sys.stderr, flush=True)
         elif status.state == "closed" and not closing:
             failure.append(
                 status.detail or f"lost the connection to {status.source} at {status.url}"
@@ -223,6 +227,7 @@ async def run(args: argparse.Namespace) -> int:
 
     closing = False
     sources: list[Source] = []
+    cut_off_summaries: list[Callable[[], str]] = []
     nats = nats_settings(args)
     kafka = kafka_settings(args)
     try:
@@ -239,6 +244,7 @@ async def run(args: argparse.Namespace) -> int:
             )
             await ns.start()
             sources.append(ns)
+            cut_off_summaries.append(ns.cut_offs.summary)
         if kafka is not None:
             from evmon.sources.kafka import KafkaSource
 
@@ -286,6 +292,9 @@ async def run(args: argparse.Namespace) -> int:
             f"evmon: {writer.dropped} messages dropped by the NATS client (slow consumer)",
             file=sys.stderr,
         )
+    for summary in cut_off_summaries:
+        if summary():
+            print(f"evmon: {summary()}", file=sys.stderr)
     if failure:
         raise RuntimeFailure(failure[0])
     if timed_out and args.count is not None and writer.written < args.count:

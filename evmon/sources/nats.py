@@ -18,14 +18,16 @@ import nats
 import nats.errors
 import nats.js.api
 import nats.js.errors
-from nats.aio.client import Client
+from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
 from nats.aio.msg import Msg
+from nats.protocol.parser import Parser
 
 from evmon.config import NatsSettings
 from evmon.errors import ConnectError, UsageError
 from evmon.model import ConnectionStatus, Event, Headers, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
+from evmon.sources.nats_cutoffs import CutOffs, ServerCutOff
 
 #: Pending limits per subscription. nats-py's defaults drop silently past 512k messages;
 #: evmon raises them and counts every drop in the sink instead.
@@ -45,6 +47,38 @@ def _env_limit(name: str, default: int) -> int:
     return value if value > 0 else default
 
 
+#: Full reads in a row (of nats-py's 32 KiB) that mean evmon is behind the server, and how
+#: long after such a run an EOF still counts as "while behind".
+BEHIND_READS = 8
+BEHIND_GRACE = 0.5
+
+
+class _CountingParser(Parser):
+    """nats-py's protocol parser, noting when evmon was reading a backlog.
+
+    ``Client._read_loop`` reads at most ``DEFAULT_BUFFER_SIZE`` bytes and passes them to
+    ``Client._ps.parse``: a loop that keeps getting full buffers has a backlog in the socket,
+    which is what a slow consumer looks like from the client's side. The backlog's last read
+    is short, so a run of full reads counts for ``BEHIND_GRACE`` seconds after it ends.
+    """
+
+    full_reads = 0
+    _run_ended = -1e9
+
+    async def parse(self, data: bytes = b"") -> None:
+        n = len(data)
+        if n >= DEFAULT_BUFFER_SIZE:
+            self.full_reads += 1
+        elif n:
+            if self.full_reads >= BEHIND_READS:
+                self._run_ended = time.monotonic()
+            self.full_reads = 0
+        await super().parse(data)
+
+    def behind(self) -> bool:
+        return self.full_reads >= BEHIND_READS or time.monotonic() - self._run_ended < BEHIND_GRACE
+
+
 class RawHeaderClient(Client):
     """A nats-py client that keeps the raw header block of every message.
 
@@ -55,6 +89,22 @@ class RawHeaderClient(Client):
     """
 
     _raw_hdr: bytes = b""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ps = _CountingParser(self)
+
+    def was_behind(self) -> bool:
+        """The read loop was just handed a run of full buffers (256 KiB or more): the server
+        had more for evmon than evmon was reading."""
+        ps = self._ps
+        return isinstance(ps, _CountingParser) and ps.behind()
+
+    @property
+    def server_id(self) -> str:
+        """The id the connected server sent in its INFO (a new one at every server start)."""
+        return str(self._server_info.get("server_id", ""))
+
     #: Core subscriptions evmon reads itself (sid -> handler), straight from the protocol
     #: parser: no ``Msg``, no asyncio queue, no task switch and coroutine per message. That
     #: dispatch is about half of what a raw nats-py callback subscriber spends per message.
@@ -191,6 +241,9 @@ async def connect_nats(
     """
     display = settings.display
     last_error: list[BaseException] = []
+    #: (server id, when) of an EOF that came while evmon was behind: see ``ServerCutOff``.
+    cut_off: list[tuple[str, float]] = []
+    refused: list[str] = []  # refusals before the first connect (headless commands)
     fatal = asyncio.Event()
     connected_once = False
     lost_detail = ""
@@ -228,11 +281,20 @@ async def connect_nats(
                 on_error(err)
             return
         failure = rejected_login(err)
+        if connected_once and isinstance(err, nats.errors.UnexpectedEOF) and nc.was_behind():
+            cut_off.append((nc.server_id, _now()))  # confirmed when the same server is back
+            del cut_off[:-1]
         last_error.append(failure)
         del last_error[:-1]
         cause = describe(failure)
         if not connected_once and _is_fatal_at_start(failure):
             fatal.set()
+        if not connected_once and wait is not None and cause == "connection refused":
+            # nats-py tries the servers in turn: once every one has refused, nothing listens
+            # at any of them; say so now rather than after the whole wait.
+            refused.append(cause)
+            if len(refused) >= len(settings.urls):
+                fatal.set()
         if connected_once:
             if not nc.is_closed:
                 on_status(ConnectionStatus("nats", display, "reconnecting", cause))
@@ -250,6 +312,9 @@ async def connect_nats(
     async def reconnected_cb() -> None:
         if watchdog is not None:
             watchdog.cancel()
+        if cut_off and on_error is not None and cut_off[0][0] == nc.server_id:
+            on_error(ServerCutOff(cut_off[0][1]))  # the server that closed is still up
+        cut_off.clear()
         url = nc.connected_url
         on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
 
@@ -433,13 +498,18 @@ class NatsSource:
         self._pending: list[_PendingEvents] = []
         self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
         self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
+        #: Slow-consumer cut-offs: named in the status, counted in ``cut_offs.intervals``.
+        self.cut_offs = CutOffs(on_status, jetstream=bool(self.streams))
 
     def _on_error(self, err: Exception) -> None:
-        self.sink.add_dropped(1)
+        if isinstance(err, ServerCutOff):
+            self.cut_offs.cut(err.at)
+        else:
+            self.sink.add_dropped(1)
 
     async def start(self, wait: float | None = 10.0) -> None:
         self.nc = await connect_nats(
-            self.settings, on_status=self.on_status, on_error=self._on_error, wait=wait
+            self.settings, on_status=self.cut_offs.status, on_error=self._on_error, wait=wait
         )
         try:
             if self.streams:
