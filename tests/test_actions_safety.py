@@ -99,6 +99,10 @@ async def _stream_with_consumer(nats_url: str, unique: str) -> tuple[str, str]:
                 durable_name=consumer, ack_policy=nats.js.api.AckPolicy.EXPLICIT
             ),
         )
+        # the worker fails on the poison and naks it: the consumer is stuck on sequence 1
+        sub = await js.pull_subscribe_bind(durable=consumer, stream=stream)
+        [msg] = await sub.fetch(1, timeout=5)
+        await nc.request(msg.reply, b"-NAK", timeout=5)
     finally:
         await nc.close()
     return stream, consumer
@@ -274,7 +278,7 @@ async def test_one_correct_audit_line_per_action_without_secrets(
     )
     assert (entries[0]["edited"], entries[0]["copies"], entries[0]["sent"]) == (False, 1, 2)
     assert entries[1]["detail"] == "committed 2"
-    assert entries[2]["detail"] == "terminated 1"
+    assert entries[2]["detail"] == f"terminated {stream}#1 ({unique}.work, 2 times)"
 
 
 async def test_unwritable_audit_log_stops_the_action_before_it_starts(
@@ -337,10 +341,13 @@ async def test_export_default_name_no_overwrite_and_replayable(
         "evmon.actions",
         "evmon.safety",
         "evmon.skips",
+        "evmon.skips_jetstream",
+        "evmon.skip_report",
         "evmon.commands.replay",
         "evmon.commands.skip",
         "evmon.sources.publish",
         "evmon.sources.skip",
+        "evmon.sources.stuck",
     ],
 )
 def test_action_modules_do_not_import_textual(module: str) -> None:
