@@ -13,6 +13,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import ParseResult
 
 import nats
 import nats.errors
@@ -23,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.protocol.parser import Parser
 
 from evmon.config import NatsSettings
-from evmon.errors import ConnectError, UsageError
+from evmon.errors import ConnectError, UsageError, tls_files_error
 from evmon.model import ConnectionStatus, Event, Headers, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
@@ -123,6 +124,18 @@ class RawHeaderClient(Client):
         handler(subject, data, headers)
         return None
 
+    #: Why the connection was last lost, when nats-py knows: it calls ``disconnected_cb``
+    #: without a reason, and a stale connection (the server stopped answering pings: frozen,
+    #: or a silent partition) is worth saying as such.
+    lost_because: BaseException | None = None
+    #: The URL of the server that connection was to.
+    lost_url: ParseResult | None = None
+
+    async def _process_op_err(self, e: Exception) -> None:
+        if self.is_connected:
+            self.lost_because, self.lost_url = e, self.connected_url
+        await super()._process_op_err(e)
+
     def deliver_directly(self, sid: int, handler: Callable[[bytes, bytes, bytes], None]) -> None:
         """Hand every message of subscription ``sid`` to ``handler(subject, data, headers)``
         from the parser (``headers`` is the raw block or empty)."""
@@ -177,9 +190,13 @@ def msg_headers(msg: Msg) -> Headers:
 def _tls_context(settings: NatsSettings) -> ssl.SSLContext | None:
     if not (settings.tls_ca or settings.tls_cert or settings.tls_first):
         return None
-    ctx = ssl.create_default_context(cafile=settings.tls_ca)
-    if settings.tls_cert:
-        ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    try:
+        ctx = ssl.create_default_context(cafile=settings.tls_ca)
+        if settings.tls_cert:
+            ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (ssl.SSLError, OSError, ValueError) as err:
+        files = [f for f in (settings.tls_ca, settings.tls_cert, settings.tls_key) if f]
+        raise UsageError(tls_files_error("NATS", files, err)) from None
     return ctx
 
 
@@ -204,9 +221,17 @@ def describe_nats_error(err: BaseException, settings: NatsSettings | None = None
         cause = "connection refused"
     elif isinstance(err, asyncio.TimeoutError):
         cause = "timed out"
+    elif isinstance(err, nats.errors.StaleConnectionError):
+        cause = "the server stopped answering pings"
     else:
         cause = text
     return settings.redact(cause) if settings is not None else cause
+
+
+def _host_port(url: ParseResult) -> str:
+    """``host:port`` of the server nats-py reached: its ``netloc`` keeps the URL's
+    ``user:password@`` or token, which must never reach a status line."""
+    return url.netloc.rpartition("@")[2]
 
 
 def _is_fatal_at_start(err: BaseException) -> bool:
@@ -304,7 +329,14 @@ async def connect_nats(
     async def disconnected_cb() -> None:
         nonlocal watchdog
         if connected_once and not nc.is_closed:
-            on_status(ConnectionStatus("nats", display, "reconnecting"))
+            why, nc.lost_because = nc.lost_because, None
+            detail = ""
+            if isinstance(why, nats.errors.StaleConnectionError):
+                url = nc.lost_url
+                server = _host_port(url) if url else display
+                last_error.append(why)
+                detail = f"NATS server {server} stopped answering pings"
+            on_status(ConnectionStatus("nats", display, "reconnecting", detail))
             deadline = settings.reconnect_deadline
             if deadline is not None and (watchdog is None or watchdog.done()):
                 watchdog = asyncio.create_task(give_up_after(deadline))
@@ -316,7 +348,7 @@ async def connect_nats(
             on_error(ServerCutOff(cut_off[0][1]))  # the server that closed is still up
         cut_off.clear()
         url = nc.connected_url
-        on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
+        on_status(ConnectionStatus("nats", display, "connected", _host_port(url) if url else ""))
 
     async def closed_cb() -> None:
         if watchdog is not None and watchdog is not asyncio.current_task():
@@ -331,6 +363,10 @@ async def connect_nats(
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 1,
+        # nats-py's default (a ping every 2 minutes, 2 unanswered allowed) notices a frozen
+        # server or a silent partition after about 6 minutes; evmon after ~3 intervals.
+        "ping_interval": settings.ping_interval,
+        "max_outstanding_pings": settings.max_outstanding_pings,
         "error_cb": error_cb,
         "disconnected_cb": disconnected_cb,
         "reconnected_cb": reconnected_cb,
@@ -377,7 +413,7 @@ async def connect_nats(
         raise ConnectError(f"cannot connect to NATS at {display}: {cause}")
     connected_once = True
     url = nc.connected_url
-    on_status(ConnectionStatus("nats", display, "connected", url.netloc if url else ""))
+    on_status(ConnectionStatus("nats", display, "connected", _host_port(url) if url else ""))
     return nc
 
 
