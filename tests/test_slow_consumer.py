@@ -1,0 +1,179 @@
+"""nats-server cutting evmon off as a slow consumer: said in words, counted, and for
+JetStream resumed without a gap.
+
+The server here has a tiny ``max_pending`` (1 MiB). evmon is made slow for real: the tail
+process is stopped (SIGSTOP) while a publisher floods, until the server logs "Slow Consumer
+Detected" and closes the connection; then it runs again and reads what the kernel held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import orjson
+import pytest
+
+from evmon.config import NatsSettings
+from evmon.store import EventStore
+from evmon.tui.app import EvmonApp
+from evmon.tui.connections import nats_spec
+from tests.brokers import NatsServer
+from tests.helpers import evmon_cmd
+from tests.waiting import async_wait_for, wait_for
+
+CUT = "the server disconnected evmon as a slow consumer"
+
+
+@pytest.fixture
+def tight_server() -> Iterator[NatsServer]:
+    server = NatsServer(config="max_pending: 1MB\n")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _cut_off_logged(server: NatsServer) -> bool:
+    return "Slow Consumer Detected" in server.log_path.read_text(errors="replace")
+
+
+async def _flood_until_cut(server: NatsServer, subject: str) -> int:
+    """Publish 1 KiB messages until the server says it cut a slow consumer off."""
+    nc = await nats.connect(server.url)
+    sent = 0
+    try:
+        for _ in range(200):  # at most 200 x 1000 messages
+            for _ in range(1000):
+                await nc.publish(subject, b'{"pad":"' + b"x" * 1000 + b'"}')
+                sent += 1
+            await nc.flush()
+            if _cut_off_logged(server):
+                return sent
+    finally:
+        await nc.close()
+    raise AssertionError("the server never cut the stopped tail off")
+
+
+def _tail(
+    server: NatsServer, tmp_path: Path, *args: str
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.txt"
+    proc = subprocess.Popen(
+        evmon_cmd("tail", "--nats", server.url, "--format", "jsonl", *args),
+        stdout=out.open("wb"),
+        stderr=err.open("wb"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    return proc, out, err
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
+
+
+async def test_tail_says_the_server_cut_it_off_and_carries_on(
+    tight_server: NatsServer, tmp_path: Path, unique: str
+) -> None:
+    proc, out, err = _tail(tight_server, tmp_path, "-s", f"{unique}.>")
+    try:
+        nc = await nats.connect(tight_server.url)
+
+        async def probe() -> bool:
+            await nc.publish(f"{unique}.probe", b"{}")
+            await nc.flush()
+            return out.stat().st_size > 0
+
+        await async_wait_for(probe, timeout=30, message="the tail is subscribed")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            sent = await _flood_until_cut(tight_server, f"{unique}.flood")
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        await async_wait_for(
+            lambda: f"reconnected: {CUT}: messages were lost at " in err.read_text(),
+            timeout=30,
+            message="the cut-off said in words on stderr",
+        )
+
+        async def after() -> bool:
+            await nc.publish(f"{unique}.after", b'{"after":1}')
+            await nc.flush()
+            return any(r["subject"] == f"{unique}.after" for r in _lines(out))
+
+        await async_wait_for(after, timeout=30, message="the tail reads again")
+        await nc.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    flood = [r for r in _lines(out) if r["subject"] == f"{unique}.flood"]
+    assert 0 < len(flood) < sent  # some arrived, the rest the server dropped
+    text = err.read_text()
+    assert f"evmon: {CUT} once: messages were lost" in text
+    assert "Traceback" not in text
+
+
+async def test_a_stream_read_resumes_without_a_gap(
+    tight_server: NatsServer, tmp_path: Path, unique: str
+) -> None:
+    name = unique.replace("-", "_").upper()
+    nc = await nats.connect(tight_server.url)
+    js = nc.jetstream()
+    await js.add_stream(name=name, subjects=[f"{unique}.>"], storage="memory")
+    total = 8000
+    pad = b"x" * 1000
+    for i in range(total):
+        await js.publish(f"{unique}.m", b'{"i":%d,"pad":"%s"}' % (i, pad))
+    await nc.close()
+    proc, out, err = _tail(
+        tight_server, tmp_path, "--stream", name, "--from", "first", "-n", str(total)
+    )
+    try:
+        wait_for(lambda: out.stat().st_size > 0, timeout=30, message="the stream read started")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            wait_for(
+                lambda: _cut_off_logged(tight_server), timeout=60, message="a slow consumer cut-off"
+            )
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        proc.wait(timeout=120)  # -n: every message, then exit
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.read_text()
+    seqs = [r["offset"] for r in _lines(out)]
+    assert seqs == list(range(1, total + 1))  # no gap, no duplicate
+    text = err.read_text()
+    assert f"{CUT}" in text and "the stream read resumed after the last sequence shown" in text
+
+
+def _flood_from_thread(server: NatsServer, subject: str) -> None:
+    asyncio.run(_flood_until_cut(server, subject))
+
+
+async def test_the_status_bar_names_the_cut_off(tight_server: NatsServer, unique: str) -> None:
+    spec = nats_spec(NatsSettings(urls=(tight_server.url,)), subjects=[f"{unique}.>"])
+    app = EvmonApp(EventStore(10_000), [spec], blink=False)
+    async with app.run_test(size=(220, 30)):
+        await async_wait_for(lambda: app.connections[0].state == "connected", timeout=30)
+        # The dashboard stops reading (its event loop is held here) while a flood arrives,
+        # until the server cuts it off: a slow consumer, for real.
+        flood = threading.Thread(target=_flood_from_thread, args=(tight_server, f"{unique}.f"))
+        flood.start()
+        wait_for(lambda: _cut_off_logged(tight_server), timeout=60, message="cut-off logged")
+        flood.join(60)
+        await async_wait_for(
+            lambda: f"connected: {CUT}: messages were lost at " in app.status_bar.render().plain,
+            timeout=30,
+            message="the status bar names the cut-off",
+        )
+        await app.close_sources()
