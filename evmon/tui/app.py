@@ -14,8 +14,9 @@ Adding to the dashboard:
 - a modal or screen: a ``ModalScreen[T]`` subclass in ``screens/``; an action pushes it
   with ``self.push_screen(Screen(...), callback)`` (or ``await self.push_screen_wait`` in a
   ``@work`` method). See ``screens/payload.py``.
-- what the actions of later issues work on: ``highlighted_event()``, ``marked_events()``
-  (falls back to the highlighted one) and ``filtered_events()``; ``action_context()`` gives
+- what the actions work on: ``highlighted_event()``, ``marked_events()`` (falls back to the
+  highlighted one) and ``filtered_events()`` (``targets.py``), taken when the key is pressed,
+  after ``pin()`` stopped the list following; ``action_context()`` gives
   ``evmon.actions`` its connection settings and the read-only flag, and ``check_action``
   greys out the actions named in ``GUARDED_ACTIONS`` in read-only mode.
 """
@@ -59,6 +60,7 @@ from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.screens.republish import run_republish
 from evmon.tui.screens.skip import run_skip
+from evmon.tui.targets import ActionTargets, follow_note
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
@@ -88,7 +90,7 @@ CLOSE_TIMEOUT = 5.0
 NARROW = 100
 
 
-class EvmonApp(App[int]):
+class EvmonApp(ActionTargets, App[int]):
     """The live dashboard over one ``EventStore`` fed by the given sources."""
 
     CSS_PATH = "app.tcss"
@@ -217,10 +219,6 @@ class EvmonApp(App[int]):
     def main_screen(self) -> Screen[object]:
         """The dashboard itself (``self.screen`` may be a modal or the palette)."""
         return self.screen_stack[0]
-
-    @property
-    def detail_visible(self) -> bool:
-        return self._detail_open
 
     def on_mount(self) -> None:
         self.event_list.focus()
@@ -361,10 +359,7 @@ class EvmonApp(App[int]):
             subtitle = f"matching {fmt.count(len(index))} of {fmt.count(index.scanned)}"
             if self._filtering:
                 subtitle += " · filtering…"  # older rows are still being looked for
-        if not events.follow:
-            subtitle += " · paused"
-            if events.new_rows:
-                subtitle += f" +{fmt.count(events.new_rows)} new"
+        subtitle += follow_note(events)
         if events.border_subtitle != subtitle:
             events.border_subtitle = subtitle
 
@@ -442,36 +437,15 @@ class EvmonApp(App[int]):
 
     @on(EventHighlighted)
     def _highlighted(self, message: EventHighlighted) -> None:
-        if self.detail_visible:
+        """A pinned detail keeps its event unless the operator moved the cursor."""
+        if self.detail_visible and (message.operator or self.event_list.follow):
             seq = message.seq
             self.detail.show(seq, None if seq is None else self.store.get(seq))
 
     @on(FollowChanged)
     def _follow_changed(self) -> None:
+        self.show_pinned()
         self._update_status()
-
-    def highlighted_event(self) -> Event | None:
-        return self.event_list.cursor_event
-
-    def marked_events(self) -> list[Event]:
-        """Marked events still retained, oldest first; the highlighted one if none is."""
-        get = self.store.get
-        marked = [ev for s in sorted(self.event_list.marks) if (ev := get(s)) is not None]
-        if marked:
-            return marked
-        ev = self.highlighted_event()
-        return [] if ev is None else [ev]
-
-    def filtered_events(self) -> list[Event]:
-        """Every retained event that passes the filter, oldest first."""
-        self.index.finish()
-        get = self.store.get
-        return [ev for s in self.index.seqs() if (ev := get(s)) is not None]
-
-    def visible_events(self) -> list[Event]:
-        """The events on screen in the list, top to bottom."""
-        rows = self.event_list.visible_rows()
-        return [ev for r in rows if (ev := self.index.event_at(r)) is not None]
 
     # ----------------------------------------------------------------- actions
 
@@ -522,12 +496,14 @@ class EvmonApp(App[int]):
             if not self.event_list.has_focus:
                 self.event_list.focus()
             return
+        self.pin()  # the detail keeps this event while new ones arrive
         seq = self.event_list.cursor_seq
         self.detail.show(seq, None if seq is None else self.store.get(seq))
         if screen.has_class("-narrow"):
             self.detail.focus()
 
     def action_mark(self) -> None:
+        self.pin()
         if self.event_list.toggle_mark() is not None:
             self._update_status()
 
@@ -568,6 +544,7 @@ class EvmonApp(App[int]):
 
     def action_republish(self) -> None:
         """``r``: the re-publish modal on the marked (or highlighted) events."""
+        self.pin()
         events = self.marked_events()
         if not events:
             self.notify("No event highlighted.", severity="warning")
@@ -576,6 +553,7 @@ class EvmonApp(App[int]):
 
     def action_skip(self) -> None:
         """``s``: move a Kafka group or JetStream consumer past the highlighted message."""
+        self.pin()
         ev = self.highlighted_event()
         if ev is None:
             self.notify("No event highlighted.", severity="warning")
@@ -584,6 +562,7 @@ class EvmonApp(App[int]):
 
     def action_export(self) -> None:
         """``x``: export the marked events, or every event matching the filter."""
+        self.pin()
         if self.event_list.marks:
             events, what = self.marked_events(), "marked"
         else:

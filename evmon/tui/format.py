@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from evmon.codec import format_timestamp
+from collections.abc import Sequence
+
+from evmon.codec import format_timestamp, safe_text
+from evmon.model import Event
+
+#: Key text an action modal shows before cutting it (the position is what is exact).
+KEY_CHARS = 40
 
 
 def count(n: int) -> str:
@@ -51,3 +57,35 @@ def stamp(ts: float) -> str:
         return format_timestamp(ts)
     except ValueError:
         return f"{ts!r} (out of range)"
+
+
+def key_text(key: bytes) -> str:
+    """A key as one safe line: its UTF-8 text, else ``0x`` hex; long keys are cut."""
+    try:
+        text = safe_text(key.decode())
+    except UnicodeDecodeError:
+        text = "0x" + key.hex()
+    return text if len(text) <= KEY_CHARS else text[: KEY_CHARS - 1] + "…"
+
+
+def event_line(ev: Event) -> str:
+    """``nats  orders.eu.created  ORDERS#322`` or ``kafka  payments  p2@41  key cust-9``: the
+    event an action modal names. Core NATS messages have no position, so their time stands
+    in. Escaped for the terminal; show it with ``markup=False`` (broker text is not markup).
+    """
+    where = safe_text(ev.position) if ev.position else f"at {clock(ev.timestamp)}"
+    parts = [ev.source, safe_text(ev.subject), where]
+    if ev.key is not None:
+        parts.append(f"key {key_text(ev.key)}")
+    elif ev.source == "kafka":
+        parts.append("no key")
+    return "  ".join(parts)
+
+
+def event_lines(events: Sequence[Event], limit: int = 8) -> str:
+    """One ``event_line`` per event; past ``limit`` the first ones, how many more, the last."""
+    if len(events) <= limit:
+        return "\n".join(event_line(ev) for ev in events)
+    head = [event_line(ev) for ev in events[: limit - 1]]
+    more = f"… {count(len(events) - limit)} more …"
+    return "\n".join([*head, more, event_line(events[-1])])

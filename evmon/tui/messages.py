@@ -31,9 +31,14 @@ class SubjectChosen(Message):
 
 @dataclass
 class EventHighlighted(Message):
-    """The event list cursor moved to ``seq`` (None: the list is empty)."""
+    """The event list cursor moved to ``seq`` (None: the list is empty).
+
+    ``operator`` is True when a key or click moved it, False when the list did (following
+    the tail, an eviction, a re-filter): a pinned detail follows only the operator.
+    """
 
     seq: int | None
+    operator: bool = False
 
 
 @dataclass

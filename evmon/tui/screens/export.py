@@ -6,6 +6,7 @@ read-only mode; ``evmon.actions.export`` records it in the audit log all the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,12 +21,13 @@ from evmon.actions import ActionContext, default_export_path, export
 from evmon.codec import safe_text
 from evmon.errors import EvmonError
 from evmon.model import Event
+from evmon.tui import format as fmt
 
 __all__ = ["ExportModal", "run_export"]
 
 
 class ExportModal(ModalScreen[Path | None]):
-    """Asks where to write ``count`` events (``what`` says which: marked or filtered)."""
+    """Asks where to write ``events`` (``what`` says which: marked or filtered), naming them."""
 
     DEFAULT_CSS = """
     ExportModal { align: center middle; }
@@ -34,6 +36,7 @@ class ExportModal(ModalScreen[Path | None]):
         border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
     }
     ExportModal .field-label { margin-top: 1; color: $text-muted; }
+    ExportModal #export-events { height: auto; margin-top: 1; }
     ExportModal #export-error { color: $error; height: auto; }
     ExportModal #export-buttons { height: auto; margin-top: 1; }
     ExportModal #export-buttons Button { margin-right: 2; }
@@ -41,9 +44,10 @@ class ExportModal(ModalScreen[Path | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, count: int, what: str, path: Path | None = None) -> None:
+    def __init__(self, events: Sequence[Event], what: str, path: Path | None = None) -> None:
         super().__init__()
-        self.count = count
+        self.events = events
+        self.count = len(events)
         self.what = what
         self.path = path if path is not None else default_export_path()
 
@@ -52,6 +56,7 @@ class ExportModal(ModalScreen[Path | None]):
         with Vertical(id="export-box") as box:
             box.border_title = "Export to JSONL"
             yield Label(f"{self.count} {noun} ({self.what})", id="export-count")
+            yield Static(fmt.event_lines(self.events), id="export-events", markup=False)
             yield Label("File (for evmon replay)", classes="field-label")
             yield Input(str(self.path), id="export-path")
             yield Static("", id="export-error", markup=False)
@@ -87,7 +92,7 @@ async def run_export(app: App[Any], ctx: ActionContext, events: list[Event], wha
     if not events:
         app.notify("No events to export.", severity="warning")
         return
-    path = await app.push_screen_wait(ExportModal(len(events), what))
+    path = await app.push_screen_wait(ExportModal(events, what))
     if path is None:
         return
     try:

@@ -47,6 +47,7 @@ from evmon.actions import (
 from evmon.codec import safe_text
 from evmon.errors import EvmonError, UsageError
 from evmon.model import Event, Headers
+from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
 
 __all__ = [
@@ -180,6 +181,7 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
     RepublishModal #republish-form { height: 1fr; }
     RepublishModal #republish-form > * { width: 1fr; }
     RepublishModal .field-label { margin-top: 1; color: $text-muted; }
+    RepublishModal #republish-events { height: auto; margin-top: 1; }
     RepublishModal #republish-form > #republish-count { width: 16; }
     RepublishModal #republish-payload { height: 10; }
     RepublishModal #republish-headers { height: 5; }
@@ -210,6 +212,8 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
         with Vertical(id="republish-box") as box:
             box.border_title = f"Re-publish {n} event{'' if n == 1 else 's'}"
             box.border_subtitle = "ctrl+s continue · escape cancel"
+            # the events taken when r was pressed, named exactly (broker text is not markup)
+            yield Static(fmt.event_lines(events), id="republish-events", markup=False)
             with VerticalScroll(id="republish-form"):
                 yield Label("Target subject / topic", classes="field-label")
                 yield Input(

@@ -31,6 +31,7 @@ from evmon.actions import (
 from evmon.codec import safe_text
 from evmon.errors import EvmonError
 from evmon.model import Event
+from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
 
 __all__ = ["CORE_NATS_NOTE", "SkipModal", "run_skip", "skip_kind"]
@@ -66,6 +67,7 @@ class SkipModal(ModalScreen[str | None]):
         border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
     }
     SkipModal .field-label { margin-top: 1; color: $text-muted; }
+    SkipModal #skip-event { height: auto; text-style: bold; }
     SkipModal #skip-error { color: $error; height: auto; }
     SkipModal #skip-buttons { height: auto; margin-top: 1; }
     SkipModal #skip-buttons Button { margin-right: 2; }
@@ -85,13 +87,16 @@ class SkipModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         ev = self.event
         with Vertical(id="skip-box") as box:
+            # the event taken when s was pressed (broker text is not markup)
+            yield Static(fmt.event_line(ev), id="skip-event", markup=False)
             if self.kind == "kafka":
                 box.border_title = "Skip a Kafka message"
                 yield Label(
                     safe_text(
                         f"{ev.subject} partition {ev.partition} offset {ev.offset}: "
                         f"the group will commit offset {(ev.offset or 0) + 1}"
-                    )
+                    ),
+                    markup=False,
                 )
                 yield Label("Consumer group", classes="field-label")
                 suggester = SuggestFromList(self.known) if self.known else None
@@ -103,14 +108,17 @@ class SkipModal(ModalScreen[str | None]):
                 )
                 if self.known:
                     shown = ", ".join(self.known[:6]) + (" …" if len(self.known) > 6 else "")
-                    yield Label(safe_text(f"known groups: {shown}"), classes="field-label")
+                    yield Label(
+                        safe_text(f"known groups: {shown}"), classes="field-label", markup=False
+                    )
             else:
                 box.border_title = "Skip a JetStream message"
                 yield Label(
                     safe_text(
                         f"stream {ev.stream}, sequence {ev.offset} ({ev.subject}): the "
                         "consumer's next pending message is terminated (the one it is stuck on)"
-                    )
+                    ),
+                    markup=False,
                 )
                 yield Label("Pull consumer (durable name)", classes="field-label")
                 yield Input(placeholder="consumer name", id="skip-name")

@@ -9,6 +9,11 @@ Following: while ``follow`` is on the cursor sits on the newest event and the vi
 the bottom in sight. Moving the cursor up, scrolling up, clicking a row or ``pause()`` stop
 it; new rows keep arriving below and are counted in ``new_rows`` ("+N new"); ``resume()``
 (``end``) jumps back to the newest event and follows again.
+
+Pinning: ``pin()`` stops following because an action took hold of the cursor's event (the
+detail was opened, a mark or a modal): ``pinned`` says so until ``resume()``. Only the
+operator moves the cursor of a pinned list (``EventHighlighted.operator``); rows arriving,
+evicted or re-filtered never carry it to another event.
 """
 
 from __future__ import annotations
@@ -225,6 +230,8 @@ class EventList(ScrollView, can_focus=True):
         self.marks: set[int] = set()
         #: Rows that arrived since the follow stopped: the "+N new".
         self.new_rows = 0
+        #: Following stopped because an action holds the cursor's event (``pin``).
+        self.pinned = False
         self._cache: LRUCache[tuple[int, int, int], Strip] = LRUCache(STRIP_CACHE_SIZE)
         self._columns = Columns.fit(80)
         #: (position, key) columns shown; widest subject and position seen.
@@ -343,17 +350,18 @@ class EventList(ScrollView, can_focus=True):
         n = len(self.index)
         return self.index.seq_at(min(max(row, 0), n - 1)) if n else None
 
-    def _set_cursor_seq(self, seq: int | None) -> None:
+    def _set_cursor_seq(self, seq: int | None, operator: bool = False) -> None:
         if seq == self.cursor_seq:
             return
         self.cursor_seq = seq
-        self.post_message(EventHighlighted(seq))
+        self.post_message(EventHighlighted(seq, operator))
 
     # ----------------------------------------------------------------- follow / pause
 
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self.new_rows = 0
+            self.pinned = False
             self._set_cursor_seq(self._last_seq())
             self._scroll_end()
         self.refresh()
@@ -361,6 +369,12 @@ class EventList(ScrollView, can_focus=True):
 
     def pause(self) -> None:
         self.follow = False
+
+    def pin(self) -> None:
+        """Stop following and keep the cursor's event (``pinned`` until ``resume``)."""
+        self.pinned = True
+        self.follow = False
+        self.refresh()
 
     def resume(self) -> None:
         self.follow = True
@@ -408,7 +422,7 @@ class EventList(ScrollView, can_focus=True):
         row = min(max(row, 0), n - 1)
         if self.follow and row < n - 1:
             self.follow = False
-        self._set_cursor_seq(self.index.seq_at(row))
+        self._set_cursor_seq(self.index.seq_at(row), operator=True)
         self._scroll_to_cursor()
         self.refresh()
 
@@ -462,7 +476,7 @@ class EventList(ScrollView, can_focus=True):
         row = round(self.scroll_y) + offset.y - HEADER_HEIGHT
         if row < len(self.index):
             self.follow = False
-            self._set_cursor_seq(self.index.seq_at(row))
+            self._set_cursor_seq(self.index.seq_at(row), operator=True)
             self.refresh()
             if event.chain == 2:  # a double click opens the detail, like enter
                 await self.run_action("app.toggle_detail")
