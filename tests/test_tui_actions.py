@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from textual.app import App
 from textual.notifications import SeverityLevel
 from textual.pilot import Pilot
-from textual.widgets import Input, RadioButton, Static, TextArea
+from textual.widgets import Input, Label, RadioButton, Static, TextArea
 
 import evmon.tui.app
 from evmon.actions import PROVENANCE_HEADER, identity
@@ -546,7 +546,14 @@ async def test_kafka_skip_commits_the_next_offset(
             f"Commit offset 3 for group {group} on {topic}[1] (skips offset 2; "
             "committed 2 (log 0-6))?"
         )
-        assert confirm.body == "before: committed 2 (log 0-6)\nafter:  committed 3"
+        body = confirm.body.splitlines()  # the record at the committed offset first
+        assert body[:2] == [f"group {group} on {topic}[1] is stuck on offset 2:", "  key: none"]
+        assert body[2].startswith("  2 bytes, timestamp ")
+        assert body[3:] == [
+            "  payload: m2",
+            "before: committed 2 (log 0-6)",
+            "after:  committed 3",
+        ]
         await pilot.press("y")
         summary = await note(app, "skipped offset 2")
         assert summary.splitlines() == [
@@ -616,12 +623,25 @@ async def test_jetstream_skip_terminates_the_consumers_poison_message(
 
             await pilot.press("s")
             modal = await screen_is(app, SkipModal)
+            shown = "\n".join(str(label.render()) for label in modal.query(Label))
+            assert f"{stream}#1 ({subject})" in shown  # names the highlighted message
             modal.query_one("#skip-name", Input).value = consumer
             await pilot.press("enter")
             confirm = await screen_is(app, ConfirmModal)
-            assert confirm.title_text.startswith(
-                f"Terminate the next message of consumer {consumer} on stream {stream} ("
+            # the message evmon found and holds: the one the consumer is stuck on
+            assert confirm.title_text == (
+                f"Terminate {stream}#1 ({subject}, delivered 2 times) for consumer {consumer}?"
             )
+            body = confirm.body.splitlines()
+            assert body[:2] == [
+                f"consumer {consumer} on stream {stream} is stuck on {stream}#1:",
+                f"  subject: {subject}",
+            ]
+            assert body[2].startswith("  delivered 2 times, 6 bytes, stored ")
+            assert body[3:] == [
+                "  payload: poison",
+                "before: ack floor 0, delivered 1, 1 pending, 1 awaiting ack, 0 redelivered",
+            ]
             await pilot.press("y")
             summary = await note(app, "terminated stream sequence 1")
             assert summary.splitlines()[0] == (

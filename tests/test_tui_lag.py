@@ -468,9 +468,12 @@ async def test_skip_from_lag_screen_terminates_the_poison_message(
             assert texts(table, key)[7] == "0"  # ack floor
             await select_row(pilot, table, key)
             modal = await _ask_skip(app, pilot)
-            assert modal.title_text.startswith(  # the position before, from the server
-                f"Terminate the next message of consumer {consumer} on stream {stream} "
-                "(ack floor 0, delivered 1, 2 pending"
+            # the message the consumer is stuck on, found and held by evmon
+            assert modal.title_text == (
+                f"Terminate {stream}#1 ({unique}.work, delivered 4 times) for consumer {consumer}?"
+            )
+            assert modal.body.splitlines()[-1].startswith(  # the position before
+                "before: ack floor 0, delivered 1, 2 pending"
             )
             await pilot.press("y")
 
@@ -500,7 +503,8 @@ async def test_skip_cancelled_or_read_only_changes_nothing(
             await select_row(pilot, screen.jetstream_table, key)
             await _ask_skip(app, pilot)
             await pilot.press("n")
-            await async_wait_for(lambda: "Nothing skipped." in told, message="cancelled")
+            cancelled = f"Nothing was terminated: {stream}#1 was handed back for redelivery."
+            await async_wait_for(lambda: cancelled in told, message="cancelled")
             assert app.screen is screen
         assert await _position(nats_url, stream, consumer) == before
 

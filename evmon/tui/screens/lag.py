@@ -39,11 +39,10 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from evmon.actions import (
-    inspect_jetstream_skip,
     inspect_kafka_skip,
-    skip_jetstream,
     skip_kafka,
 )
+from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW, JetStreamLagRow, KafkaLagRow, LagHistory
@@ -52,6 +51,7 @@ from evmon.sources.kafka_admin import KafkaLagClient
 from evmon.sources.nats_admin import JetStreamLagClient
 from evmon.tui.messages import SubjectChosen
 from evmon.tui.screens.confirm import ConfirmModal
+from evmon.tui.screens.skip import skip_stuck_message
 from evmon.tui.widgets.lag_tables import (
     JetStreamLagTable,
     KafkaLagTable,
@@ -79,7 +79,8 @@ class LagHost(Protocol):
 
 
 def _why(err: BaseException) -> str:
-    return str(err) if isinstance(err, EvmonError) else f"{type(err).__name__}: {err}"
+    """One line, escaped: errors quote broker names (shown as text, never as markup)."""
+    return safe_text(str(err) if isinstance(err, EvmonError) else f"{type(err).__name__}: {err}")
 
 
 class LagScreen(Screen[None]):
@@ -323,7 +324,7 @@ class LagScreen(Screen[None]):
         if error is None:
             line.display = False
             return
-        line.update(Text(f"query failed, rows shown as ERR until it recovers: {error}"))
+        line.update(Text(f"query failed, rows shown as ERR until it recovers: {safe_text(error)}"))
         line.display = True
 
     # ----------------------------------------------------------------- keys
@@ -433,45 +434,42 @@ class LagScreen(Screen[None]):
             return
         target = self.skip_target()
         if isinstance(target, str):
-            self.notify(target, title="Skip", severity="warning")
+            self.notify(target, title="Skip", severity="warning", markup=False)
             return
         self.run_skip(ctx, target)
 
     @work(group="lag-skip", exclusive=True, exit_on_error=False)
     async def run_skip(self, ctx: ActionContext, target: SkipTarget) -> None:
-        """Show the position, ask, skip, show before/after; refusals are one line."""
-        try:
-            if target[0] == "kafka":
-                _, group, topic, partition = target
-                kplan = await inspect_kafka_skip(ctx, group, topic, partition)
-                question = kplan.question()
-                body = (
-                    f"The group resumes at offset {kplan.new_offset} when it next starts. "
-                    "Recorded in the audit log."
-                )
-            else:
-                _, stream, consumer = target
-                jplan = await inspect_jetstream_skip(ctx, stream, consumer)
-                question = jplan.question()
-                body = (
-                    "The message is terminated: the consumer never receives it again. "
-                    "Recorded in the audit log."
-                )
-        except Exception as err:
-            self.notify(_why(err), title="Cannot skip", severity="error")
+        """Show the message, ask, skip, show before/after; refusals are one line."""
+        if target[0] == "jetstream":
+            _, stream, consumer = target
+            try:  # finds and holds the stuck message; the confirmation names it
+                found = await skip_stuck_message(self.app, ctx, stream, consumer, self.notify)
+            except Exception as err:
+                self.notify(_why(err), title="Cannot skip", severity="error", markup=False)
+                return
+            if found is not None:
+                self.notify(found.summary(), title="Skipped", timeout=15, markup=False)
+                self.refresh_now()
             return
-        if not await self.app.push_screen_wait(ConfirmModal(question, body, "Skip")):
+        _, group, topic, partition = target
+        try:
+            kplan = await inspect_kafka_skip(ctx, group, topic, partition)
+            question = kplan.question()
+            body = (
+                f"{kplan.preview()}\nThe group resumes at offset {kplan.new_offset} when it "
+                "next starts. Recorded in the audit log."
+            )
+        except Exception as err:
+            self.notify(_why(err), title="Cannot skip", severity="error", markup=False)
+            return
+        if not await self.app.push_screen_wait(ConfirmModal(safe_text(question), body, "Skip")):
             self.notify("Nothing skipped.", title="Skip", timeout=3)
             return
         try:
-            if target[0] == "kafka":
-                _, group, topic, partition = target
-                result = await skip_kafka(ctx, group, topic, partition)
-            else:
-                _, stream, consumer = target
-                result = await skip_jetstream(ctx, stream, consumer)
+            result = await skip_kafka(ctx, group, topic, partition)
         except Exception as err:
-            self.notify(_why(err), title="Skip failed", severity="error")
+            self.notify(_why(err), title="Skip failed", severity="error", markup=False)
             return
-        self.notify(result.summary(), title="Skipped", timeout=15)
+        self.notify(result.summary(), title="Skipped", timeout=15, markup=False)
         self.refresh_now()

@@ -2,15 +2,18 @@
 
 Kafka: skipping the highlighted record (partition P, offset N) commits N+1 for the group the
 operator names; ``inspect_kafka_skip`` checks first (the group must have no members) and its
-``question()`` with the before/after positions is what the operator confirms. JetStream: the
-named pull consumer's next pending message is terminated (``inspect_jetstream_skip``, then
-``skip_jetstream``). Core NATS has nothing to skip: the caller says so before any modal.
-Refusals and failures are one-line error notifications.
+``question()`` with the record at N (key, size, timestamp, payload) and the before/after
+positions is what the operator confirms. JetStream: evmon finds the message the named pull
+consumer is stuck on and holds it (``open_jetstream_skip``); the confirmation names it
+(stream#seq, subject, delivery count, payload) and only that message is terminated; a
+cancel hands it back. ``skip_stuck_message`` is that flow, shared with the lag screen. Core
+NATS has nothing to skip: the caller says so before any modal. Refusals and failures are
+one-line error notifications; all broker text is escaped and never markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 from textual import on
@@ -23,18 +26,18 @@ from textual.widgets import Button, Input, Label, Static
 
 from evmon.actions import (
     ActionContext,
-    inspect_jetstream_skip,
+    SkipResult,
     inspect_kafka_skip,
-    skip_jetstream,
     skip_kafka,
 )
 from evmon.codec import safe_text
 from evmon.errors import EvmonError
 from evmon.model import Event
+from evmon.skips import open_jetstream_skip
 from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
 
-__all__ = ["CORE_NATS_NOTE", "SkipModal", "run_skip", "skip_kind"]
+__all__ = ["CORE_NATS_NOTE", "SkipModal", "run_skip", "skip_kind", "skip_stuck_message"]
 
 CORE_NATS_NOTE = (
     "Core NATS messages are not stored: skip applies to Kafka consumer groups and "
@@ -115,8 +118,9 @@ class SkipModal(ModalScreen[str | None]):
                 box.border_title = "Skip a JetStream message"
                 yield Label(
                     safe_text(
-                        f"stream {ev.stream}, sequence {ev.offset} ({ev.subject}): the "
-                        "consumer's next pending message is terminated (the one it is stuck on)"
+                        f"{ev.stream}#{ev.offset} ({ev.subject}): evmon finds the message the "
+                        "consumer is stuck on (ack floor + 1), shows it, and terminates only "
+                        "that one once you confirm"
                     ),
                     markup=False,
                 )
@@ -163,21 +167,22 @@ async def run_skip(
                 ctx, name, event.subject, event.partition, offset=event.offset
             )
             question = kplan.question()
-            body = f"before: {kplan.position}\nafter:  committed {kplan.new_offset}"
-        else:
-            assert event.stream is not None
-            jplan = await inspect_jetstream_skip(ctx, event.stream, name)
-            question = jplan.question()
-            body = f"before: {jplan.position}"
-        if not await app.push_screen_wait(ConfirmModal(safe_text(question), _lines(body), "Skip")):
-            app.notify("Nothing was moved.", title="Skip cancelled")
-            return
-        if kind == "kafka":
-            assert event.partition is not None
+            body = (
+                f"{kplan.preview()}\nbefore: {kplan.position}\n"
+                f"after:  committed {kplan.new_offset}"
+            )
+            if not await app.push_screen_wait(
+                ConfirmModal(safe_text(question), _lines(body), "Skip")
+            ):
+                app.notify("Nothing was moved.", title="Skip cancelled")
+                return
             result = await skip_kafka(ctx, name, event.subject, event.partition, event.offset)
         else:
             assert event.stream is not None
-            result = await skip_jetstream(ctx, event.stream, name)
+            found = await skip_stuck_message(app, ctx, event.stream, name)
+            if found is None:
+                return
+            result = found
     except EvmonError as err:
         app.notify(_lines(str(err)), title="Skip refused", severity="error", markup=False)
         return
@@ -189,3 +194,36 @@ async def run_skip(
             severity="warning",
             markup=False,
         )
+
+
+async def skip_stuck_message(
+    app: App[Any],
+    ctx: ActionContext,
+    stream: str,
+    consumer: str,
+    notify: Callable[..., None] | None = None,
+) -> SkipResult | None:
+    """Find and hold the message ``consumer`` is stuck on, ask naming it, terminate it.
+
+    None when the operator cancels (the message is handed back for redelivery, and the
+    notification, through ``notify``, default ``app.notify``, says so); EvmonError for
+    refusals (not stuck, not reached in time).
+    """
+    notify = notify or app.notify
+    notify(
+        safe_text(f"Looking for the message consumer {consumer} is stuck on…"),
+        title="Skip",
+        timeout=3,
+        markup=False,
+    )
+    async with open_jetstream_skip(ctx, stream, consumer) as held:
+        plan = held.plan
+        body = f"{held.preview()}\nbefore: {plan.position}"
+        if not await app.push_screen_wait(ConfirmModal(held.question(), body, "Terminate")):
+            notify(
+                f"Nothing was terminated: {plan.where} was handed back for redelivery.",
+                title="Skip cancelled",
+                markup=False,
+            )
+            return None
+        return await held.terminate()
