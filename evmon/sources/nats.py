@@ -221,6 +221,8 @@ def describe_nats_error(err: BaseException, settings: NatsSettings | None = None
         cause = "connection refused"
     elif isinstance(err, asyncio.TimeoutError):
         cause = "timed out"
+    elif isinstance(err, nats.errors.UnexpectedEOF):  # a StaleConnectionError subclass
+        cause = "the server closed the connection (unexpected EOF)"
     elif isinstance(err, nats.errors.StaleConnectionError):
         cause = "the server stopped answering pings"
     else:
@@ -331,7 +333,8 @@ async def connect_nats(
         if connected_once and not nc.is_closed:
             why, nc.lost_because = nc.lost_because, None
             detail = ""
-            if isinstance(why, nats.errors.StaleConnectionError):
+            eof = isinstance(why, nats.errors.UnexpectedEOF)  # a StaleConnectionError too
+            if isinstance(why, nats.errors.StaleConnectionError) and not eof:
                 url = nc.lost_url
                 server = _host_port(url) if url else display
                 last_error.append(why)
