@@ -472,7 +472,7 @@ class _Parser:
         digits = expr[i + 2 : i + 2 + width] if width else ""
         if not width or len(digits) != width or not all(d in _HEX for d in digits):
             raise self.fail(
-                start, "bad escape in a quoted subject (use \\\\ \\\" \\xHH \\uHHHH)", end=i + 2
+                start, 'bad escape in a quoted subject (use \\\\ \\" \\xHH \\uHHHH)', end=i + 2
             )
         code = int(digits, 16)
         if code > 0x10FFFF:

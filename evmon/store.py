@@ -24,6 +24,16 @@ SubjectKey = tuple[str, str, int | None]
 #: Rates are averaged over about this many seconds of samples taken at most once a second.
 RATE_WINDOW = 5.0
 _SAMPLE_EVERY = 1.0
+#: Distinct (source, subject, partition) keys counted one by one. Past this, an event on a
+#: new key is counted under its parent subject (see ``EventStore._fold``): subjects that
+#: carry ids (``orders.<uuid>``) must not grow memory and the subject tree's work forever.
+SUBJECT_LIMIT = 10_000
+#: Parent subjects (first tokens) that folding may add on top of ``SUBJECT_LIMIT``; past
+#: both, new subjects are counted under their source alone.
+FOLD_LIMIT = 1_000
+#: ``_pending`` is folded into the totals once it holds this many keys, even if no reader
+#: asks (a store nobody reads must not grow either).
+_DRAIN_AT = 50_000
 
 
 class EventStore:
@@ -35,13 +45,20 @@ class EventStore:
     flat once full, and random access for the list view is O(1).
 
     Counts are per subject since start (or the last ``clear()``), not per retained event:
-    eviction would otherwise cost a second dict update on every append.
+    eviction would otherwise cost a second dict update on every append. ``append`` counts
+    into ``_pending`` only; readers fold that into the totals (bounded by ``SUBJECT_LIMIT``)
+    and into per-second samples of what changed, so what a reader costs grows with the
+    subjects active in the last seconds, never with every subject ever seen.
 
     Single writer: call it from the event loop that runs the sources (or hold a lock).
     """
 
     def __init__(
-        self, capacity: int = DEFAULT_CAPACITY, *, clock: Callable[[], float] = time.monotonic
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_subjects: int = SUBJECT_LIMIT,
     ) -> None:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
@@ -51,9 +68,18 @@ class EventStore:
         self._first = 0
         self._cleared = 0
         self._dropped = 0
+        self._max_subjects = max_subjects
+        #: Events per key appended since the last ``_drain`` (the one dict append touches).
+        self._pending: dict[SubjectKey, int] = {}
+        #: Totals per key up to the last drain: at most max_subjects + FOLD_LIMIT + 2 keys.
         self._counts: dict[SubjectKey, int] = {}
+        self._folds = 0
+        #: Drained since the newest sample, and keys drained since ``activity()`` last ran.
+        self._fresh: dict[SubjectKey, int] = {}
+        self._unread: set[SubjectKey] = set()
         self._clock = clock
-        #: (monotonic time, counts copy, total): oldest first, one per second at most.
+        #: (monotonic time, counts added since the previous sample, total): oldest first,
+        #: one per second at most.
         self._samples: deque[tuple[float, dict[SubjectKey, int], int]] = deque(
             maxlen=int(RATE_WINDOW / _SAMPLE_EVERY) + 1
         )
@@ -69,12 +95,14 @@ class EventStore:
         if total - self._first > cap:
             self._first = total - cap
         key = (ev.source, ev.subject, ev.partition)
-        counts = self._counts
+        counts = self._pending
         counts[key] = counts.get(key, 0) + 1
+        if len(counts) >= _DRAIN_AT:
+            self._drain()
 
     def extend(self, events: Iterable[Event], /) -> None:
         # append() inlined with locals: sources hand over whole fetch batches.
-        buf, cap, counts = self._buf, self._capacity, self._counts
+        buf, cap, counts = self._buf, self._capacity, self._pending
         total = self._total
         get = counts.get
         for ev in events:
@@ -85,6 +113,8 @@ class EventStore:
         self._total = total
         if total - self._first > cap:
             self._first = total - cap
+        if len(counts) >= _DRAIN_AT:
+            self._drain()
 
     def add_dropped(self, n: int, /) -> None:
         """Count events a source lost before they reached the store (slow consumer)."""
@@ -95,7 +125,9 @@ class EventStore:
         self._buf[:] = [None] * self._capacity
         self._cleared += self._total - self._first
         self._first = self._total
-        self._counts = {}
+        self._pending, self._counts, self._fresh = {}, {}, {}
+        self._unread = set()
+        self._folds = 0
         self._samples.clear()
 
     # ------------------------------------------------------------------- reading
@@ -168,41 +200,114 @@ class EventStore:
     # ------------------------------------------------------------------- statistics
 
     def subject_counts(self) -> dict[SubjectKey, int]:
-        """Events per (source, subject, partition) since start or the last clear()."""
+        """Events per (source, subject, partition) since start or the last clear(); past
+        ``max_subjects`` keys, new subjects are counted under a parent (``_fold``)."""
+        self._drain()
         return dict(self._counts)
 
-    def _base(self, now: float | None) -> tuple[float, dict[SubjectKey, int], int, float]:
-        """The oldest sample to measure rates from, taking a new sample if one is due."""
+    def _drain(self) -> None:
+        """Add what ``append`` counted to the totals, the newest sample and the unread set."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = {}
+        counts, fresh, unread = self._counts, self._fresh, self._unread
+        room = self._max_subjects - len(counts) + self._folds
+        for key, n in pending.items():
+            if key not in counts:
+                if room > 0:
+                    room -= 1
+                else:
+                    key = self._fold(key)
+            counts[key] = counts.get(key, 0) + n
+            fresh[key] = fresh.get(key, 0) + n
+            unread.add(key)
+
+    def _fold(self, key: SubjectKey) -> SubjectKey:
+        """Where a new key is counted once the table is full: its nearest parent subject
+        that has a key (``orders.eu.<id>`` -> ``orders.eu``), else its first token (up to
+        ``FOLD_LIMIT`` of those), else its source's key ``(source, "", None)``."""
+        source, subject, _ = key
+        counts = self._counts
+        parent = subject
+        while (cut := parent.rfind(".")) > 0:
+            parent = parent[:cut]
+            folded = (source, parent, None)
+            if folded in counts:
+                return folded
+        if parent != subject and self._folds < FOLD_LIMIT:
+            self._folds += 1
+            return (source, parent, None)
+        folded = (source, "", None)
+        if folded not in counts:
+            self._folds += 1
+        return folded
+
+    def _base(self, now: float | None) -> tuple[int, float]:
+        """The index of the sample that rates are measured from (taking a new sample if
+        one is due), and now."""
         if now is None:
             now = self._clock()
+        self._drain()
         samples = self._samples
         if not samples or now - samples[-1][0] >= _SAMPLE_EVERY:
-            samples.append((now, dict(self._counts), self._total))
+            samples.append((now, self._fresh, self._total))
+            self._fresh = {}
         # Prefer the newest sample that still spans the window; older ones would smooth a
         # burst that ended long ago into the current rate.
-        base = samples[0]
-        for sample in samples:
+        at = 0
+        for i, sample in enumerate(samples):
             if now - sample[0] >= RATE_WINDOW:
-                base = sample
+                at = i
             else:
                 break
-        return base[0], base[1], base[2], now
+        return at, now
+
+    def _added(self, at: int) -> dict[SubjectKey, int]:
+        """Counts per key added since sample ``at``: only the keys active since then."""
+        added: dict[SubjectKey, int] = {}
+        samples = self._samples
+        for i in range(at + 1, len(samples)):
+            for key, n in samples[i][1].items():
+                added[key] = added.get(key, 0) + n
+        for key, n in self._fresh.items():
+            added[key] = added.get(key, 0) + n
+        return added
 
     def rates(self, now: float | None = None) -> dict[SubjectKey, float]:
-        """Messages per second per subject over about the last five seconds.
+        """Messages per second of every counted key over about the last five seconds.
 
-        Samples are taken here, not in append(), so this costs O(subjects) per call and
-        append stays O(1); right after the first call the rates are 0.0.
+        Samples are taken here, not in append(), so append stays O(1); right after the
+        first call the rates are 0.0. The subject tree uses ``activity()``, which costs
+        only as much as the keys active in the window.
         """
-        then, old, _, now = self._base(now)
-        elapsed = now - then
-        if elapsed <= 0:
-            return dict.fromkeys(self._counts, 0.0)
-        get = old.get
-        return {key: (n - get(key, 0)) / elapsed for key, n in self._counts.items()}
+        at, now = self._base(now)
+        added = self._added(at)
+        elapsed = now - self._samples[at][0]
+        rates = dict.fromkeys(self._counts, 0.0)
+        if elapsed > 0:
+            for key, n in added.items():
+                rates[key] = n / elapsed
+        return rates
+
+    def activity(self, now: float | None = None) -> dict[SubjectKey, tuple[int, float]]:
+        """(count, rate) of the keys counted in the rate window or since the last call:
+        every key whose count or rate may have changed. A key that is not returned has a
+        rate of 0 and the count it had when it was last returned."""
+        at, now = self._base(now)
+        added = self._added(at)
+        elapsed = now - self._samples[at][0]
+        counts = self._counts
+        out = {key: (counts[key], n / elapsed if elapsed > 0 else 0.0) for key, n in added.items()}
+        for key in self._unread:
+            if key not in out:
+                out[key] = (counts[key], 0.0)
+        self._unread = set()
+        return out
 
     def total_rate(self, now: float | None = None) -> float:
         """Messages per second over about the last five seconds, all subjects together."""
-        then, _, old_total, now = self._base(now)
+        at, now = self._base(now)
+        then, _, old_total = self._samples[at]
         elapsed = now - then
         return (self._total - old_total) / elapsed if elapsed > 0 else 0.0

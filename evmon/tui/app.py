@@ -29,13 +29,16 @@ from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, ClassVar
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
+from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
@@ -63,7 +66,7 @@ from evmon.tui.screens.skip import run_skip
 from evmon.tui.targets import ActionTargets, follow_note
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
-from evmon.tui.widgets.filter_bar import FilterBar, FilterInput
+from evmon.tui.widgets.filter_bar import FilterBar, focus_now
 from evmon.tui.widgets.footer import KeyFooter
 from evmon.tui.widgets.hint import HintPanel
 from evmon.tui.widgets.status_bar import StatusBar, StatusLine
@@ -103,7 +106,8 @@ class EvmonApp(ActionTargets, App[int]):
     ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "focus_filter", "Filter"),
+        # Priority: handled as the key is read, so the keys read with it go to the filter.
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("enter", "toggle_detail", "Detail"),
         Binding("space", "mark", "Mark", show=False),  # the footer must fit 80 columns
         Binding("p", "toggle_pause", "Pause"),
@@ -312,7 +316,7 @@ class EvmonApp(ActionTargets, App[int]):
         self.sync()
 
     def _update_tree(self) -> None:
-        self.subject_tree.update_counts(self.store.subject_counts(), self.store.rates())
+        self.subject_tree.update_counts(self.store.activity())
 
     def _notice_columns(self, since: int) -> None:
         """Show the position and key columns once events have them (core NATS alone never
@@ -376,7 +380,10 @@ class EvmonApp(ActionTargets, App[int]):
             self._update_counts()
         error = worker.error
         self.notify(
-            f"{type(error).__name__}: {error}", title=f"{worker.name} failed", severity="error"
+            safe_text(f"{type(error).__name__}: {error}"),
+            title=f"{worker.name} failed",
+            severity="error",
+            markup=False,  # the error may quote broker data
         )
 
     @on(FilterChanged)
@@ -428,10 +435,12 @@ class EvmonApp(ActionTargets, App[int]):
     def _subject_chosen(self, message: SubjectChosen) -> None:
         self.filter_bar.set_text(message.expr)
 
-    @on(FilterInput.Submitted)
-    def _filter_submitted(self) -> None:
-        if self.filter_bar.error is None:  # a bad filter keeps the focus for fixing it
-            self.event_list.focus()
+    def action_submit_filter(self) -> None:
+        """``enter`` in the filter: apply it now; the list gets the focus at once, unless the
+        filter is bad (the focus stays for fixing it)."""
+        self.filter_bar.apply()
+        if self.filter_bar.error is None:
+            focus_now(self.event_list)
 
     # ----------------------------------------------------------------- list and detail
 
@@ -474,10 +483,16 @@ class EvmonApp(ActionTargets, App[int]):
         return True
 
     def action_focus_filter(self) -> None:
-        self.filter_bar.input.focus()
+        """``/``: a priority binding that moves the focus at once (``focus_now``), so that
+        keys read in the same batch (fast typing, SSH) are typed into the filter instead of
+        running as commands. Elsewhere (modals, the lag screen, any text field) ``/`` is
+        left to the focused widget."""
+        if self.screen is not self.main_screen or isinstance(self.focused, Input | TextArea):
+            raise SkipAction()
+        focus_now(self.filter_bar.input)
 
     def action_leave_filter(self) -> None:
-        self.event_list.focus()
+        focus_now(self.event_list)
 
     def action_focus_events(self) -> None:
         self.event_list.focus()

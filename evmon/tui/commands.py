@@ -74,10 +74,7 @@ def help_sections(app: EvmonApp) -> list[HelpSection]:
         ("Dashboard", dashboard),
         ("Event list", binding_rows(app, EventList.BINDINGS)),
         ("Subject tree", [("enter", "Filter to the subject"), ("space", "Expand / collapse")]),
-        (
-            "Filter bar",
-            [("enter", "Apply and go to the list"), *binding_rows(app, FilterInput.BINDINGS)],
-        ),
+        ("Filter bar", binding_rows(app, FilterInput.BINDINGS)),
         ("Full payload view", [("arrows pgup pgdn", "Scroll"), ("escape f q", "Close")]),
     ]
 

@@ -33,6 +33,7 @@ FILTER_HELP: Sequence[tuple[str, str]] = [
     ("header:NAME[=VALUE]", "header present / equal"),
     ("json:path.to.field=VALUE", "JSON field equals VALUE"),
     ("partition:N  source:nats|kafka  stream:NAME", "as named"),
+    ('subject:"!odd.name"  subject:"a b".>', "a subject exactly / below it (quoted: literal)"),
     ("!TERM", "not TERM; all terms must match"),
 ]
 

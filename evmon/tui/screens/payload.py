@@ -14,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Label, LoadingIndicator
 
@@ -42,7 +43,8 @@ class PayloadScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         ev = self.event
         with Vertical(id="payload-box") as box:
-            box.border_title = f"payload of {safe_text(ev.subject)}"
+            # Content, never str: a str title is parsed as markup (the subject is not ours).
+            box.border_title = Content(f"payload of {safe_text(ev.subject)}")
             box.border_subtitle = f"{fmt.count(ev.size)} bytes"
             yield LoadingIndicator(id="payload-loading")
             yield TextView(id="payload-text")

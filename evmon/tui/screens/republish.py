@@ -79,7 +79,7 @@ def payload_to_text(payload: bytes | None) -> str | None:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if "\x00" in text:
+    if not _terminal_safe(text):
         return None
     try:
         value = orjson.loads(payload)
@@ -99,10 +99,16 @@ def headers_to_text(headers: Headers) -> str | None:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if "\n" in text or "\r" in text:
+        if "\n" in text or "\r" in text or not _terminal_safe(f"{name}{text}"):
             return None
         lines.append(f"{name}: {text}")
     return "\n".join(lines)
+
+
+def _terminal_safe(text: str) -> bool:
+    """No character a terminal would act on (an editor shows its text raw: ESC, C1 or bidi
+    controls from a publisher would reach the terminal): such text is sent unchanged."""
+    return text.replace("\n", "").replace("\t", "").replace("\r", "").isprintable()
 
 
 def headers_from_text(text: str) -> Headers:
@@ -201,7 +207,10 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
             raise ValueError("nothing to re-publish")
         self.events = events
         subjects = list(dict.fromkeys(ev.subject for ev in events))
-        self.default_target = subjects[0] if len(subjects) == 1 else ""
+        # Empty means "the original subject": a subject with control characters is not
+        # put in the input (its text would reach the terminal raw).
+        one = subjects[0] if len(subjects) == 1 else ""
+        self.default_target = one if one.isprintable() else ""
         single = events[0] if len(events) == 1 else None
         self.payload_text = None if single is None else payload_to_text(single.payload)
         self.headers_text = None if single is None else headers_to_text(single.headers)

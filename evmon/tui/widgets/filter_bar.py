@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from evmon.codec import safe_text
@@ -31,11 +32,25 @@ PLACEHOLDER = (
 )
 
 
+def focus_now(widget: Widget) -> None:
+    """Move the keyboard focus to ``widget`` before the next key is routed.
+
+    ``Widget.focus()`` defers the move until the messages already queued are handled, so
+    keys read in the same batch as ``/`` (fast typing, SSH) would still reach the old widget
+    and run as dashboard commands. The filter's keys are priority bindings that call this.
+    """
+    widget.screen.set_focus(widget)
+
+
 class FilterInput(Input):
-    """The filter's input line; ``escape`` gives the focus back to the event list."""
+    """The filter's input line; ``enter`` applies and ``escape`` leaves, both giving the
+    focus back to the event list at once (priority bindings: see ``focus_now``)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.leave_filter", "Leave filter", show=True),
+        Binding(
+            "enter", "app.submit_filter", "Apply and go to the list", show=False, priority=True
+        ),
+        Binding("escape", "app.leave_filter", "Leave filter", show=True, priority=True),
     ]
 
 
@@ -94,10 +109,6 @@ class FilterBar(Vertical):
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(DEBOUNCE, self.apply)
-
-    @on(Input.Submitted, "#filter-input")
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.apply()
 
     def apply(self) -> None:
         """Parse the input now; post ``FilterChanged`` when it is valid and new."""

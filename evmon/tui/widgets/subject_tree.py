@@ -6,7 +6,9 @@ counted under it and their current rate. Selecting a node posts ``SubjectChosen`
 filter that shows exactly its events.
 
 Subjects that carry ids (``orders.<uuid>``) could grow the tree without bound: past
-``max_nodes`` new subjects are counted in their deepest existing ancestor instead.
+``max_nodes`` new subjects are counted in their deepest existing ancestor instead. Nor does
+the work grow with them: each update applies the store's ``activity()`` (the subjects that
+changed or still have a rate), so an idle tree costs nothing however many subjects it saw.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from evmon.codec import safe_text
+from evmon.filter import subject_term
 from evmon.store import SubjectKey
 from evmon.tui import format as fmt
 from evmon.tui.messages import SubjectChosen
@@ -46,6 +49,8 @@ class SubjectInfo:
     name: str = ""
     #: Sorted sort keys of the children, for ordered insertion.
     child_keys: list[tuple[int, str]] = field(default_factory=list)
+    #: Events counted at and below this node, and the (count, rate) its label shows.
+    count: int = 0
     shown: tuple[int, str] = (-1, "")
 
     @property
@@ -57,17 +62,22 @@ class SubjectInfo:
         return (0, self.name)
 
     def filter_expr(self, has_children: bool) -> str:
-        """The filter that selects this node's events (``has_children``: subjects below)."""
+        """The filter that selects this node's events (``has_children``: subjects below).
+
+        The subject is written by ``subject_term``: quoted when it would otherwise read as
+        a negation, a regex or a wildcard (``!neg.x`` is a subject, not "everything else").
+        """
         source = f"source:{self.source}"
         if not self.path:
             return source
+        exact, below = subject_term(self.path), subject_term(self.path, below=True)
         if self.partition is not None:
-            return f"{source} {self.path} partition:{self.partition}"
+            return f"{source} {exact} partition:{self.partition}"
         if not has_children:
-            return f"{source} {self.path}"
+            return f"{source} {exact}"
         if self.exact:
-            return f"{source} {self.path} {self.path}.>"
-        return f"{source} {self.path}.>"
+            return f"{source} {exact} {below}"
+        return f"{source} {below}"
 
 
 class SubjectTree(Tree[SubjectInfo]):
@@ -91,6 +101,11 @@ class SubjectTree(Tree[SubjectInfo]):
         self.guide_depth = 2
         self.max_nodes = max_nodes
         self._subject_nodes: dict[tuple[str, str, int | None], TreeNode[SubjectInfo]] = {}
+        #: Per store key: the count last applied and its nodes, root first (bounded like
+        #: the store's keys, see ``evmon.store.SUBJECT_LIMIT``).
+        self._keys: dict[SubjectKey, tuple[int, list[TreeNode[SubjectInfo]]]] = {}
+        #: Nodes that showed a rate after the last update (they may have to drop to 0/s).
+        self._rated: list[TreeNode[SubjectInfo]] = []
 
     @property
     def node_count(self) -> int:
@@ -117,7 +132,9 @@ class SubjectTree(Tree[SubjectInfo]):
         keys = parent.data.child_keys
         at = bisect.bisect(keys, info.sort_key)
         keys.insert(at, info.sort_key)
-        node = parent.add(info.name, info, before=at, expand=expand, allow_expand=False)
+        # Text, never str: Tree parses a str label as markup, and names come from publishers.
+        label = Text(info.name)
+        node = parent.add(label, info, before=at, expand=expand, allow_expand=False)
         if parent is not self.root and not parent.allow_expand:
             parent.allow_expand = True  # a leaf no more
         self._subject_nodes[key] = node
@@ -129,6 +146,8 @@ class SubjectTree(Tree[SubjectInfo]):
         root = self._child(self.root, SubjectInfo(source, name=SOURCE_LABELS[source]), True)
         assert root is not None
         chain = [root]
+        if not subject:  # the store's key for subjects past its limit: the source itself
+            return chain
         tokens = subject.split(".")
         for depth in range(len(tokens)):
             path = ".".join(tokens[: depth + 1])
@@ -148,30 +167,38 @@ class SubjectTree(Tree[SubjectInfo]):
                 chain.append(node)
         return chain
 
-    def update_counts(
-        self, counts: Mapping[SubjectKey, int], rates: Mapping[SubjectKey, float]
-    ) -> None:
-        """Add new subjects and relabel nodes whose count or rate changed."""
-        totals: dict[int, list[float]] = {}
-        for key, n in counts.items():
-            r = rates.get(key, 0.0)
-            for node in self._walk(key):
-                acc = totals.get(node.id)
-                if acc is None:
-                    totals[node.id] = [n, r]
-                else:
-                    acc[0] += n
-                    acc[1] += r
-        for node in self._subject_nodes.values():
-            acc = totals.get(node.id)
-            if acc is None:
-                continue
+    @property
+    def key_count(self) -> int:
+        """Store keys the tree has applied (bounded by the store's key limit)."""
+        return len(self._keys)
+
+    def update_counts(self, activity: Mapping[SubjectKey, tuple[int, float]]) -> int:
+        """Apply ``EventStore.activity()``: add new subjects, move each node's count by what
+        changed and relabel the nodes whose count or rate changed. Only the keys given and
+        the nodes that showed a rate last time are looked at; returns how many nodes."""
+        rates: dict[int, float] = {}
+        touched: dict[int, TreeNode[SubjectInfo]] = {node.id: node for node in self._rated}
+        keys = self._keys
+        for key, (n, r) in activity.items():
+            seen = keys.get(key)
+            before, chain = (0, self._walk(key)) if seen is None else seen
+            keys[key] = (n, chain)
+            delta = n - before
+            for node in chain:
+                assert node.data is not None
+                node.data.count += delta
+                if r:
+                    rates[node.id] = rates.get(node.id, 0.0) + r
+                touched[node.id] = node
+        self._rated = [touched[i] for i in rates]
+        for node in touched.values():
             info = node.data
             assert info is not None
-            shown = (int(acc[0]), fmt.rate(acc[1]))
+            shown = (info.count, fmt.rate(rates.get(node.id, 0.0)))
             if shown != info.shown:
                 info.shown = shown
-                node.set_label(info.name)  # the same name: marks the line for a redraw
+                node.set_label(Text(info.name))  # the same name: marks the line for a redraw
+        return len(touched)
 
     def render_label(self, node: TreeNode[SubjectInfo], base_style: Style, style: Style) -> Text:
         """The name on the left, count and rate right-aligned to the tree's width."""
