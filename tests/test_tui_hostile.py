@@ -30,6 +30,7 @@ from tests.waiting import async_wait_for
 
 SIZE = (160, 40)
 PASSWORD = "Sup3rS3cretPw42"
+TOKEN = "t0kenS3cretXyz77"
 
 #: (subject, what the tree's node for its last token shows)
 HOSTILE = [
@@ -57,6 +58,16 @@ def users_nats() -> Iterator[NatsServer]:
         config=f'authorization {{\n  users = [{{user: alice, password: "{PASSWORD}"}}]\n}}\n',
         jetstream=False,
     )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def token_nats() -> Iterator[NatsServer]:
+    server = NatsServer(config=f'authorization {{\n  token: "{TOKEN}"\n}}\n', jetstream=False)
     server.start()
     try:
         yield server
@@ -272,4 +283,16 @@ async def test_credentials_in_the_url_never_reach_the_status_bar(users_nats: Nat
         for view in app.connections:
             assert PASSWORD not in view.url + view.detail and "alice" not in view.detail
         assert PASSWORD not in screen_text(app)
+        await app.close_sources()
+
+
+async def test_a_token_in_the_url_never_reaches_the_status_bar(token_nats: NatsServer) -> None:
+    app = dashboard(f"nats://{TOKEN}@127.0.0.1:{token_nats.port}", subjects=[">"])
+    async with app.run_test(size=(200, 30)) as pilot:
+        await connected(app)
+        app.sync()
+        await pilot.pause()
+        line = app.status_bar.render().plain
+        assert f"nats://127.0.0.1:{token_nats.port} connected" in line
+        assert TOKEN not in line and TOKEN not in screen_text(app)
         await app.close_sources()
