@@ -85,7 +85,8 @@ class SkipModal(ModalScreen[str | None]):
             raise ValueError(CORE_NATS_NOTE)
         self.event = event
         self.kind: SkipKind = kind
-        self.known = list(dict.fromkeys(known))
+        # Offered in the input and its suggestions, which show text raw: printable names only.
+        self.known = [name for name in dict.fromkeys(known) if name.isprintable()]
 
     def compose(self) -> ComposeResult:
         ev = self.event
