@@ -6,8 +6,10 @@ the opened event while hundreds more arrive and the bounded store evicts it, and
 re-publish that reaches the broker is that event (found by its provenance header).
 
 The flood is a separate process publishing into a real JetStream stream, so every event has
-an exact identity (stream#sequence) and keeps arriving for the whole test. The store holds
-fewer events than the test lets arrive, so the opened event is evicted before ``r``.
+an exact identity (stream#sequence) and keeps arriving for the whole test. In the tests of
+the detail the store is small, and they also wait until the opened event is evicted; it is
+not too small, because a loaded machine delivers the flood in bursts of a few hundred, and
+the newest event must outlive the frame it was drawn in (``BIG`` where no eviction is meant).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from evmon.tui.screens.skip import SkipModal
 from tests.waiting import async_wait_for
 
 SIZE = (140, 40)
-#: Fewer than the 200 the tests let arrive after pinning: the opened event gets evicted.
-CAPACITY = 150
+#: A small store: the opened event is evicted soon after the 200 more the tests wait for.
+CAPACITY = 300
+BIG = 10_000
 MORE = 200
 RATE = 200  # messages per second from the flood process
 
@@ -99,9 +102,9 @@ def names(unique: str) -> tuple[str, str, str]:
     return f"PIN_{unique[-8:]}", f"{unique}.flood", f"{unique}.replayed"
 
 
-def stream_app(url: str, stream: str, subject: str) -> EvmonApp:
+def stream_app(url: str, stream: str, subject: str, capacity: int = CAPACITY) -> EvmonApp:
     spec = nats_spec(NatsSettings(urls=(url,)), subjects=[subject], streams=[stream], start=Start())
-    return EvmonApp(EventStore(CAPACITY), [spec], blink=False)
+    return EvmonApp(EventStore(capacity), [spec], blink=False)
 
 
 async def connected(app: EvmonApp) -> None:
@@ -128,6 +131,15 @@ async def arrived(app: EvmonApp, n: int) -> None:
 async def listed(app: EvmonApp, stream: str) -> None:
     """Wait until the list draws events (the store gets them first, the list on its timer)."""
     await async_wait_for(lambda: row_seqs(app, stream), message="events listed")
+
+
+async def evicted(app: EvmonApp, seq: int) -> None:
+    """Wait until the store no longer holds stream sequence ``seq``."""
+    await async_wait_for(
+        lambda: all(ev.offset != seq for ev in app.filtered_events()),
+        timeout=30,
+        message=f"sequence {seq} evicted from the store",
+    )
 
 
 def detail_seq(app: EvmonApp, stream: str) -> int | None:
@@ -168,18 +180,16 @@ async def test_republish_under_a_flood_sends_the_opened_event_after_200_more(
             assert app.event_list.follow
             await pilot.press("enter")
             seq = await async_wait_for(lambda: detail_seq(app, stream), message="the detail")
+            assert seq is not None
             opened = app.detail.text()
             assert not app.event_list.follow
             assert "pinned: following paused" in str(app.event_list.border_subtitle)
             assert "end/p resumes" in str(app.event_list.border_subtitle)
 
             await arrived(app, MORE)
-            await async_wait_for(
-                lambda: all(ev.offset != seq for ev in app.filtered_events()),
-                message="the opened event evicted from the store",
-            )
-            assert detail_seq(app, stream) == seq
             assert app.detail.text() == opened  # the same event, payload and all
+            await evicted(app, seq)
+            assert app.detail.text() == opened
 
             await pilot.press("r")
             modal = await screen_is(app, RepublishModal)
@@ -210,7 +220,7 @@ async def test_r_takes_the_newest_event_when_pressed_not_when_submitted(
 ) -> None:
     stream, subject, dst = names(unique)
     await add_stream(nats_url, stream, [subject])
-    app = stream_app(nats_url, stream, subject)
+    app = stream_app(nats_url, stream, subject, BIG)
     received: list[Msg] = []
 
     async def keep(msg: Msg) -> None:
@@ -261,11 +271,14 @@ async def test_the_detail_keeps_the_opened_event_and_end_or_p_resumes(
         events = app.event_list
         await pilot.press("enter")
         seq = await async_wait_for(lambda: detail_seq(app, stream), message="the detail")
+        assert seq is not None
         assert events.border_title == "Events · pinned"
         assert app.detail.border_title == "Event · pinned"
         await arrived(app, MORE)
         assert detail_seq(app, stream) == seq
-        # the opened event was evicted: the list draws only newer rows
+        await evicted(app, seq)
+        assert detail_seq(app, stream) == seq
+        # the list draws only newer rows
         await async_wait_for(
             lambda: (rows := row_seqs(app, stream)) and min(rows) > seq, message="newer rows"
         )
@@ -287,8 +300,19 @@ async def test_the_detail_keeps_the_opened_event_and_end_or_p_resumes(
             lambda: (detail_seq(app, stream) or 0) > seq + MORE, message="the detail follows"
         )
 
-        # space pins too (the marked event stays under the cursor); p resumes
-        await pilot.press("enter")  # close the detail
+        await app.close_sources()
+
+
+async def test_space_pins_the_marked_event_and_p_resumes(nats_url: str, unique: str) -> None:
+    stream, subject, _ = names(unique)
+    await add_stream(nats_url, stream, [subject])
+    app = stream_app(nats_url, stream, subject, BIG)
+    async with app.run_test(size=SIZE) as pilot, flood(nats_url, subject):
+        await connected(app)
+        await arrived(app, 20)
+        await listed(app, stream)
+        events = app.event_list
+        assert events.follow
         await pilot.press("space")
         assert not events.follow and "pinned" in str(events.border_subtitle)
         [marked] = app.marked_events()
@@ -297,9 +321,10 @@ async def test_the_detail_keeps_the_opened_event_and_end_or_p_resumes(
         assert any(row.startswith("●") and f"{stream}#{marked.offset} " in row for row in rows)
         await pilot.press("p")
         assert events.follow and "pinned" not in str(events.border_subtitle)
-        assert marked.offset is not None
+        offset = marked.offset
+        assert offset is not None
         await async_wait_for(
-            lambda: max(row_seqs(app, stream)) > marked.offset + 50,  # type: ignore[operator]
+            lambda: max(row_seqs(app, stream)) > offset + 50,
             message="following after p",
         )
         await app.close_sources()
