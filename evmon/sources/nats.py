@@ -156,7 +156,20 @@ class RawHeaderClient(Client):
     def _build_message(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
     ) -> Any:
-        msg = super()._build_message(sid, subject, reply, data, headers)
+        try:
+            msg = super()._build_message(sid, subject, reply, data, headers)
+        except UnicodeDecodeError:
+            # nats-py decodes the subject strictly, and an exception here silently ends its
+            # read loop (the connection then looks alive until the pings go unanswered). A
+            # publisher may send any bytes but whitespace: keep them, escaped when shown.
+            msg = self.msg_class(
+                subject=subject.decode("utf-8", "surrogateescape"),
+                reply=reply.decode("utf-8", "surrogateescape"),
+                data=data,
+                headers=headers,
+                _client=self,
+                _sid=sid,
+            )
         msg.raw_headers = self._raw_hdr
         self._raw_hdr = b""
         return msg
