@@ -34,12 +34,21 @@ def test_connect_module_does_not_import_textual_until_it_runs() -> None:
     [
         ([], "nothing to read"),
         (["--nats", "nats://127.0.0.1:1", "--filter", "bogus:1"], "unknown prefix 'bogus:'"),
-        (["--nats", "nats://127.0.0.1:1", "--buffer", "0"], "--buffer must be a positive"),
+        (
+            ["--nats", "nats://127.0.0.1:1", "--buffer", "0"],
+            "--buffer: must be a number at least 1",
+        ),
         (["--nats", "nats://127.0.0.1:1", "--from", "yesterday"], "bad --from"),
         (["--kafka", "127.0.0.1:1", "--topic-pattern", "("], "bad --topic-pattern"),
         (["--kafka", "127.0.0.1:1"], "choose Kafka topics"),
-        (["--nats", "nats://127.0.0.1:1", "--lag-interval", "0"], "--lag-interval must be"),
-        (["--nats", "nats://127.0.0.1:1", "--lag-window", "0"], "--lag-window needs"),
+        (
+            ["--nats", "nats://127.0.0.1:1", "--lag-interval", "0"],
+            "--lag-interval: must be a number more than 0",
+        ),
+        (
+            ["--nats", "nats://127.0.0.1:1", "--lag-window", "0"],
+            "--lag-window: must be a number at least 1",
+        ),
     ],
 )
 def test_bad_flags_are_usage_errors(args: list[str], message: str) -> None:

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from evmon.codec import safe_text
 from evmon.config import (
     ENV_CONTEXT,
     Context,
@@ -69,5 +70,5 @@ async def run(args: argparse.Namespace) -> int:
     out: list[str] = []
     for ctx in contexts:
         out.extend(_text(ctx, default))
-    print("\n".join(out))
+    print("\n".join(map(safe_text, out)))  # a description or URL may hold control bytes
     return 0
