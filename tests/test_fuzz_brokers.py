@@ -143,7 +143,20 @@ def test_nats_max_payload_exact_works_and_one_more_is_a_clear_error(
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert orjson.loads(out)["size"] == limit
-    res = run_evmon(["replay", str(over), "--nats", nats_url, "--yes"])
+
+    async def replay_with_a_listener() -> subprocess.CompletedProcess[bytes]:
+        # A real subscriber, so the one line is about max_payload, not about interest.
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.subscribe(subject)
+            await nc.flush()
+            return await asyncio.to_thread(
+                run_evmon, ["replay", str(over), "--nats", nats_url, "--yes"]
+            )
+        finally:
+            await nc.close()
+
+    res = asyncio.run(replay_with_a_listener())
     text = res.stderr.decode()
     assert res.returncode in (1, 2) and "Traceback" not in text
     assert len(text.strip().splitlines()) == 1 and "max_payload" in text
