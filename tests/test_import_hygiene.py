@@ -14,6 +14,8 @@ HEADLESS = [
     "evmon.codec",
     "evmon.filter",
     "evmon.store",
+    "evmon.event_index",
+    "evmon.heap",
     "evmon.sources.nats",
     "evmon.sources.kafka",
     "evmon.commands.tail",

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from evmon.heap import HeapKeeper
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
-from evmon.tui.heap import HeapKeeper
 from tests.waiting import async_wait_for
 
 

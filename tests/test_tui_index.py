@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from evmon.event_index import EventIndex
 from evmon.filter import parse_filter
 from evmon.model import Event
 from evmon.store import EventStore
-from evmon.tui.index import EventIndex
 
 
 def ev(subject: str, i: int = 0, source: str = "nats") -> Event:

@@ -19,11 +19,11 @@ import sys
 from bench.consumers.common import Tracker, evmon_consumer_args, report, wait_until
 from bench.rss import rss_bytes
 from evmon.config import KafkaSettings, NatsSettings
+from evmon.event_index import EventIndex
 from evmon.filter import parse_filter
 from evmon.selection import Start
 from evmon.sources import Source
 from evmon.store import EventStore
-from evmon.tui.index import EventIndex
 
 UI_INTERVAL = 0.05
 

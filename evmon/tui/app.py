@@ -41,6 +41,8 @@ from textual.worker import Worker, WorkerState
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
+from evmon.event_index import EventIndex, Refilter
+from evmon.heap import HeapKeeper
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
 from evmon.model import Event
 from evmon.safety import Action, ActionContext
@@ -49,8 +51,6 @@ from evmon.store import EventStore
 from evmon.tui import format as fmt
 from evmon.tui.commands import EvmonCommands, help_sections, palette_commands
 from evmon.tui.connections import SourceSpec, StatusBoard
-from evmon.tui.heap import HeapKeeper
-from evmon.tui.index import EventIndex, Refilter
 from evmon.tui.messages import (
     EventHighlighted,
     FilterChanged,

@@ -16,10 +16,10 @@ keeps acting on) the opened event after the bounded store evicted it.
 
 from __future__ import annotations
 
+from evmon.event_index import EventIndex
 from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui import format as fmt
-from evmon.tui.index import EventIndex
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 

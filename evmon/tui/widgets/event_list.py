@@ -33,9 +33,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from evmon.codec import preview, safe_text
+from evmon.event_index import EventIndex, PollResult
 from evmon.model import Event
 from evmon.tui import format as fmt
-from evmon.tui.index import EventIndex, PollResult
 from evmon.tui.messages import EventHighlighted, FollowChanged
 
 __all__ = ["Columns", "EventList"]
