@@ -19,11 +19,18 @@ import nats
 import orjson
 import pytest
 
+from evmon.actions import (
+    MSG_ID_HEADER,
+    ActionContext,
+    AuditLog,
+    PlannedPublish,
+    identity,
+    plan_event,
+    replay,
+)
 from evmon.codec import decode_record
 from evmon.config import NatsSettings
 from evmon.model import Event
-from evmon.replays import MSG_ID_HEADER, PlannedPublish, identity, plan_event, replay
-from evmon.safety import ActionContext, AuditLog
 from evmon.selection import Start
 from evmon.sources.nats import NatsSource
 from tests.brokers import ExternalNats, NatsServer

@@ -23,11 +23,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Label, RadioButton, Static, TextArea
 
 import evmon.tui.app
-from evmon.actions import PROVENANCE_HEADER, identity
+from evmon.actions import PROVENANCE_HEADER, AuditLog, default_audit_path, identity
 from evmon.codec import decode_record
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import Event
-from evmon.safety import AuditLog, default_audit_path
 from evmon.selection import Start
 from evmon.sources.kafka_admin import kafka_lag_snapshot
 from evmon.sources.nats import NatsSource

@@ -22,13 +22,9 @@ import sys
 from pathlib import Path
 from typing import cast
 
-from evmon.codec import RecordError, decode_record, safe_text
-from evmon.commands.common import event_filter, kafka_settings, nats_settings
-from evmon.commands.confirm import cancelled, confirm
-from evmon.errors import EvmonError, UsageError
-from evmon.model import Event
-from evmon.replays import (
+from evmon.actions import (
     MSG_ID_HEADER,
+    ActionContext,
     MsgIdPolicy,
     PlannedPublish,
     ReplayChecks,
@@ -36,7 +32,11 @@ from evmon.replays import (
     plan_event,
     replay,
 )
-from evmon.safety import ActionContext
+from evmon.codec import RecordError, decode_record, safe_text
+from evmon.commands.common import event_filter, kafka_settings, nats_settings
+from evmon.commands.confirm import cancelled, confirm
+from evmon.errors import EvmonError, UsageError
+from evmon.model import Event
 
 
 def read_records(path: str) -> list[tuple[int, Event]]:

@@ -4,7 +4,7 @@ The command first shows the message it will skip (refusing an active Kafka group
 JetStream consumer that is not stuck, before asking anything), asks with that message named
 in the question, then acts on exactly what was shown: the Kafka offset confirmed is the one
 committed past, the JetStream message held by evmon is the one terminated. ``--yes`` skips
-the question, not the preview. All of it is escaped broker text (``evmon.skips``).
+the question, not the preview. All of it is escaped broker text (``evmon.actions``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from evmon.actions import (
     ActionContext,
     inspect_jetstream_skip,
     inspect_kafka_skip,
+    open_jetstream_skip,
     skip_jetstream,
     skip_kafka,
 )
 from evmon.commands.common import kafka_settings, nats_settings
 from evmon.commands.confirm import cancelled, confirm
 from evmon.errors import UsageError
-from evmon.skips import open_jetstream_skip
 
 KAFKA_USAGE = "--kafka HOST:PORT --group G --topic T --partition P [--offset N]"
 NATS_USAGE = "--nats URL --stream S --consumer C [--seq N]"

@@ -38,6 +38,7 @@ from textual.timer import Timer
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
+from evmon.actions import Action, ActionContext
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
@@ -45,7 +46,6 @@ from evmon.event_index import EventIndex, Refilter
 from evmon.heap import HeapKeeper
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
 from evmon.model import Event
-from evmon.safety import Action, ActionContext
 from evmon.sources import Source
 from evmon.store import EventStore
 from evmon.tui import format as fmt
@@ -458,7 +458,7 @@ class EvmonApp(ActionTargets, App[int]):
 
     # ----------------------------------------------------------------- actions
 
-    #: Actions that write to a broker or copy data out, by their ``evmon.safety`` name: in
+    #: Actions that write to a broker or copy data out, by their ``evmon.actions`` name: in
     #: read-only mode ``check_action`` greys them out (footer, palette) with the reason.
     GUARDED_ACTIONS: ClassVar[dict[str, Action]] = {
         "republish": "replay",

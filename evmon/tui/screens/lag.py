@@ -39,6 +39,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from evmon.actions import (
+    ActionContext,
     inspect_kafka_skip,
     skip_kafka,
 )
@@ -46,7 +47,6 @@ from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW, JetStreamLagRow, KafkaLagRow, LagHistory
-from evmon.safety import ActionContext
 from evmon.sources.kafka_admin import KafkaLagClient
 from evmon.sources.nats_admin import JetStreamLagClient
 from evmon.tui.messages import SubjectChosen

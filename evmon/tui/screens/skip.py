@@ -28,12 +28,12 @@ from evmon.actions import (
     ActionContext,
     SkipResult,
     inspect_kafka_skip,
+    open_jetstream_skip,
     skip_kafka,
 )
 from evmon.codec import safe_text
 from evmon.errors import EvmonError
 from evmon.model import Event
-from evmon.skips import open_jetstream_skip
 from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
 

@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import orjson
 
+from evmon.actions.context import ActionContext
 from evmon.codec import safe_text
 from evmon.errors import RuntimeFailure, UsageError
 from evmon.model import Event, Headers
-from evmon.safety import ActionContext
 from evmon.sources.nats_interest import (
     Interest,
     InterestUnknown,

@@ -27,10 +27,10 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from evmon.actions.context import ActionContext
+from evmon.actions.skip_report import SkipResult, payload_line, stamp
 from evmon.codec import safe_text
 from evmon.errors import EvmonError, UsageError
-from evmon.safety import ActionContext
-from evmon.skip_report import SkipResult, payload_line, stamp
 from evmon.sources.nats import connect_nats
 from evmon.sources.skip import (
     ConsumerPosition,

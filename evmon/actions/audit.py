@@ -1,11 +1,9 @@
-"""Safety rails shared by every operator action: the read-only guard and the audit log.
+"""The audit log: one JSONL line per operator action, appended to a file only the user reads.
 
-``ActionContext`` carries what each action needs besides its arguments: connection
-settings, the read-only flag (``--read-only`` or a context's ``read_only``) and the audit log.
-Every mutating action calls ``guard`` before anything connects, and records its outcome in
-the audit log (``$XDG_STATE_HOME/evmon/audit.jsonl``): time, user, host, action, broker,
-target, event identities, outcome, detail — never payloads, never credentials (brokers are
-written in their display form, URLs without user info).
+``$XDG_STATE_HOME/evmon/audit.jsonl`` (created 0600 in a 0700 directory): time, user, host,
+action, broker, target, event identities, outcome, detail — never payloads, never credentials
+(brokers are written in their display form, URLs without user info). ``ActionContext``
+(``evmon.actions.context``) checks it before acting and records the outcome after.
 """
 
 from __future__ import annotations
@@ -15,24 +13,15 @@ import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
 from evmon.codec import format_timestamp
-from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import RuntimeFailure, UsageError
 
-__all__ = ["Action", "ActionContext", "AuditLog", "ReadOnlyError", "default_audit_path"]
-
-Action = Literal["replay", "skip", "export"]
-_ACTION_NAMES: dict[Action, str] = {"replay": "re-publish", "skip": "skip", "export": "export"}
-
-
-class ReadOnlyError(UsageError):
-    """A mutating action was asked for in read-only mode."""
+__all__ = ["AuditLog", "default_audit_path"]
 
 
 def default_audit_path() -> Path:
@@ -120,49 +109,3 @@ class AuditLog:
         except FileNotFoundError:
             return []
         return [orjson.loads(line) for line in data.splitlines() if line.strip()]
-
-
-# --------------------------------------------------------------------------- context
-
-
-@dataclass(slots=True)
-class ActionContext:
-    """What every action needs besides its arguments. ``audit=None`` records nothing."""
-
-    nats: NatsSettings | None = None
-    kafka: KafkaSettings | None = None
-    read_only: bool = False
-    audit: AuditLog | None = field(default_factory=AuditLog)
-    #: NATS monitoring URL (``--nats-monitor``) to ask about interest before a core publish
-    nats_monitor: str | None = None
-
-    def disabled_reason(self, action: Action) -> str | None:
-        """Why ``action`` is unavailable (for greyed-out keys and palette entries), or None."""
-        if self.read_only and action != "export":
-            return f"read-only mode: {_ACTION_NAMES[action]} is disabled"
-        return None
-
-    def guard(self, action: Action) -> None:
-        reason = self.disabled_reason(action)
-        if reason is not None:
-            raise ReadOnlyError(reason)
-
-    def need_nats(self, why: str) -> NatsSettings:
-        if self.nats is None:
-            raise UsageError(f"{why} needs a NATS connection: give --nats URL")
-        return self.nats
-
-    def need_kafka(self, why: str) -> KafkaSettings:
-        if self.kafka is None:
-            raise UsageError(f"{why} needs a Kafka connection: give --kafka HOST:PORT")
-        return self.kafka
-
-    def check_audit(self) -> None:
-        """Before acting: refuse to act if the outcome could not be recorded."""
-        if self.audit is not None:
-            self.audit.check()
-
-    def record(self, **entry: Any) -> None:
-        """Append the outcome of an action (see AuditLog.record for the fields)."""
-        if self.audit is not None:
-            self.audit.record(**entry)

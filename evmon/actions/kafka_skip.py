@@ -1,13 +1,13 @@
-"""Skip a poison message: move a Kafka group or a JetStream consumer past it.
+"""Skip a poison message in Kafka: move a consumer group past it.
 
 Kafka comes in two steps so a caller can confirm what it will do: ``inspect_kafka_skip``
 reads the position and the record at the committed offset (the preview) and refuses an
 active group; ``skip_kafka`` commits N+1, re-checking, and returns the position before and
 after. It commits for the group without joining it and only while it has no members.
-JetStream (``evmon.skips_jetstream``, re-exported here) terminates exactly the message a
-pull consumer is stuck on, or resets the consumer to a stream sequence (2.14+). Every text
-here that quotes broker data (subjects, names, keys, payloads) is escaped with
-``codec.safe_text``, so callers can print it. The I/O lives in ``evmon.sources.skip`` and
+JetStream (``jetstream_skip``) terminates exactly the message a pull consumer is stuck on,
+or resets the consumer to a stream sequence (2.14+). Every text here that quotes broker data
+(subjects, names, keys, payloads) is escaped with ``codec.safe_text``, so callers can print
+it. The I/O lives in ``evmon.sources.skip`` and
 ``evmon.sources.stuck``; the public names are re-exported by ``evmon.actions``.
 """
 
@@ -16,19 +16,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from evmon.actions.context import ActionContext
+from evmon.actions.skip_report import KafkaPosition, SkipResult, payload_line, stamp
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
-from evmon.safety import ActionContext
-from evmon.skip_report import KafkaPosition, SkipResult, payload_line, stamp
-from evmon.skips_jetstream import (
-    DEFAULT_WAIT,
-    JetStreamSkip,
-    JetStreamSkipPlan,
-    inspect_jetstream_skip,
-    open_jetstream_skip,
-    skip_jetstream,
-)
 from evmon.sources.kafka_admin import kafka_lag_snapshot
 from evmon.sources.skip import (
     GroupActiveError,
@@ -36,19 +28,7 @@ from evmon.sources.skip import (
     KafkaRecord,
 )
 
-__all__ = [
-    "DEFAULT_WAIT",
-    "JetStreamSkip",
-    "JetStreamSkipPlan",
-    "KafkaPosition",
-    "KafkaSkipPlan",
-    "SkipResult",
-    "inspect_jetstream_skip",
-    "inspect_kafka_skip",
-    "open_jetstream_skip",
-    "skip_jetstream",
-    "skip_kafka",
-]
+__all__ = ["KafkaSkipPlan", "inspect_kafka_skip", "skip_kafka"]
 
 
 def _key(key: bytes | None) -> str:
