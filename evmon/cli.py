@@ -579,6 +579,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _print_error(message: str) -> None:
     """One line on stderr: messages embed broker data (subjects, names, server errors), so
     they are escaped like ``tail --format text``: no control byte, CR or LF gets through."""
-    from evmon.codec import safe_text
+    from evmon.codec.display import safe_text
 
     print(f"evmon: error: {safe_text(message)}", file=sys.stderr)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evmon import codec
+from evmon.codec import record as codec
 from evmon.model import Event
 
 json_values = st.recursive(

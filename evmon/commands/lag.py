@@ -21,7 +21,8 @@ from typing import Any, Generic, TextIO, TypeVar
 
 import orjson
 
-from evmon.codec import safe_text, terminal_json
+from evmon.codec.display import safe_text
+from evmon.codec.record import terminal_json
 from evmon.commands.common import check_stream_names, kafka_settings, nats_settings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
 from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import BinaryIO
 
-from evmon.codec import encode_records, safe_text, terminal_json, text_line
+from evmon.codec.display import safe_text, text_line
+from evmon.codec.record import encode_records, terminal_json
 from evmon.commands.common import (
     check_selection,
     event_filter,

@@ -33,7 +33,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from evmon.codec import parse_timestamp
+from evmon.codec.timestamps import parse_timestamp
 from evmon.errors import RuntimeFailure, UsageError
 from evmon.sources.skip import API_TIMEOUT, PREVIEW_BYTES, consumer_position
 
