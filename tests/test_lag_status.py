@@ -161,7 +161,14 @@ def test_records_follow_the_design_field_order() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["evmon.lag", "evmon.commands.lag", "evmon.sources.kafka_admin", "evmon.sources.nats_admin"],
+    [
+        "evmon.lag",
+        "evmon.lag.status",
+        "evmon.lag.poller",
+        "evmon.commands.lag",
+        "evmon.sources.kafka_admin",
+        "evmon.sources.nats_admin",
+    ],
 )
 def test_lag_modules_do_not_import_textual(module: str) -> None:
     code = f"import sys, {module}; print(any(m.split('.')[0] == 'textual' for m in sys.modules))"

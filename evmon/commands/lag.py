@@ -1,9 +1,10 @@
 """``evmon lag``: consumer lag of Kafka groups and JetStream consumers, once or ``--watch``.
 
-One refresh asks both brokers at once through long-lived clients, feeds each system's
-``LagHistory`` and prints: a JSON array on one line, or aligned tables (redrawn in place on a
-terminal). A refresh that fails after the first one marks that system's rows ``ERR`` and the
-watch goes on; the first refresh must succeed, so a wrong address ends the command at once.
+One refresh asks both brokers at once through long-lived clients (``evmon.lag.LagPoller``,
+which the lag screen polls too), feeds each system's ``LagHistory`` and prints: a JSON array
+on one line, or aligned tables (redrawn in place on a terminal). A refresh that fails after
+the first one marks that system's rows ``ERR`` and the watch goes on; the first refresh must
+succeed, so a wrong address ends the command at once.
 """
 
 from __future__ import annotations
@@ -11,66 +12,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, TextIO, TypeVar
+from collections.abc import Hashable, Sequence
+from typing import Any, TextIO
 
 import orjson
 
 from evmon.codec.display import safe_text
 from evmon.codec.record import terminal_json
 from evmon.commands.common import check_stream_names, kafka_settings, nats_settings
-from evmon.errors import EvmonError, RuntimeFailure, UsageError
-from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagRow
+from evmon.errors import UsageError
+from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagPoller, SystemLag
 
 CLEAR = "\x1b[H\x1b[2J"
 COLOURS = {"OK": "32", "WARN": "33", "STALL": "31", "STOP": "31", "ERR": "1;31"}
-R = TypeVar("R", bound=LagRow)
-
-
-class _Report(Generic[R]):
-    """One system: how to take a snapshot, and the window of its rows."""
-
-    def __init__(
-        self,
-        name: str,
-        take: Callable[[], Awaitable[list[R]]],
-        history: LagHistory[R],
-        deadline: float | None,
-    ) -> None:
-        self.name = name
-        self.take = take
-        self.history = history
-        self.deadline = deadline
-        self.rows: list[R] = []
-        self.error: str | None = None
-        self.failing_since: float | None = None
-
-    async def refresh(self, first: bool) -> str | None:
-        """Take a snapshot into ``rows``; after the first refresh a failure turns the rows
-        ``ERR`` and returns its message, once per distinct failure (not every refresh).
-        Failures lasting ``deadline`` seconds (``--reconnect-deadline``) end the command."""
-        try:
-            self.rows = self.history.observe(await self.take())
-        except EvmonError as err:
-            if first:
-                raise
-            now = time.monotonic()
-            self.failing_since = self.failing_since or now
-            if self.deadline is not None and now - self.failing_since >= self.deadline:
-                raise RuntimeFailure(
-                    f"{self.name} unreachable for {self.deadline:g} s (last error: {err})"
-                ) from None
-            self.rows = self.history.fail()
-            new = str(err) if str(err) != self.error else None
-            self.error = str(err)
-            return new
-        self.error = self.failing_since = None
-        return None
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -92,37 +50,22 @@ def _check(args: argparse.Namespace) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     _check(args)
-    reports: list[_Report[Any]] = []
-    closers: list[Callable[[], Awaitable[None]]] = []
+    poller = LagPoller(window=args.window, allowed_lag=args.allowed_lag)
     try:
         kafka = kafka_settings(args)
         if kafka is not None:
-            from evmon.sources.kafka_admin import KafkaLagClient
-
-            kc = KafkaLagClient(kafka)
-            closers.append(kc.close)
-            await kc.start()
-            history_k: LagHistory[KafkaLagRow] = LagHistory(args.window, args.allowed_lag)
-            take_k = functools.partial(kc.snapshot, tuple(args.groups))
-            reports.append(_Report("Kafka", take_k, history_k, kafka.reconnect_deadline))
+            poller.watch_kafka(kafka, args.groups, kafka.reconnect_deadline)
+            await poller.kafka.start()
         nats = nats_settings(args)
         if nats is not None:
-            from evmon.sources.nats_admin import JetStreamLagClient
-
-            jc = JetStreamLagClient(nats)
-            closers.append(jc.close)
-            await jc.start()
-            history_j: LagHistory[JetStreamLagRow] = LagHistory(args.window, args.allowed_lag)
-            take_j = functools.partial(jc.snapshot, tuple(args.streams), tuple(args.consumers))
-            reports.append(_Report("JetStream", take_j, history_j, nats.reconnect_deadline))
-        return await _loop(args, reports)
+            poller.watch_jetstream(nats, args.streams, args.consumers, nats.reconnect_deadline)
+            await poller.jetstream.start()
+        return await _loop(args, poller)
     finally:
-        for close in reversed(closers):
-            with contextlib.suppress(Exception):
-                await close()
+        await poller.close()
 
 
-async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
+async def _loop(args: argparse.Namespace, poller: LagPoller) -> int:
     out = sys.stdout
     tty = out.isatty()
     stop = asyncio.Event()
@@ -134,12 +77,12 @@ async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
         first = True
         while True:
             started = time.monotonic()
-            errors = await asyncio.gather(*(r.refresh(first) for r in reports))
+            errors = await poller.poll(first=first)
             first = False
-            for line in filter(None, errors):
+            for line in errors:
                 print(f"evmon: {safe_text(line)}", file=sys.stderr, flush=True)
             try:
-                _emit(out, args, reports, tty)
+                _emit(out, args, poller.systems, tty)
             except BrokenPipeError:
                 with contextlib.suppress(OSError):
                     os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
@@ -157,7 +100,7 @@ async def _loop(args: argparse.Namespace, reports: list[_Report[Any]]) -> int:
                 loop.remove_signal_handler(sig)
 
 
-def _emit(out: TextIO, args: argparse.Namespace, reports: list[_Report[Any]], tty: bool) -> None:
+def _emit(out: TextIO, args: argparse.Namespace, reports: list[SystemLag[Any]], tty: bool) -> None:
     if args.format == "json":
         records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
         data = orjson.dumps(records)

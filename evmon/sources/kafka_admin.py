@@ -71,7 +71,7 @@ from aiokafka.structs import TopicPartition
 
 from evmon.config import KafkaSettings
 from evmon.errors import RuntimeFailure
-from evmon.lag import KafkaLagRow, Status
+from evmon.lag.status import KafkaLagRow, Status
 from evmon.sources.kafka import (
     bootstrap_errors,
     client_kwargs,

@@ -35,7 +35,7 @@ from nats.aio.client import Client
 
 from evmon.config import NatsSettings
 from evmon.errors import RuntimeFailure, UsageError
-from evmon.lag import JetStreamLagRow
+from evmon.lag.status import JetStreamLagRow
 from evmon.sources.nats import connect_nats
 
 API = "$JS.API"

@@ -1,12 +1,12 @@
 """The lag screen (``l``): Kafka consumer groups and JetStream consumers, refreshed in place.
 
-Refreshing follows dolphie: one polling worker asks both brokers at once (through long-lived
-``KafkaLagClient`` / ``JetStreamLagClient`` connections, opened on the first refresh), the
-screen then redraws by diff and schedules the next poll with ``set_timer``. Polls never
-overlap, and none is scheduled while the screen is hidden or covered by a modal: the next one
-runs when it is shown again (``ScreenResume``). The app installs the screen once, so its
-windows of samples (``LagHistory``, the status and the sparklines) carry on between visits,
-while the live view underneath keeps ingesting.
+Refreshing follows dolphie: one polling worker runs a round of the headless ``LagPoller``
+(``evmon.lag.poller``, the one ``evmon lag`` uses: both brokers at once through long-lived
+clients opened on the first refresh), the screen then redraws by diff and schedules the next
+poll with ``set_timer``. Polls never overlap, and none is scheduled while the screen is hidden
+or covered by a modal: the next one runs when it is shown again (``ScreenResume``). The app
+installs the screen once, so its windows of samples (``LagHistory``, the status and the
+sparklines) carry on between visits, while the live view underneath keeps ingesting.
 
 A failed query turns that system's rows ``ERR`` (their last values kept) with the cause shown
 above its table; the next good refresh recovers. Rows whose group or consumer disappeared turn
@@ -25,7 +25,6 @@ else from ``app.py``. Tests install their own ``LagScreen(interval=...)`` under 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import ClassVar, Literal, Protocol, cast
 
@@ -45,10 +44,15 @@ from evmon.actions import (
 )
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings, NatsSettings
-from evmon.errors import ConnectError, EvmonError
-from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW, JetStreamLagRow, KafkaLagRow, LagHistory
-from evmon.sources.kafka_admin import KafkaLagClient
-from evmon.sources.nats_admin import JetStreamLagClient
+from evmon.errors import EvmonError
+from evmon.lag import (
+    DEFAULT_REFRESH,
+    DEFAULT_WINDOW,
+    JetStreamLagRow,
+    KafkaLagRow,
+    LagHistory,
+    LagPoller,
+)
 from evmon.tui.messages import SubjectChosen
 from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.skip import skip_stuck_message
@@ -63,9 +67,6 @@ from evmon.tui.widgets.lag_tables import (
 
 __all__ = ["LagHost", "LagScreen"]
 
-#: What a refresh of one system gives: its rows, the reason it failed, or None (no broker).
-KafkaRound = list[KafkaLagRow] | str | None
-JetStreamRound = list[JetStreamLagRow] | str | None
 SkipTarget = tuple[Literal["kafka"], str, str, int] | tuple[Literal["jetstream"], str, str]
 
 
@@ -76,6 +77,10 @@ class LagHost(Protocol):
     streams: list[str]
 
     def action_context(self) -> ActionContext: ...
+
+
+def _escaped(line: str | None) -> str | None:
+    return None if line is None else safe_text(line)
 
 
 def _why(err: BaseException) -> str:
@@ -111,21 +116,14 @@ class LagScreen(Screen[None]):
         self.live = live
         self.window = window
         self.by_lag = False
-        self.kafka_history: LagHistory[KafkaLagRow] = LagHistory(window, allowed_lag)
-        self.jetstream_history: LagHistory[JetStreamLagRow] = LagHistory(window, allowed_lag)
-        self.kafka_rows: list[KafkaLagRow] = []
-        self.jetstream_rows: list[JetStreamLagRow] = []
-        #: Why the last refresh of each system failed (None: it did not).
-        self.kafka_error: str | None = None
-        self.jetstream_error: str | None = None
+        #: The rows, their windows and why a refresh failed, per system.
+        self.poller = LagPoller(window=window, allowed_lag=allowed_lag)
         #: Completed refreshes (tests wait on it instead of sleeping).
         self.refreshes = 0
         self.kafka_settings: KafkaSettings | None = None
         self.nats_settings: NatsSettings | None = None
         self.kafka_table = KafkaLagTable(id="kafka-lag")
         self.jetstream_table = JetStreamLagTable(id="jetstream-lag")
-        self._kafka_client: KafkaLagClient | None = None
-        self._jetstream_client: JetStreamLagClient | None = None
         self._timer: Timer | None = None
         self._polling = False
         self._again = False
@@ -135,6 +133,32 @@ class LagScreen(Screen[None]):
     @property
     def host(self) -> LagHost:
         return cast(LagHost, self.app)
+
+    @property
+    def kafka_history(self) -> LagHistory[KafkaLagRow]:
+        return self.poller.kafka.history
+
+    @property
+    def jetstream_history(self) -> LagHistory[JetStreamLagRow]:
+        return self.poller.jetstream.history
+
+    @property
+    def kafka_rows(self) -> list[KafkaLagRow]:
+        return self.poller.kafka.rows
+
+    @property
+    def jetstream_rows(self) -> list[JetStreamLagRow]:
+        return self.poller.jetstream.rows
+
+    @property
+    def kafka_error(self) -> str | None:
+        """Why the last refresh of Kafka failed, escaped (None: it did not)."""
+        return _escaped(self.poller.kafka.error)
+
+    @property
+    def jetstream_error(self) -> str | None:
+        """Why the last refresh of JetStream failed, escaped (None: it did not)."""
+        return _escaped(self.poller.jetstream.error)
 
     # ----------------------------------------------------------------- layout
 
@@ -153,6 +177,10 @@ class LagScreen(Screen[None]):
     def on_mount(self) -> None:
         ctx = self.host.action_context()
         self.kafka_settings, self.nats_settings = ctx.kafka, ctx.nats
+        if ctx.kafka is not None:
+            self.poller.watch_kafka(ctx.kafka, self.host.groups)
+        if ctx.nats is not None:
+            self.poller.watch_jetstream(ctx.nats, self.host.streams)
         kafka, nats = ctx.kafka is not None, ctx.nats is not None
         self.query_one("#kafka-box").display = kafka
         self.query_one("#jetstream-box").display = nats
@@ -172,11 +200,7 @@ class LagScreen(Screen[None]):
 
     async def on_unmount(self) -> None:
         self._stop_timer()
-        clients = (self._kafka_client, self._jetstream_client)
-        self._kafka_client = self._jetstream_client = None
-        for client in clients:
-            if client is not None:
-                await client.close()
+        await self.poller.close()
 
     # ----------------------------------------------------------------- polling
 
@@ -196,11 +220,10 @@ class LagScreen(Screen[None]):
         self._taken_at = now
         self.refreshes += 1
         if kafka is not None:
-            self.kafka_error, self.kafka_rows = None, self.kafka_history.observe(kafka, now)
+            self.poller.kafka.observe(kafka, now)
             self._draw_kafka()
         if jetstream is not None:
-            self.jetstream_error = None
-            self.jetstream_rows = self.jetstream_history.observe(jetstream, now)
+            self.poller.jetstream.observe(jetstream, now)
             self._draw_jetstream()
 
     def on_screen_suspend(self) -> None:
@@ -229,65 +252,20 @@ class LagScreen(Screen[None]):
         """One refresh of both systems; then the next is scheduled (never two at once)."""
         self._polling = True
         try:
-            kafka, jetstream = await asyncio.gather(self._kafka_round(), self._jetstream_round())
+            await self.poller.poll()  # a failure turns that system's rows ERR, with its cause
         finally:
             self._polling = False
         try:
-            self._took_kafka(kafka)
-            self._took_jetstream(jetstream)
+            if self.poller.kafka.watched:
+                self._draw_kafka()
+            if self.poller.jetstream.watched:
+                self._draw_jetstream()
         finally:  # a drawing bug is notified by the app; the polling goes on
             self.refreshes += 1
             again, self._again = self._again, False
             if self.is_active:
                 # Not 0: a Textual timer divides by its interval when it runs late.
                 self._timer = self.set_timer(0.01 if again else self.interval, self._poll_due)
-
-    async def _kafka_round(self) -> KafkaRound:
-        settings = self.kafka_settings
-        if settings is None:
-            return None
-        client = self._kafka_client = self._kafka_client or KafkaLagClient(settings)
-        try:
-            return await client.snapshot(self.host.groups)
-        except ConnectError as err:  # a client that never connected starts afresh next time
-            self._kafka_client = None
-            await client.close()
-            return _why(err)
-        except Exception as err:  # the cause is shown; the next refresh tries again
-            return _why(err)
-
-    async def _jetstream_round(self) -> JetStreamRound:
-        settings = self.nats_settings
-        if settings is None:
-            return None
-        client = self._jetstream_client = self._jetstream_client or JetStreamLagClient(settings)
-        try:
-            return await client.snapshot(self.host.streams)
-        except ConnectError as err:
-            self._jetstream_client = None
-            await client.close()
-            return _why(err)
-        except Exception as err:
-            return _why(err)
-
-    def _took_kafka(self, result: KafkaRound) -> None:
-        if result is None:
-            return
-        if isinstance(result, str):
-            self.kafka_error, self.kafka_rows = result, self.kafka_history.fail()
-        else:
-            self.kafka_error, self.kafka_rows = None, self.kafka_history.observe(result)
-        self._draw_kafka()
-
-    def _took_jetstream(self, result: JetStreamRound) -> None:
-        if result is None:
-            return
-        if isinstance(result, str):
-            self.jetstream_error, self.jetstream_rows = result, self.jetstream_history.fail()
-        else:
-            self.jetstream_error = None
-            self.jetstream_rows = self.jetstream_history.observe(result)
-        self._draw_jetstream()
 
     # ----------------------------------------------------------------- drawing
 

@@ -2,7 +2,8 @@
 
 The sources (``sources/kafka_admin.py``, ``sources/nats_admin.py``) return rows whose status
 is only ``OK`` or ``ERR``: one snapshot cannot tell a trend. A ``LagHistory`` per system keeps
-the last N samples of every row key and re-evaluates the status over that window::
+the last N samples of every row key and re-evaluates the status over that window (the
+``LagPoller`` in ``evmon.lag.poller`` keeps one per system)::
 
     history = LagHistory[KafkaLagRow](window=10)
     rows = history.observe(await client.snapshot())   # every refresh
