@@ -1,0 +1,479 @@
+"""Every private part of nats-py and aiokafka that evmon hooks, one broker-free test each.
+
+evmon's speed and exactness rest on internals no version promises to keep (pyproject.toml
+bounds both libraries for that reason). Each test is named after the hook and checks what
+evmon relies on: the attribute exists, its signature takes the arguments evmon calls it with,
+and, where cheap, the library's own code still makes the call evmon's override sits in (by
+``inspect.getsource``) or the hook still behaves as evmon expects on hand-fed input. A new
+library version that moves a hook fails here in milliseconds, by name, instead of as a 30 s
+wait timeout in a broker test.
+
+The hooks, by evmon module:
+
+- ``evmon/sources/nats.py``: ``RawHeaderClient`` overrides ``Client._process_msg`` (parser-side
+  delivery, ``deliver_directly(sub._id, ...)``), ``_process_headers`` and ``_build_message``
+  (the raw header block, non-UTF-8 subjects), ``_process_op_err`` (why a connection was lost),
+  reads ``_server_info`` and replaces ``_ps`` with a ``Parser`` subclass fed by
+  ``_read_loop`` (slow-consumer cut-offs, see ``evmon/sources/nats_cutoffs.py``).
+- ``evmon/sources/publish.py``: ``publish_raw`` builds HPUB/PUB with ``nats.protocol.command``
+  and queues it with ``Client._send_command``, waking the flusher like ``Client.publish``
+  (``_flush_queue``, ``_flush_pending``).
+- ``evmon/sources/kafka_records.py``: wraps ``PartitionRecords._consumer_record``, keyed on
+  ``_value_deserializer`` (the records' end-to-end check against a broker is
+  ``tests/test_kafka_records.py``).
+- ``evmon/sources/kafka.py`` and ``evmon/sources/skip.py``: ``AIOKafkaConsumer._client``
+  (``fetch_all_metadata``); the per-host bootstrap errors aiokafka only logs.
+- ``evmon/sources/kafka_admin.py``: hand-built protocol requests sent with
+  ``AIOKafkaClient.send`` (``Request.prepare``/``build``, the response layouts unpacked by
+  position, the flexible-version types of ConsumerGroupDescribe v0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from io import BytesIO
+from typing import Any
+
+import pytest
+
+# --------------------------------------------------------------------------- helpers
+
+
+def params(func: Callable[..., Any]) -> list[str]:
+    """The parameter names of ``func`` (``self`` included for plain functions)."""
+    return list(inspect.signature(func).parameters)
+
+
+def source(obj: Any) -> str:
+    return inspect.getsource(obj)
+
+
+def field_names(schema: Any) -> list[str]:
+    return list(schema.names)
+
+
+def array_item_names(schema: Any, name: str) -> list[str]:
+    """Field names of the items of array field ``name`` of a protocol ``Schema``."""
+    field = schema.fields[list(schema.names).index(name)]
+    item = getattr(field, "array_of", field)
+    return list(item.names)
+
+
+# --------------------------------------------------------------------------- nats-py: reading
+
+
+def test_nats_client_process_msg() -> None:
+    """The parser hands every MSG/HMSG to ``Client._process_msg(sid, subject, reply, data,
+    headers)``; RawHeaderClient intercepts it for direct subscriptions and counts
+    ``stats["in_msgs"]``/``["in_bytes"]`` as nats-py does."""
+    from nats.aio.client import Client
+    from nats.protocol.parser import Parser
+
+    from evmon.sources.nats import RawHeaderClient
+
+    assert params(Client._process_msg) == ["self", "sid", "subject", "reply", "data", "headers"]
+    assert "_process_msg" in RawHeaderClient.__dict__
+    assert "self.nc._process_msg(sid, subject, reply, payload, hdr)" in source(Parser.parse)
+    body = source(Client._process_msg)
+    assert 'self.stats["in_msgs"] += 1' in body and 'self.stats["in_bytes"]' in body
+    assert "sub = self._subs.get(sid)" in body
+    assert {"in_msgs", "in_bytes"} <= set(Client().stats)
+
+
+async def test_nats_parser_side_delivery() -> None:
+    """Bytes fed to the client's parser reach a ``deliver_directly`` handler as
+    ``(subject, data, raw header block)``, with nothing queued through nats-py."""
+    from evmon.sources.nats import RawHeaderClient
+
+    nc = RawHeaderClient()
+    got: list[tuple[bytes, bytes, Any]] = []
+    nc.deliver_directly(7, lambda s, d, h: got.append((s, d, h)))
+    block = b"NATS/1.0\r\nA: 1\r\nA: 2\r\n\r\n"
+    await nc._ps.parse(b"MSG a.b 7 5\r\nhello\r\n")
+    hmsg = b"HMSG c.d 7 %d %d\r\n%sxy\r\n" % (len(block), len(block) + 2, block)
+    await nc._ps.parse(hmsg)
+    assert [(s, d, h or b"") for s, d, h in got] == [
+        (b"a.b", b"hello", b""),
+        (b"c.d", b"xy", block),
+    ]
+    assert nc.stats["in_msgs"] == 2 and nc.stats["in_bytes"] == 7
+    nc.stop_direct(7)
+    await nc._ps.parse(b"MSG a.b 7 1\r\nx\r\n")  # no subscription 7 in nats-py: dropped there
+    assert len(got) == 2
+
+
+def test_nats_subscription_id() -> None:
+    """``deliver_directly(sub._id, ...)``: the sid the parser passes is the ``_id`` of the
+    ``Subscription`` ``Client.subscribe`` registered under it."""
+    from nats.aio.client import Client
+    from nats.aio.subscription import Subscription
+
+    assert params(Subscription.__init__)[:3] == ["self", "conn", "id"]
+    assert Subscription(Client(), 42, "x")._id == 42
+    assert "self._subs[sid] = sub" in source(Client.subscribe)
+
+
+async def test_nats_client_process_headers_and_build_message() -> None:
+    """``_process_msg`` parses headers then builds the message, one right after the other
+    (RawHeaderClient keeps the raw block in one slot between the two); ``msg_class`` takes
+    the keywords evmon's non-UTF-8 fallback passes, and a ``Msg`` takes ``raw_headers``."""
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+    from evmon.sources.nats import RawHeaderClient
+
+    assert params(Client._process_headers) == ["self", "headers"]
+    assert params(Client._build_message) == ["self", "sid", "subject", "reply", "data", "headers"]
+    body = source(Client._process_msg)
+    parse_at = body.index("hdr = await self._process_headers(headers)")
+    build_at = body.index("msg = self._build_message(sid, subject, reply, data, hdr)")
+    assert parse_at < build_at and "await" not in body[parse_at + 40 : build_at]
+    assert Client.msg_class is Msg
+    assert {"subject", "reply", "data", "headers", "_client", "_sid"} <= set(params(Msg))
+
+    nc = RawHeaderClient()
+    block = b"NATS/1.0\r\nX: 1\r\nX: 2\r\n\r\n"
+    hdr = await nc._process_headers(block)
+    msg = nc._build_message(3, b"a.b", b"", b"d", hdr)
+    assert msg.raw_headers == block and msg.subject == "a.b" and msg.headers
+    plain = nc._build_message(3, b"a.\xff", b"", b"d", await nc._process_headers(b""))
+    assert plain.subject == "a.\udcff" and plain.raw_headers == b"" and plain.sid == 3
+
+
+def test_nats_client_process_op_err() -> None:
+    """nats-py calls ``_process_op_err`` for a stale connection (and never tells
+    ``disconnected_cb`` why); RawHeaderClient overrides it to say so."""
+    from nats.aio.client import Client
+
+    from evmon.sources.nats import RawHeaderClient
+
+    assert callable(getattr(Client, "_process_op_err", None))
+    assert params(Client._process_op_err) == ["self", "e"]
+    assert "_process_op_err" in RawHeaderClient.__dict__
+    assert "_process_op_err(ErrStaleConnection())" in source(Client._ping_interval)
+    assert "_process_op_err(err)" in source(Client._read_loop)  # the EOF path
+
+
+def test_nats_client_read_loop_and_parser() -> None:
+    """The slow-consumer detection: ``_read_loop`` reads ``DEFAULT_BUFFER_SIZE`` and feeds
+    ``self._ps.parse``; ``_ps`` is made once, in ``__init__``, from ``Parser(self)``, so
+    RawHeaderClient's replacement stays for the client's life (reconnects only reset it)."""
+    import nats.aio.client
+    from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
+    from nats.protocol.parser import Parser
+
+    from evmon.sources.nats import RawHeaderClient, _CountingParser
+
+    assert isinstance(DEFAULT_BUFFER_SIZE, int) and DEFAULT_BUFFER_SIZE > 0
+    loop_source = source(Client._read_loop)
+    assert "read(DEFAULT_BUFFER_SIZE)" in loop_source and "self._ps.parse(" in loop_source
+    assert "UnexpectedEOF" in loop_source and "_error_cb" in loop_source
+    assert source(nats.aio.client).count("Parser(") == 1
+    assert "self._ps: Parser = Parser(self)" in source(Client.__init__)
+    assert params(Parser.__init__) == ["self", "nc"] and params(Parser.parse) == ["self", "data"]
+    assert callable(Parser.reset)
+    assert isinstance(RawHeaderClient()._ps, _CountingParser)
+
+
+async def test_nats_parser_counts_full_reads() -> None:
+    """Moved from test_slow_consumer.py: full buffers fed to the parser make the client
+    ``was_behind``; one run too short does not."""
+    from nats.aio.client import DEFAULT_BUFFER_SIZE
+
+    from evmon.sources.nats import BEHIND_READS, RawHeaderClient
+
+    nc = RawHeaderClient()
+    assert nc.server_id == "" and not nc.was_behind()
+    full = b"+OK\r\n" * (DEFAULT_BUFFER_SIZE // 5 + 1)  # protocol lines that need no reply
+    for _ in range(BEHIND_READS):
+        await nc._ps.parse(full)
+    await nc._ps.parse(b"+OK\r\n")  # a backlog ends with a short read
+    assert nc.was_behind()
+    fresh = RawHeaderClient()
+    for _ in range(BEHIND_READS - 1):
+        await fresh._ps.parse(full)
+    await fresh._ps.parse(b"+OK\r\n")
+    assert not fresh.was_behind()
+
+
+def test_nats_client_server_info() -> None:
+    """``RawHeaderClient.server_id`` reads the INFO dict nats-py stores on ``_server_info``."""
+    from nats.aio.client import Client
+
+    from evmon.sources.nats import RawHeaderClient
+
+    assert Client()._server_info == {}
+    assert "self._server_info = srv_info" in source(Client._process_connect_init)
+    nc = RawHeaderClient()
+    nc._server_info = {"server_id": "NABC"}
+    assert nc.server_id == "NABC"
+
+
+def test_nats_unexpected_eof_is_a_stale_connection() -> None:
+    """``describe_nats_error`` tests ``UnexpectedEOF`` before ``StaleConnectionError``
+    because the first subclasses the second."""
+    import nats.errors
+
+    assert issubclass(nats.errors.UnexpectedEOF, nats.errors.StaleConnectionError)
+
+
+# --------------------------------------------------------------------------- nats-py: publishing
+
+
+def test_nats_protocol_pub_and_hpub_commands() -> None:
+    """``publish_raw`` builds its commands with nats-py's own protocol helpers."""
+    from nats.protocol import command
+
+    assert params(command.pub_cmd) == ["subject", "reply", "payload"]
+    assert params(command.hpub_cmd) == ["subject", "reply", "hdr", "payload"]
+    block = b"NATS/1.0\r\nH: 1\r\n\r\n"
+    assert command.hpub_cmd("a", "", block, b"xy") == b"HPUB a  %d %d\r\n%sxy\r\n" % (
+        len(block),
+        len(block) + 2,
+        block,
+    )
+
+
+def test_nats_client_send_command_and_flush_pending() -> None:
+    """``publish_raw`` takes the two steps ``Client.publish`` takes after encoding:
+    ``_send_command(cmd)``, then wakes the flusher when nothing else is queued."""
+    from nats.aio.client import Client
+
+    assert params(Client._send_command)[:2] == ["self", "cmd"]
+    assert params(Client._flush_pending) == ["self", "force_flush"]
+    body = source(Client._send_publish)
+    assert "await self._send_command(pub_cmd)" in body
+    assert "if self._flush_queue is not None and self._flush_queue.empty():" in body
+    assert "await self._flush_pending()" in body
+    assert Client()._flush_queue is None  # publish_raw's "not connected yet" case
+
+
+async def test_nats_publish_raw_queues_the_exact_command() -> None:
+    """``publish_raw`` on a client that has not connected: the exact HPUB sits in nats-py's
+    pending buffer (repeated header names, raw bytes), nothing else."""
+    from nats.aio.client import Client
+
+    from evmon.sources.publish import nats_header_block, publish_raw
+
+    nc = Client()
+    headers = (("H", b"1"), ("H", b"\xff"))
+    await publish_raw(nc, "a.b", b"payload", headers)
+    block = nats_header_block(headers)
+    assert nc._pending == [
+        b"HPUB a.b  %d %d\r\n%spayload\r\n" % (len(block), len(block) + 7, block)
+    ]
+
+
+# --------------------------------------------------------------------------- aiokafka: records
+
+
+def test_aiokafka_partition_records_consumer_record() -> None:
+    """The one place aiokafka turns a wire record into a ``ConsumerRecord``: evmon wraps
+    ``PartitionRecords._consumer_record(self, tp, record)``, keyed on the consumer's
+    ``_value_deserializer``, which the Fetcher passes to every ``PartitionRecords``."""
+    from aiokafka.consumer import fetcher
+
+    from evmon.sources import kafka_records
+
+    assert fetcher.PartitionRecords._consumer_record is kafka_records._event_or_consumer_record
+    original = kafka_records._consumer_record
+    assert params(original) == ["self", "tp", "record"]
+    assert "consumer_record = self._consumer_record(tp, record)" in source(
+        fetcher.PartitionRecords._unpack_records
+    )
+    assert "self._value_deserializer = value_deserializer" in source(
+        fetcher.PartitionRecords.__init__
+    )
+    assert "self._value_deserializer," in source(fetcher.Fetcher)
+    for attr in ("key", "value", "offset", "timestamp", "headers"):
+        assert f"record.{attr}" in source(original)
+
+
+def test_aiokafka_partition_records_yield_events() -> None:
+    """Real record batches through aiokafka's unpacking: ``AS_EVENTS`` gives ``Event``s,
+    any other deserializer ``ConsumerRecord``s (the same records, offsets and headers)."""
+    from aiokafka.consumer import fetcher
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+    from aiokafka.record.memory_records import MemoryRecords
+    from aiokafka.structs import ConsumerRecord, TopicPartition
+
+    from evmon.model import Event
+    from evmon.sources.kafka_records import AS_EVENTS
+
+    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
+    builder.append(0, 1_700_000_000_123, b"k", b"v", [("h", b"1"), ("h", b"2")])
+    builder.append(1, 1_700_000_000_124, None, None, [])
+    raw = bytes(builder.build())
+    tp = TopicPartition("t", 3)
+
+    def unpack(deserializer: Any) -> list[Any]:
+        return list(
+            fetcher.PartitionRecords(
+                tp, MemoryRecords(raw), [], 0, None, deserializer, True, fetcher.READ_UNCOMMITTED
+            )
+        )
+
+    assert unpack(AS_EVENTS) == [
+        Event("kafka", "t", b"v", 1_700_000_000.123, (("h", b"1"), ("h", b"2")), b"k", None, 3, 0),
+        Event("kafka", "t", None, 1_700_000_000.124, (), None, None, 3, 1),
+    ]
+    plain = unpack(None)
+    assert all(type(r) is ConsumerRecord for r in plain)
+    assert [(r.offset, r.key, r.value, r.headers) for r in plain] == [
+        (0, b"k", b"v", (("h", b"1"), ("h", b"2"))),
+        (1, None, None, ()),
+    ]
+
+
+# --------------------------------------------------------------------------- aiokafka: clients
+
+
+async def test_aiokafka_consumer_client() -> None:
+    """``consumer._client.fetch_all_metadata()`` (kafka.py, skip.py): one metadata request
+    over the consumer's own client."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.client import AIOKafkaClient
+
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9", group_id=None)
+    assert isinstance(consumer._client, AIOKafkaClient)
+    assert inspect.iscoroutinefunction(AIOKafkaClient.fetch_all_metadata)
+    assert params(AIOKafkaClient.fetch_all_metadata) == ["self"]
+    assert "self._client = AIOKafkaClient(" in source(AIOKafkaConsumer.__init__)
+    await asyncio.sleep(0)  # nothing to stop: the consumer never started
+
+
+def test_aiokafka_client_send_and_bootstrap_errors() -> None:
+    """kafka_admin.py's client calls, and the per-host bootstrap errors ``bootstrap_errors``
+    collects from the ``aiokafka`` logger (the exception is a log argument)."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.conn import AIOKafkaConnection
+
+    assert params(AIOKafkaClient.send)[:3] == ["self", "node_id", "request"]
+    assert params(AIOKafkaClient.get_random_node) == ["self"]
+    assert params(AIOKafkaClient.bootstrap) == ["self"]
+    assert "metadata_max_age_ms" in params(AIOKafkaClient.__init__)
+    assert "request_struct = request.prepare(self._versions)" in source(AIOKafkaConnection.send)
+    assert "log.error('Unable connect to \"%s:%s\": %s', host, port, err)" in source(
+        AIOKafkaClient.bootstrap
+    )
+
+
+# --------------------------------------------------------------------------- aiokafka: protocol
+
+
+def test_aiokafka_protocol_request_api() -> None:
+    """evmon's own requests subclass ``Request`` (``API_KEY``, ``build``) and
+    ``RequestStruct`` (``FLEXIBLE_VERSION``, ``RESPONSE_TYPE``, ``SCHEMA``); ``prepare``
+    picks the struct from the broker's versions, as the connection does."""
+    from aiokafka.protocol.api import Request
+
+    from evmon.sources.kafka_admin import _ConsumerGroupDescribe, _DescribeGroups
+
+    assert params(Request.prepare) == ["self", "versions"]
+    assert params(Request.build) == ["self", "request_struct_class"]
+    described = _DescribeGroups(["g"]).prepare({15: (0, 5)})
+    assert described.API_VERSION == 3 and described.groups == ["g"]
+    assert described.build_request_header(1, "evmon").encode()
+    assert described.encode() == b"\x00\x00\x00\x01\x00\x01g\x00"
+    cgd = _ConsumerGroupDescribe(["g"]).prepare({69: (0, 1)})
+    assert cgd.API_VERSION == 0 and cgd.FLEXIBLE_VERSION
+    assert cgd.encode() == b"\x02\x02g\x00\x00"  # compact array/string, bool, tagged fields
+    from aiokafka.errors import IncompatibleBrokerVersion
+
+    with pytest.raises(IncompatibleBrokerVersion):  # a broker without ConsumerGroupDescribe
+        _ConsumerGroupDescribe(["g"]).prepare({15: (0, 5)})
+
+
+def test_aiokafka_protocol_consumer_group_describe_types() -> None:
+    """The flexible-version types the ConsumerGroupDescribe v0 response is decoded with
+    round-trip, and the positions ``_describe_848`` unpacks hold what it expects."""
+    from evmon.sources.kafka_admin import _ConsumerGroupDescribeResponseV0
+
+    topic_id = bytes(range(16))
+    member = (
+        "m1", None, None, 5, "client", "/127.0.0.1", ["t"], None,
+        ([(topic_id, "t", [0, 2], {})], {}),
+        ([(topic_id, "t", [0, 2], {})], {}),
+        {},
+    )  # fmt: skip
+    group = (0, None, "g", "Stable", 3, 3, "uniform", [member], -2147483648, {})
+    resp = _ConsumerGroupDescribeResponseV0(0, [group], {})
+    back = _ConsumerGroupDescribeResponseV0.decode(BytesIO(resp.encode()))
+    (code, message, name, state, *_rest, members, _ops, _tags) = back.groups[0]
+    assert (code, message, name, state, len(members)) == (0, None, "g", "Stable", 1)
+    assert [(t, parts) for _tid, t, parts, _t in members[0][8][0]] == [("t", [0, 2])]
+
+
+def test_aiokafka_protocol_response_layouts() -> None:
+    """The responses kafka_admin.py unpacks by position, at every version a Kafka 4 broker
+    may answer with (it dropped ListOffsets and OffsetFetch v0)."""
+    from aiokafka.protocol.admin import (
+        DescribeGroupsRequest_v3,
+        DescribeGroupsResponse_v3,
+        ListGroupsRequest,
+    )
+    from aiokafka.protocol.commit import OffsetFetchRequest
+    from aiokafka.protocol.coordination import FindCoordinatorRequest
+    from aiokafka.protocol.offset import OffsetRequest
+
+    assert field_names(DescribeGroupsRequest_v3.SCHEMA) == [
+        "groups",
+        "include_authorized_operations",
+    ]
+    schema = DescribeGroupsResponse_v3.SCHEMA
+    assert array_item_names(schema, "groups") == [
+        "error_code", "group", "state", "protocol_type", "protocol", "members",
+        "authorized_operations",
+    ]  # fmt: skip
+    groups = schema.fields[1].array_of
+    assert array_item_names(groups, "members")[4] == "member_assignment"
+
+    for struct in ListGroupsRequest._CLASSES:
+        resp = struct.RESPONSE_TYPE.SCHEMA
+        assert "error_code" in field_names(resp)
+        assert array_item_names(resp, "groups") == ["group", "protocol_type"]
+    assert params(FindCoordinatorRequest.__init__) == [
+        "self",
+        "coordinator_key",
+        "coordinator_type",
+    ]
+    for struct in FindCoordinatorRequest._CLASSES:
+        names = field_names(struct.RESPONSE_TYPE.SCHEMA)
+        assert "error_code" in names and "coordinator_id" in names
+    assert params(OffsetFetchRequest.__init__) == ["self", "consumer_group", "partitions"]
+    for struct in OffsetFetchRequest._CLASSES:
+        topics = struct.RESPONSE_TYPE.SCHEMA.fields[
+            field_names(struct.RESPONSE_TYPE.SCHEMA).index("topics")
+        ].array_of
+        assert array_item_names(topics, "partitions") == [
+            "partition",
+            "offset",
+            "metadata",
+            "error_code",
+        ]
+    assert params(OffsetRequest.__init__) == ["self", "replica_id", "isolation_level", "topics"]
+    for struct in OffsetRequest._CLASSES:
+        if struct.API_VERSION == 0:
+            continue  # Kafka 4 answers v1+
+        resp = struct.RESPONSE_TYPE.SCHEMA
+        topics = resp.fields[field_names(resp).index("topics")].array_of
+        assert array_item_names(topics, "partitions")[:4] == [
+            "partition",
+            "error_code",
+            "timestamp",
+            "offset",
+        ]
+
+
+def test_aiokafka_consumer_protocol_member_assignment() -> None:
+    """``_decode_assignment`` decodes a classic member's assignment with aiokafka's
+    ``ConsumerProtocolMemberAssignment``."""
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+
+    from evmon.sources.kafka_admin import _decode_assignment
+
+    raw = ConsumerProtocolMemberAssignment(0, [("t", [0, 2])], b"").encode()
+    assert _decode_assignment(raw) == [("t", 0), ("t", 2)]
+    assert _decode_assignment(b"\x00garbage") == []
