@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -143,14 +142,14 @@ def test_cli_exits_1_when_the_broker_never_comes_back(running: KafkaBroker, uniq
         # The first record on stdout shows the tail is running (EOF if it failed).
         assert proc.stdout.readline(), proc.stderr.read() if proc.stderr else ""
         running.stop()
-        stopped = time.monotonic()
         _, err = proc.communicate(timeout=60)
-        elapsed = time.monotonic() - stopped
     finally:
         proc.kill()
         running.start()
     text = err.decode()
     assert proc.returncode == 1, text
-    assert f"lost the connection to Kafka at {running.bootstrap} for 3 s" in text
+    lost = f"lost the connection to Kafka at {running.bootstrap} for 3 s"
+    assert lost in text
     assert "Traceback" not in text
-    assert elapsed < 45
+    # It gave up only after trying: the reconnecting line comes first.
+    assert "reconnecting" in text and text.index("reconnecting") < text.index(lost), text

@@ -3,7 +3,6 @@ the behaviours that need exact data. `test_tui_brokers.py` runs the same app on 
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import orjson
@@ -19,6 +18,7 @@ from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.payload import PayloadScreen
+from evmon.tui.widgets.detail import DETAIL_BYTES
 from evmon.tui.widgets.text_view import TextView
 from tests.waiting import async_wait_for
 
@@ -210,11 +210,15 @@ async def test_a_1mib_payload_renders_truncated_and_opens_in_full(app: EvmonApp)
     assert len(big) > 1024 * 1024
     async with app.run_test(size=(140, 40)) as pilot:
         app.feed([nats("big.one", big)])
-        started = time.monotonic()
         await pilot.press("enter")
-        assert time.monotonic() - started < 2.0
         assert app.detail.truncated
-        assert "Press f for the full payload" in app.detail.text()
+        # The pane formats a bounded head of the payload (what keeps it as fast as a small
+        # one), whatever the payload's size: its text is that head (and line breaks), not
+        # the megabyte.
+        text = app.detail.text()
+        assert f"truncated: showing 1 lines of a {len(big):,}-byte payload" in text
+        assert "Press f for the full payload" in text
+        assert DETAIL_BYTES < len(text) < DETAIL_BYTES * 1.1 < len(big) / 10
         await pilot.press("f")
         screen = app.screen
         assert isinstance(screen, PayloadScreen)
@@ -315,9 +319,8 @@ async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() ->
         shown = list(app.index.seqs())
         assert len(shown) >= app.event_list.rows_visible
         assert shown == expected[-len(shown) :]
-        started = time.monotonic()
         await pilot.press("p")  # keys are handled while the older events are filtered
-        assert time.monotonic() - started < 1.0
+        assert not app.event_list.follow
         await async_wait_for(lambda: not app._filtering, message="refiltered")
         await pilot.pause()
         assert list(app.index.seqs()) == expected
