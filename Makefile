@@ -5,7 +5,7 @@
 VENV ?= .venv
 BIN ?= $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/,)
 
-.PHONY: check lint types test
+.PHONY: check lint types test test-fast
 
 check: lint types test
 
@@ -19,4 +19,10 @@ types:
 test:
 	@rc=0; $(BIN)pytest -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$rc
+
+# The broker-free and NATS-only tests, offline: no Kafka (so no Java), no package index.
+test-fast:
+	@rc=0; $(BIN)pytest -q -m "not kafka and not network" || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test-fast: pytest collected no tests" >&2; fi; \
 	exit $$rc

@@ -140,6 +140,20 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
         cluster.cleanup()
 
 
+#: Fixtures that start (or need) a Kafka broker, and test modules that start their own.
+_KAFKA_FIXTURES = frozenset({"kafka_broker", "kafka_bootstrap", "kafka_cluster"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``kafka`` every test that needs Kafka (and so Java and the jars): by the broker
+    fixtures it uses (directly or through other fixtures) or a module named for Kafka.
+    ``make test-fast`` deselects them (and ``network``) to run offline."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _KAFKA_FIXTURES or "kafka" in item.path.stem:
+            item.add_marker(pytest.mark.kafka)
+
+
 _CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 

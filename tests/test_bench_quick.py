@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.kafka  # the Kafka benchmarks start a broker
 @pytest.mark.timeout(900)
 def test_quick_bench_runs_and_writes_results(tmp_path: Path) -> None:
     proc = subprocess.run(

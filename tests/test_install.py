@@ -17,6 +17,8 @@ from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
+pytestmark = pytest.mark.network  # the dependencies come from the package index
+
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
