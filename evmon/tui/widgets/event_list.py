@@ -241,6 +241,13 @@ class EventList(ScrollView, can_focus=True):
         self._look: tuple[Style, ...] = ()
         self._look_checked = False
         self._moving = False
+        self._rows_rendered = 0
+
+    @property
+    def rows_rendered(self) -> int:
+        """Rows drawn afresh for the screen so far (not from the strip cache): what a
+        repaint costs, for tests that check a change redraws only what it must."""
+        return self._rows_rendered
 
     # ----------------------------------------------------------------- geometry
 
@@ -536,6 +543,7 @@ class EventList(ScrollView, can_focus=True):
         if strip is None:
             strip = self._render_row(row, width, cursor=cursor)
             self._cache[key] = strip
+            self._rows_rendered += 1
         return strip
 
     def _render_header(self, width: int) -> Strip:
