@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import ssl
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import ParseResult
@@ -21,6 +23,7 @@ import nats.js.api
 import nats.js.errors
 from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
 from nats.aio.msg import Msg
+from nats.protocol import parser as nats_parser
 from nats.protocol.parser import Parser
 
 from evmon.config import NatsSettings
@@ -54,6 +57,34 @@ BEHIND_READS = 8
 BEHIND_GRACE = 0.5
 
 
+#: nats-py's MSG and HMSG control lines with only space and tab as separators, as
+#: nats-server writes them. nats-py's own use ``\s``, which also takes \x0b and \x0c: a
+#: subject holding one (nats-server accepts them in PUB) is then split apart, the line is
+#: malformed, and the parser either drops the connection or, past 4 KiB of buffer, waits for
+#: more bytes forever (the stale-ping check ends that minutes later). Anyone who can
+#: publish could do that to evmon.
+_ARG = rb"[^ \t\r\n]+"
+_SEP = rb"[ \t]+"
+_MSG_RE = re.compile(
+    rb"\AMSG" + _SEP + b"(" + _ARG + b")" + _SEP + b"(" + _ARG + b")" + _SEP
+    + b"((" + _ARG + b")" + _SEP + rb")?(\d+)\r\n"
+)  # fmt: skip
+_HMSG_RE = re.compile(
+    rb"\AHMSG" + _SEP + b"(" + _ARG + b")" + _SEP + b"(" + _ARG + b")" + _SEP
+    + b"((" + _ARG + b")" + _SEP + rb")?(\d+)" + _SEP + rb"(\d+)\r\n"
+)  # fmt: skip
+
+
+def _parse_with_exact_separators() -> Any:
+    """nats-py's ``Parser.parse`` itself, reading ``MSG_RE`` / ``HMSG_RE`` from a namespace
+    of its own that holds the patterns above (nats-py's module is left as it is)."""
+    parse = Parser.parse
+    names = {**vars(nats_parser), "MSG_RE": _MSG_RE, "HMSG_RE": _HMSG_RE}
+    return types.FunctionType(
+        parse.__code__, names, parse.__name__, parse.__defaults__, parse.__closure__
+    )
+
+
 class _CountingParser(Parser):
     """nats-py's protocol parser, noting when evmon was reading a backlog.
 
@@ -65,6 +96,7 @@ class _CountingParser(Parser):
 
     full_reads = 0
     _run_ended = -1e9
+    _parse = _parse_with_exact_separators()
 
     async def parse(self, data: bytes = b"") -> None:
         n = len(data)
@@ -74,7 +106,7 @@ class _CountingParser(Parser):
             if self.full_reads >= BEHIND_READS:
                 self._run_ended = time.monotonic()
             self.full_reads = 0
-        await super().parse(data)
+        await self._parse(data)
 
     def behind(self) -> bool:
         return self.full_reads >= BEHIND_READS or time.monotonic() - self._run_ended < BEHIND_GRACE
@@ -493,7 +525,7 @@ class _PendingEvents:
         events.append(
             new_event(
                 "nats",
-                subject.decode(),
+                subject.decode("utf-8", "surrogateescape"),  # any bytes a publisher chose
                 data,
                 _now(),
                 parse_header_block(headers) if headers else (),
