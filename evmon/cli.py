@@ -87,8 +87,8 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
         "--ping-interval",
         type=POSITIVE,
         metavar="SECONDS",
-        help="how often a server's liveness is checked: a frozen NATS server is reported "
-        "after 3 intervals without an answer (default 5)",
+        help="how often a server's liveness is checked: a frozen NATS server or Kafka broker "
+        "is reported after 3 intervals without an answer (default 5)",
     )
     _add_auth_flags(p)
 
@@ -241,6 +241,12 @@ def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "--read-only",
         action="store_true",
         help="refuse actions that write to the brokers (re-publish, skip)",
+    )
+    dash.add_argument(
+        "--nats-monitor",
+        metavar="URL",
+        help="NATS monitoring endpoint (http://HOST:8222) a re-publish asks who subscribes to "
+        "a core target (default: the account's $SYS.REQ.ACCOUNT.PING.CONNZ)",
     )
     dash.add_argument(
         "--lag-interval",

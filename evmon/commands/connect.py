@@ -55,5 +55,6 @@ async def run(args: argparse.Namespace) -> int:
         groups=args.groups,
         lag_interval=args.lag_interval,
         lag_window=args.lag_window,
+        nats_monitor=args.nats_monitor,
     )
     return await run_app(app)

@@ -156,9 +156,12 @@ class EvmonApp(ActionTargets, App[int]):
         lag_interval: float = DEFAULT_REFRESH,
         lag_window: int = DEFAULT_WINDOW,
         blink: bool = True,
+        nats_monitor: str | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        #: ``--nats-monitor``: where a re-publish asks who subscribes to a core target.
+        self.nats_monitor = nats_monitor
         self.specs = list(sources)
         self.read_only = read_only
         #: Kafka groups and JetStream streams of interest (for the lag screen).
@@ -335,7 +338,7 @@ class EvmonApp(ActionTargets, App[int]):
         )
 
     def _update_status(self) -> None:
-        store, events = self.store, self.event_list
+        store, events, flt = self.store, self.event_list, self.index.filter
         self._status_version = self.connections.version
         self.status_bar.set_line(
             StatusLine(
@@ -349,6 +352,8 @@ class EvmonApp(ActionTargets, App[int]):
                 new_rows=events.new_rows,
                 marked=len(events.marks),
                 read_only=self.read_only,
+                # events a /regex/ term ran out of its time budget on: counted, never hidden
+                regex_over=flt.budget.exceeded if flt is not None and flt.budget else 0,
             )
         )
         self._update_counts()
@@ -472,7 +477,9 @@ class EvmonApp(ActionTargets, App[int]):
         kafka = next(
             (s.settings for s in self.specs if isinstance(s.settings, KafkaSettings)), None
         )
-        return ActionContext(nats=nats, kafka=kafka, read_only=self.read_only)
+        return ActionContext(
+            nats=nats, kafka=kafka, read_only=self.read_only, nats_monitor=self.nats_monitor
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_hint":

@@ -37,6 +37,7 @@ def build_app(
     lag_interval: float = DEFAULT_REFRESH,
     lag_window: int = DEFAULT_WINDOW,
     blink: bool = True,
+    nats_monitor: str | None = None,
 ) -> EvmonApp:
     """The dashboard over the given connections (nothing is opened until it runs).
 
@@ -60,6 +61,7 @@ def build_app(
         lag_interval=lag_interval,
         lag_window=lag_window,
         blink=blink,
+        nats_monitor=nats_monitor,
     )
 
 

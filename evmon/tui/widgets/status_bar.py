@@ -41,6 +41,8 @@ class StatusLine:
     new_rows: int = 0
     marked: int = 0
     read_only: bool = False
+    #: Events the filter left out because a ``/regex/`` term ran out of its time budget.
+    regex_over: int = 0
 
     @staticmethod
     def connection_rows(views: Sequence[ConnectionView]) -> tuple[tuple[str, str, str, str], ...]:
@@ -82,6 +84,9 @@ class StatusBar(Widget):
         ]
         if line.dropped:
             parts += [sep, (f"dropped {fmt.count(line.dropped)}", f"bold {self._colour('error')}")]
+        if line.regex_over:
+            over = f"regex budget exceeded on {fmt.count(line.regex_over)} events"
+            parts += [sep, (over, f"bold {self._colour('warning')}")]
         if line.marked:
             parts += [sep, (f"{line.marked} marked", f"bold {self._colour('accent')}")]
         if line.read_only:
