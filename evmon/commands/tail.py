@@ -211,15 +211,28 @@ async def run(args: argparse.Namespace) -> int:
     writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape)
     failure: list[str] = []
 
+    #: What was last said on stderr per connection: (state, detail); quiet at the start.
+    said: dict[str, tuple[str, str]] = {}
+
     def on_status(status: ConnectionStatus) -> None:
+        key = f"{status.source} {status.url}"
         if status.state == "reconnecting":
             detail = f": {status.detail}" if status.detail else ""
-            line = f"evmon: {status.source} {status.url} reconnecting{detail}"
-            print(safe_text(line), file=sys.stderr, flush=True)
+            said[key] = ("reconnecting", status.detail)
+            print(safe_text(f"evmon: {key} reconnecting{detail}"), file=sys.stderr, flush=True)
         elif status.state == "connected" and "slow consumer" in status.detail:
             # the NATS source names a slow-consumer cut-off once the server took it back
-            line = f"evmon: {status.source} {status.url} reconnected: {status.detail}"
+            said[key] = ("connected", status.detail)
+            line = f"evmon: {key} reconnected: {status.detail}"
             print(safe_text(line), file=sys.stderr, flush=True)
+        elif status.state == "connected":
+            # "broker 2 at H:P went away", a frozen broker in a cluster, and that it is back.
+            # The NATS source names the server it reached: that is no news.
+            detail = "" if status.detail in status.url else status.detail
+            if said.get(key, ("connected", "")) != ("connected", detail):
+                said[key] = ("connected", detail)
+                line = f"evmon: {key} connected" + (f": {detail}" if detail else "")
+                print(safe_text(line), file=sys.stderr, flush=True)
         elif status.state == "closed" and not closing:
             failure.append(
                 status.detail or f"lost the connection to {status.source} at {status.url}"

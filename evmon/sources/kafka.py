@@ -20,8 +20,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
 from aiokafka.helpers import create_ssl_context
+from aiokafka.protocol.admin import ApiVersionRequest
 
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
@@ -32,6 +39,9 @@ from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.kafka_records import AS_EVENTS
 
 DISCOVERY_INTERVAL = 2.0
+#: Ping intervals without an answer after which a broker is named as frozen (NATS: two
+#: unanswered pings, so a third interval).
+SILENT_INTERVALS = 3
 
 
 def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
@@ -182,6 +192,14 @@ class KafkaSource:
         self._detail = ""
         #: Every broker the metadata has listed (node id -> host:port), to name one that leaves.
         self._brokers: dict[int, str] = {}
+        self._gone = ""  # brokers that left the metadata, as the status names them
+        self._error: str | None = None  # why the last read or metadata request failed
+        #: When each listed broker last answered a ping, and the ones silent for too long.
+        self._answered: dict[int, float] = {}
+        self._timed_out: set[int] = set()
+        self._silent: dict[int, str] = {}
+        self._down_since: float | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def _status(self, state: str, detail: str = "") -> None:
         if state != self._state or detail != self._detail:
@@ -203,6 +221,7 @@ class KafkaSource:
                 await asyncio.sleep(2.0)
         self._status("connected")
         self._task = asyncio.create_task(self._run(), name="evmon-kafka-tail")
+        self._watcher = asyncio.create_task(self._watch(), name="evmon-kafka-pings")
 
     async def _open(self, wait: float) -> None:
         consumer = AIOKafkaConsumer(
@@ -310,13 +329,106 @@ class KafkaSource:
         gone = sorted(set(self._brokers) - set(listed))
         return "; ".join(f"broker {i} at {self._brokers[i]} went away" for i in gone)
 
+    def _report(self) -> None:
+        """One status from what the tail loop and the pings know. A frozen broker is named
+        before any generic cause; the state is *reconnecting* while nothing answers."""
+        silent = "; ".join(
+            f"Kafka broker {i} at {host} stopped answering"
+            for i, host in sorted(self._silent.items())
+        )
+        everyone = bool(self._silent) and set(self._silent) >= set(self._answered)
+        if self._error is not None or everyone:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+            self._status("reconnecting", silent or self._error or "")
+        else:
+            self._down_since = None
+            self._status("connected", "; ".join(d for d in (self._gone, silent) if d))
+
+    async def _watch(self) -> None:
+        """Ping every listed broker (an ApiVersions request) each ``ping_interval``.
+
+        A SIGSTOPped broker or a silent partition keeps its sockets open and answers
+        nothing: reads then just come back empty, and a metadata request only fails after
+        the 10 s request timeout, without naming the broker. One ping at a time per broker;
+        a broker whose ping has gone unanswered (still pending, or timed out) for
+        ``SILENT_INTERVALS`` intervals is named. A refused connection is not "frozen": the
+        tail loop reports it as unreachable.
+        """
+        consumer = self.consumer
+        assert consumer is not None
+        client = consumer._client
+        interval = self.settings.ping_interval
+        pings: dict[int, asyncio.Task[None]] = {}
+        try:
+            while True:
+                now = time.monotonic()
+                listed = {
+                    b.nodeId: safe_text(f"{b.host}:{b.port}") for b in client.cluster.brokers()
+                }
+                for node in list(self._answered):
+                    if node not in listed:
+                        del self._answered[node]
+                for node in listed:
+                    self._answered.setdefault(node, now)
+                    ping = pings.get(node)
+                    if ping is None or ping.done():
+                        pings[node] = asyncio.create_task(self._ping(client, node))
+                silent = {
+                    node: host
+                    for node, host in listed.items()
+                    if now - self._answered[node] >= SILENT_INTERVALS * interval
+                    and (node in self._timed_out or not pings[node].done())
+                }
+                if silent != self._silent:
+                    self._silent = silent
+                    self._report()
+                if self._check_deadline():
+                    return
+                await asyncio.sleep(interval)
+        finally:
+            for ping in pings.values():
+                ping.cancel()
+
+    async def _ping(self, client: Any, node: int) -> None:
+        try:
+            await client.send(node, ApiVersionRequest())
+        except (RequestTimedOutError, KafkaTimeoutError, TimeoutError):
+            self._timed_out.add(node)  # aiokafka's request timeout: no answer at all
+            return
+        except NodeNotReadyError:
+            return  # no connection: refused (not frozen), or a connect that timed out
+        except (KafkaError, OSError):
+            self._timed_out.discard(node)  # reset or closed: reported as unreachable
+            return
+        self._timed_out.discard(node)
+        self._answered[node] = time.monotonic()
+        if node in self._silent:
+            del self._silent[node]
+            self._report()
+
+    def _check_deadline(self) -> bool:
+        """Close (status ``closed``) once nothing answered for ``reconnect_deadline``."""
+        deadline = self.settings.reconnect_deadline
+        since = self._down_since
+        if deadline is None or since is None or time.monotonic() - since < deadline:
+            return False
+        last = f" (last error: {self._detail})" if self._detail else ""
+        self._status(
+            "closed",
+            f"lost the connection to Kafka at {self.settings.display} for {deadline:g} s{last}",
+        )
+        for task in (self._task, self._watcher):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        return True
+
     async def _run(self) -> None:
         consumer = self.consumer
         assert consumer is not None
         next_discovery = time.monotonic() + self.discovery_interval
         extend = self.sink.extend
         positions = self.next_offsets
-        down_since: float | None = None
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
@@ -328,32 +440,25 @@ class KafkaSource:
                     next_discovery = time.monotonic() + self.discovery_interval
                     cluster = await consumer._client.fetch_all_metadata()
                     await self._assign(cluster)
-                    down_since = None
-                    self._status("connected", self._gone_brokers(cluster))
+                    self._error, self._gone = None, self._gone_brokers(cluster)
+                    self._report()
             except asyncio.CancelledError:
                 raise
             except (TimeoutError, KafkaError, OSError) as err:
-                cause = describe_kafka_error(err, self.settings)
-                self._status("reconnecting", cause)
-                if down_since is None:
-                    down_since = time.monotonic()
-                deadline = self.settings.reconnect_deadline
-                if deadline is not None and time.monotonic() - down_since >= deadline:
-                    self._status(
-                        "closed",
-                        f"lost the connection to Kafka at {self.settings.display} "
-                        f"for {deadline:g} s (last error: {cause})",
-                    )
+                self._error = describe_kafka_error(err, self.settings)
+                self._report()
+                if self._check_deadline():
                     return
                 await asyncio.sleep(1.0)
                 next_discovery = 0.0  # probe the cluster again at once
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        for task in (self._watcher, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        self._task = self._watcher = None
         consumer, self.consumer = self.consumer, None
         if consumer is not None:
             try:
