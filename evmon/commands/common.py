@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
+from typing import Any
 
-from evmon.config import (
-    KafkaSettings,
-    NatsSettings,
-    kafka_settings_from,
-    nats_settings_from,
-    selected_context,
-)
+from evmon.config.contexts import Context, selected_context
+from evmon.config.resolve import ConnectionFlags, kafka_settings_from, nats_settings_from
+from evmon.config.settings import KafkaSettings, NatsSettings
 from evmon.errors import UsageError
 from evmon.filter import Filter, FilterError, parse_filter
 from evmon.selection import Start, parse_start
 
 
-def apply_context(args: argparse.Namespace) -> None:
-    """Fill what the flags left unset from the selected context (once per ``args``).
+def apply_context(args: argparse.Namespace) -> Context | None:
+    """Fill what the flags left unset from the selected context; returns that context.
 
     Connection addresses, default selections (subjects/streams, topics/pattern, groups) and
     ``read_only`` come from the context; anything given on the command line wins. A
     selection is taken from the context only as a whole: ``-s`` replaces the context's
-    subjects *and* streams, ``-t`` its topics and topic pattern.
+    subjects *and* streams, ``-t`` its topics and topic pattern. Applying it again changes
+    nothing, so no marker is kept on ``args``: each step that needs the context applies it.
     """
-    if getattr(args, "_evmon_context_applied", False):
-        return
-    args._evmon_context_applied = True
-    ctx = selected_context(args)
+    ctx = selected_context(getattr(args, "context", None))
     if ctx is None:
-        return
+        return None
     nats, kafka = ctx.nats, ctx.kafka
     if hasattr(args, "nats") and not args.nats and nats.get("urls"):
         args.nats = [",".join(nats["urls"])]
-    if hasattr(args, "kafka") and not args.kafka and kafka.get("bootstrap"):
-        args.kafka = kafka["bootstrap"]
-        args._kafka_from_context = True
     if hasattr(args, "subjects") and not args.subjects and not getattr(args, "streams", None):
         args.subjects = list(nats.get("subjects", []))
         if hasattr(args, "streams"):
@@ -44,20 +37,33 @@ def apply_context(args: argparse.Namespace) -> None:
         args.topics = list(kafka.get("topics", []))
         if hasattr(args, "topic_pattern"):
             args.topic_pattern = kafka.get("topic_pattern")
+    # A command that reads topics takes the context's Kafka only with topics to read: a
+    # context's Kafka without default topics must not block a NATS-only tail.
+    has_topics = not hasattr(args, "topics") or args.topics or getattr(args, "topic_pattern", None)
+    if hasattr(args, "kafka") and not args.kafka and kafka.get("bootstrap") and has_topics:
+        args.kafka = kafka["bootstrap"]
     if hasattr(args, "groups") and not args.groups:
         args.groups = list(kafka.get("groups", []))
     if ctx.read_only and hasattr(args, "read_only"):
         args.read_only = True
+    return ctx
+
+
+def connection_flags(args: argparse.Namespace) -> ConnectionFlags:
+    """The connection flags in ``args``; those its command does not have stay unset."""
+    given: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in fields(ConnectionFlags)}
+    given["nats"] = tuple(given["nats"] or ())
+    return ConnectionFlags(**given)
 
 
 def nats_settings(args: argparse.Namespace) -> NatsSettings | None:
-    apply_context(args)
-    return nats_settings_from(args, selected_context(args))
+    ctx = apply_context(args)
+    return nats_settings_from(connection_flags(args), ctx)
 
 
 def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
-    apply_context(args)
-    return kafka_settings_from(args, selected_context(args))
+    ctx = apply_context(args)
+    return kafka_settings_from(connection_flags(args), ctx)
 
 
 def start_position(args: argparse.Namespace) -> Start:
@@ -94,9 +100,6 @@ def check_selection(args: argparse.Namespace) -> None:
     """Refuse flag combinations that would silently read nothing."""
     apply_context(args)
     check_stream_names(args.streams)
-    from_context = getattr(args, "_kafka_from_context", False)
-    if args.kafka and from_context and not (args.topics or args.topic_pattern):
-        args.kafka = None  # the context's Kafka has no default topics: read NATS only
     has_nats = bool(args.nats)
     if not has_nats and not args.kafka:
         raise UsageError(
