@@ -12,6 +12,13 @@ HEADLESS = [
     "evmon.cli",
     "evmon.model",
     "evmon.codec",
+    "evmon.codec.timestamps",
+    "evmon.codec.record",
+    "evmon.codec.display",
+    "evmon.config",
+    "evmon.config.settings",
+    "evmon.config.contexts",
+    "evmon.config.resolve",
     "evmon.filter",
     "evmon.store",
     "evmon.event_index",
@@ -40,6 +47,21 @@ def test_cli_help_imports_no_broker_client() -> None:
         "from evmon import cli\n"
         "heavy = [m for m in ('textual', 'nats', 'aiokafka', 'orjson') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == ""
+
+
+def test_codec_and_config_roots_load_only_what_is_used() -> None:
+    """The package roots re-export lazily: a timestamp needs no orjson, a source that takes
+    ``NatsSettings`` loads neither the contexts' TOML/JSON readers nor the flag resolution."""
+    code = (
+        "import sys\n"
+        "from evmon.codec import parse_timestamp\n"
+        "from evmon.config import NatsSettings\n"
+        "loaded = ('orjson', 'evmon.codec.record', 'evmon.codec.display', 'tomllib', 'json',\n"
+        "          'evmon.config.contexts', 'evmon.config.resolve')\n"
+        "print(','.join(m for m in loaded if m in sys.modules))\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == ""
