@@ -38,6 +38,27 @@ def _user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
+def _json_text(s: str) -> str:
+    """``s`` as text JSON can hold: a subject that is not UTF-8 (kept with surrogateescape)
+    names its bytes as ``\\xff`` escapes instead of stopping the entry from being written."""
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _dumps(entry: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(entry)
+    except TypeError:  # a str with surrogates, from broker data
+        for k, v in entry.items():
+            if isinstance(v, str):
+                entry[k] = _json_text(v)
+            elif isinstance(v, list):
+                entry[k] = [_json_text(x) if isinstance(x, str) else x for x in v]
+        return orjson.dumps(entry)
+
+
 class AuditLog:
     """Append-only JSONL audit trail, one line per action, written with one ``write``.
 
@@ -87,7 +108,7 @@ class AuditLog:
             "detail": detail,
             **(extra or {}),
         }
-        line = orjson.dumps(entry) + b"\n"
+        line = _dumps(entry) + b"\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
