@@ -18,15 +18,16 @@ Adding to the dashboard:
   highlighted one) and ``filtered_events()`` (``targets.py``), taken when the key is pressed,
   after ``pin()`` stopped the list following; ``action_context()`` gives
   ``evmon.actions`` its connection settings and the read-only flag, and ``check_action``
-  greys out the actions named in ``GUARDED_ACTIONS`` in read-only mode.
+  greys out the actions named in ``GUARDED_ACTIONS`` in read-only mode (both in
+  ``operator.py``, with the ``r``/``s``/``x`` actions).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from textual import events, on, work
 from textual.actions import SkipAction
@@ -38,9 +39,7 @@ from textual.timer import Timer
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from evmon.actions import Action, ActionContext
 from evmon.codec import safe_text
-from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError, EvmonError
 from evmon.event_index import EventIndex, Refilter
 from evmon.heap import HeapKeeper
@@ -57,13 +56,11 @@ from evmon.tui.messages import (
     FollowChanged,
     SubjectChosen,
 )
-from evmon.tui.screens.export import run_export
+from evmon.tui.operator import OperatorActions
 from evmon.tui.screens.help import HelpScreen, HelpSection
 from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
-from evmon.tui.screens.republish import run_republish
-from evmon.tui.screens.skip import run_skip
-from evmon.tui.targets import ActionTargets, follow_note
+from evmon.tui.targets import follow_note
 from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterBar, focus_now
@@ -93,7 +90,7 @@ CLOSE_TIMEOUT = 5.0
 NARROW = 100
 
 
-class EvmonApp(ActionTargets, App[int]):
+class EvmonApp(OperatorActions, App[int]):
     """The live dashboard over one ``EventStore`` fed by the given sources."""
 
     CSS_PATH = "app.tcss"
@@ -462,32 +459,7 @@ class EvmonApp(ActionTargets, App[int]):
         self._update_status()
 
     # ----------------------------------------------------------------- actions
-
-    #: Actions that write to a broker or copy data out, by their ``evmon.actions`` name: in
-    #: read-only mode ``check_action`` greys them out (footer, palette) with the reason.
-    GUARDED_ACTIONS: ClassVar[dict[str, Action]] = {
-        "republish": "replay",
-        "skip": "skip",
-        "export": "export",
-    }
-
-    def action_context(self) -> ActionContext:
-        """What ``evmon.actions`` needs to re-publish, skip or export from the dashboard."""
-        nats = next((s.settings for s in self.specs if isinstance(s.settings, NatsSettings)), None)
-        kafka = next(
-            (s.settings for s in self.specs if isinstance(s.settings, KafkaSettings)), None
-        )
-        return ActionContext(
-            nats=nats, kafka=kafka, read_only=self.read_only, nats_monitor=self.nats_monitor
-        )
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "toggle_hint":
-            return self.hint is not None
-        guarded = self.GUARDED_ACTIONS.get(action)
-        if guarded is not None and self.action_context().disabled_reason(guarded):
-            return None  # shown greyed out: read-only mode
-        return True
+    # (r, s, x and the read-only guard: ``OperatorActions`` in operator.py)
 
     def action_focus_filter(self) -> None:
         """``/``: a priority binding that moves the focus at once (``focus_now``), so that
@@ -563,56 +535,6 @@ class EvmonApp(ActionTargets, App[int]):
             self.notify("No event highlighted.", severity="warning")
             return
         self.push_screen(PayloadScreen(ev))
-
-    def action_republish(self) -> None:
-        """``r``: the re-publish modal on the marked (or highlighted) events."""
-        self.pin()
-        events = self.marked_events()
-        if not events:
-            self.notify("No event highlighted.", severity="warning")
-            return
-        self._run_action(run_republish(self, self.action_context(), events), "re-publish")
-
-    def action_skip(self) -> None:
-        """``s``: move a Kafka group or JetStream consumer past the highlighted message."""
-        self.pin()
-        ev = self.highlighted_event()
-        if ev is None:
-            self.notify("No event highlighted.", severity="warning")
-            return
-        self._run_action(run_skip(self, self.action_context(), ev, self.groups), "skip")
-
-    def action_export(self) -> None:
-        """``x``: export the marked events, or every event matching the filter."""
-        self.pin()
-        if self.event_list.marks:
-            events, what = self.marked_events(), "marked"
-        else:
-            events = self.filtered_events()
-            what = "all retained" if self.index.filter is None else "matching the filter"
-        self._run_action(run_export(self, self.action_context(), events, what), "export")
-
-    def _run_action(self, flow: Coroutine[Any, Any, None], name: str) -> None:
-        """Modal flows wait on screens, so they run as workers; a bug is notified
-        (``_worker_failed``), it never takes the dashboard down."""
-        self.run_worker(flow, name=name, group="actions", exit_on_error=False)
-
-    def disabled_reason(self, action: str) -> str | None:
-        """Why a dashboard action is unavailable (read-only mode), for the palette and help."""
-        guarded = self.GUARDED_ACTIONS.get(action)
-        return None if guarded is None else self.action_context().disabled_reason(guarded)
-
-    def key_r(self) -> None:
-        self._refuse("republish")
-
-    def key_s(self) -> None:
-        self._refuse("skip")
-
-    def _refuse(self, action: str) -> None:
-        """A greyed-out key is not silent: its binding did not run, so say why."""
-        reason = self.disabled_reason(action)
-        if reason is not None and self.screen is self.main_screen:
-            self.notify(reason, title="Not available", severity="warning")
 
     def action_lag(self) -> None:
         """``l``: the lag screen, installed once so its windows of samples outlive a visit
