@@ -20,6 +20,7 @@ HEADLESS = [
     "evmon.config.contexts",
     "evmon.config.resolve",
     "evmon.filter",
+    "evmon.subjects",
     "evmon.store",
     "evmon.event_index",
     "evmon.heap",
