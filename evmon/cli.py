@@ -77,6 +77,13 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
         "flags override it. Default: $EVMON_CONTEXT",
     )
     g.add_argument(
+        "--nats-monitor",
+        metavar="URL",
+        help="NATS monitoring endpoint (http://HOST:8222): asked who subscribes to a core "
+        "target before a re-publish (default: the account's $SYS.REQ.ACCOUNT.PING.CONNZ) and "
+        "why the server closed evmon's connection (a slow-consumer cut-off is then confirmed)",
+    )
+    g.add_argument(
         "--reconnect-deadline",
         type=NON_NEGATIVE,
         metavar="SECONDS",
@@ -243,12 +250,6 @@ def _add_connect_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="refuse actions that write to the brokers (re-publish, skip)",
     )
     dash.add_argument(
-        "--nats-monitor",
-        metavar="URL",
-        help="NATS monitoring endpoint (http://HOST:8222) a re-publish asks who subscribes to "
-        "a core target (default: the account's $SYS.REQ.ACCOUNT.PING.CONNZ)",
-    )
-    dash.add_argument(
         "--lag-interval",
         type=POSITIVE,
         default=5.0,
@@ -386,12 +387,6 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         default="keep",
         help="Nats-Msg-Id of NATS records: keep (default, byte exact; a stream drops an id it "
         "holds within its duplicate window), drop, or new (<original>.evmon-<uuid>)",
-    )
-    r.add_argument(
-        "--nats-monitor",
-        metavar="URL",
-        help="NATS monitoring endpoint (http://HOST:8222) to ask who subscribes to a core "
-        "target (default: the account's $SYS.REQ.ACCOUNT.PING.CONNZ)",
     )
     _add_confirm_flags(replay)
 

@@ -13,7 +13,9 @@ import os
 import signal
 import subprocess
 import threading
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import nats
@@ -21,10 +23,11 @@ import orjson
 import pytest
 
 from evmon.config import NatsSettings
+from evmon.sources.nats_cutoffs import CutOffCandidate, closed_reason, confirm_cut_off
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import nats_spec
-from tests.brokers import NatsServer
+from tests.brokers import NatsServer, free_port
 from tests.helpers import evmon_cmd
 from tests.waiting import async_wait_for, wait_for
 
@@ -79,10 +82,12 @@ def _lines(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.endswith(b"}")]
 
 
+@pytest.mark.parametrize("confirmed", [True, False], ids=["monitor", "inferred"])
 async def test_tail_says_the_server_cut_it_off_and_carries_on(
-    tight_server: NatsServer, tmp_path: Path, unique: str
+    tight_server: NatsServer, tmp_path: Path, unique: str, confirmed: bool
 ) -> None:
-    proc, out, err = _tail(tight_server, tmp_path, "-s", f"{unique}.>")
+    monitor = ("--nats-monitor", tight_server.monitor_url) if confirmed else ()
+    proc, out, err = _tail(tight_server, tmp_path, "-s", f"{unique}.>", *monitor)
     try:
         nc = await nats.connect(tight_server.url)
 
@@ -134,9 +139,12 @@ async def test_a_stream_read_resumes_without_a_gap(
     for i in range(total):
         await js.publish(f"{unique}.m", b'{"i":%d,"pad":"%s"}' % (i, pad))
     await nc.close()
+    # The monitoring endpoint confirms the cut-off (the server's reason for closing), so the
+    # notice does not depend on how fast this busy machine read the backlog.
     proc, out, err = _tail(
-        tight_server, tmp_path, "--stream", name, "--from", "first", "-n", str(total)
-    )
+        tight_server, tmp_path, "--stream", name, "--from", "first", "-n", str(total),
+        "--nats-monitor", tight_server.monitor_url,
+    )  # fmt: skip
     try:
         wait_for(lambda: out.stat().st_size > 0, timeout=30, message="the stream read started")
         os.kill(proc.pid, signal.SIGSTOP)
@@ -146,7 +154,8 @@ async def test_a_stream_read_resumes_without_a_gap(
             )
         finally:
             os.kill(proc.pid, signal.SIGCONT)
-        proc.wait(timeout=120)  # -n: every message, then exit
+        # -n: every message, then exit (a loaded machine may be cut off more than once)
+        proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -178,6 +187,32 @@ async def test_the_status_bar_names_the_cut_off(tight_server: NatsServer, unique
             message="the status bar names the cut-off",
         )
         await app.close_sources()
+
+
+def _server_id(server: NatsServer) -> str:
+    with urllib.request.urlopen(f"{server.monitor_url}/varz", timeout=5) as resp:
+        return str(orjson.loads(resp.read())["server_id"])
+
+
+async def test_the_monitor_decides_what_the_backlog_suggests(tight_server: NatsServer) -> None:
+    """A connection closed by its client while evmon 'was behind' is no cut-off when the
+    server says why it closed; an endpoint that cannot answer leaves the inference."""
+    nc = await nats.connect(tight_server.url)
+    cid = nc.client_id
+    server_id = await asyncio.to_thread(_server_id, tight_server)
+    await nc.close()
+
+    async def reason() -> str | None:
+        return await closed_reason(tight_server.monitor_url, cid) if cid is not None else None
+
+    await async_wait_for(lambda: reason(), timeout=30, message="the closed connection listed")
+    assert await reason() == "Client Closed"
+    candidate = CutOffCandidate(server_id, cid, 0.0, behind=True)
+    assert not await confirm_cut_off(tight_server.monitor_url, candidate)
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    assert await confirm_cut_off(unreachable, candidate)
+    assert not await confirm_cut_off(unreachable, replace(candidate, behind=False))
+    assert await confirm_cut_off(None, candidate)
 
 
 # The nats-py internals the detection reads (read loop, parser, buffer size) are checked

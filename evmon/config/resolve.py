@@ -71,6 +71,7 @@ class ConnectionFlags:
     kafka_tls_key: str | None = None
     reconnect_deadline: float | None = None
     ping_interval: float | None = None
+    nats_monitor: str | None = None
 
 
 def _flag(value: str | None) -> str | None:
@@ -162,6 +163,7 @@ def nats_settings_from(
         tls_first=bool(tls_first if tls_first is not None else cfg.get("tls_first", False)),
         reconnect_deadline=_deadline(flags),
         ping_interval=flags.ping_interval or 5.0,
+        monitor=_flag(flags.nats_monitor) or cfg.get("monitor"),
     )
 
 

@@ -43,6 +43,8 @@ class NatsSettings:
     #: A ping every this many seconds; more than ``max_outstanding_pings`` unanswered: stale.
     ping_interval: float = 5.0
     max_outstanding_pings: int = 2
+    #: The server's HTTP monitoring endpoint (``--nats-monitor``), when the operator gave one.
+    monitor: str | None = None
 
     @property
     def display(self) -> str:

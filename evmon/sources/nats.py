@@ -31,7 +31,7 @@ from evmon.errors import ConnectError, UsageError, tls_files_error
 from evmon.model import ConnectionStatus, Event, Headers, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
-from evmon.sources.nats_cutoffs import CutOffs, ServerCutOff
+from evmon.sources.nats_cutoffs import CutOffCandidate, CutOffs, ServerCutOff, confirm_cut_off
 
 #: Pending limits per subscription. nats-py's defaults drop silently past 512k messages;
 #: evmon raises them and counts every drop in the sink instead.
@@ -162,10 +162,13 @@ class RawHeaderClient(Client):
     lost_because: BaseException | None = None
     #: The URL of the server that connection was to.
     lost_url: ParseResult | None = None
+    #: The server's id for the lost connection (``/connz?cid=``), kept with ``lost_because``.
+    lost_cid: int | None = None
 
     async def _process_op_err(self, e: Exception) -> None:
         if self.is_connected:
             self.lost_because, self.lost_url = e, self.connected_url
+            self.lost_cid = self.client_id
         await super()._process_op_err(e)
 
     def deliver_directly(self, sid: int, handler: Callable[[bytes, bytes, bytes], None]) -> None:
@@ -313,8 +316,8 @@ async def connect_nats(
     """
     display = settings.display
     last_error: list[BaseException] = []
-    #: (server id, when) of an EOF that came while evmon was behind: see ``ServerCutOff``.
-    cut_off: list[tuple[str, float]] = []
+    #: A connection the server ended without a word: see ``ServerCutOff``.
+    cut_off: list[CutOffCandidate] = []
     refused: list[str] = []  # refusals before the first connect (headless commands)
     fatal = asyncio.Event()
     connected_once = False
@@ -353,9 +356,6 @@ async def connect_nats(
                 on_error(err)
             return
         failure = rejected_login(err)
-        if connected_once and isinstance(err, nats.errors.UnexpectedEOF) and nc.was_behind():
-            cut_off.append((nc.server_id, _now()))  # confirmed when the same server is back
-            del cut_off[:-1]
         last_error.append(failure)
         del last_error[:-1]
         cause = describe(failure)
@@ -379,6 +379,10 @@ async def connect_nats(
             why, nc.lost_because = nc.lost_because, None
             detail = ""
             eof = isinstance(why, nats.errors.UnexpectedEOF)  # a StaleConnectionError too
+            if eof or isinstance(why, (ConnectionResetError, BrokenPipeError)):
+                # The server ended it without -ERR: perhaps a slow-consumer cut-off, to be
+                # confirmed when the same server takes evmon back (reconnected_cb).
+                cut_off[:] = [CutOffCandidate(nc.server_id, nc.lost_cid, _now(), nc.was_behind())]
             if isinstance(why, nats.errors.StaleConnectionError) and not eof:
                 url = nc.lost_url
                 server = _host_port(url) if url else display
@@ -392,9 +396,17 @@ async def connect_nats(
     async def reconnected_cb() -> None:
         if watchdog is not None:
             watchdog.cancel()
-        if cut_off and on_error is not None and cut_off[0][0] == nc.server_id:
-            on_error(ServerCutOff(cut_off[0][1]))  # the server that closed is still up
+        candidate = cut_off.pop() if cut_off else None
         cut_off.clear()
+        # The server that closed is still up: ask it (or infer) whether it was a cut-off.
+        same_server = candidate is not None and candidate.server_id == nc.server_id
+        if (
+            candidate
+            and same_server
+            and on_error
+            and await confirm_cut_off(settings.monitor, candidate)
+        ):
+            on_error(ServerCutOff(candidate.at))
         url = nc.connected_url
         on_status(ConnectionStatus("nats", display, "connected", _host_port(url) if url else ""))
 

@@ -9,6 +9,12 @@ operator reads (the tail's stderr, the dashboard's status bar)::
     connected: the server disconnected evmon as a slow consumer: messages were lost at
         21:24:42 UTC
 
+How evmon knows: the server sends nothing before it closes. With ``--nats-monitor`` evmon asks
+the server why it closed the old connection (``/connz?state=closed&cid=N``: "Slow Consumer
+(Pending Bytes)" or "(Write Deadline)") and names the cut-off only when that is the reason.
+Without a monitoring endpoint it infers it: the connection ended (EOF or reset, no
+``-ERR``) while evmon was reading a backlog, and the same server took it back at once.
+
 Core NATS has no replay, so what the server held and everything published until evmon had
 resubscribed is gone; a JetStream read resumes after the last sequence it showed (nats-py's
 ordered consumer re-creates itself at the gap), so nothing is lost there.
@@ -16,12 +22,19 @@ ordered consumer re-creates itself at the gap), so nothing is lost there.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+import orjson
 
 from evmon.model import ConnectionStatus
 from evmon.sources import StatusCallback
 
-__all__ = ["CutOffs", "ServerCutOff"]
+__all__ = ["CutOffCandidate", "CutOffs", "ServerCutOff", "closed_reason", "confirm_cut_off"]
 
 
 class ServerCutOff(Exception):
@@ -41,6 +54,56 @@ class ServerCutOff(Exception):
 
     def __str__(self) -> str:
         return self.WORDS
+
+
+#: How long evmon waits for the monitoring endpoint's answer about a closed connection.
+MONITOR_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CutOffCandidate:
+    """A connection the server ended without a word (EOF or reset): perhaps a cut-off."""
+
+    server_id: str
+    #: The connection's id on that server (``client_id`` of its INFO), for ``/connz``.
+    cid: int | None
+    #: When evmon saw the end (epoch seconds).
+    at: float
+    #: evmon was reading a backlog when it ended (the inference without a monitor).
+    behind: bool
+
+
+def _closed_reason(monitor: str, cid: int, timeout: float) -> str | None:
+    query = urllib.parse.urlencode({"state": "closed", "cid": cid})
+    try:
+        with urllib.request.urlopen(f"{monitor.rstrip('/')}/connz?{query}", timeout=timeout) as r:
+            doc = orjson.loads(r.read())
+    except (OSError, ValueError):  # unreachable, HTTP error, not JSON: no answer
+        return None
+    conns = doc.get("connections") if isinstance(doc, dict) else None
+    for conn in conns or ():
+        if isinstance(conn, dict) and conn.get("cid") == cid:
+            reason = conn.get("reason")
+            return str(reason) if reason else None
+    return None
+
+
+async def closed_reason(
+    monitor: str, cid: int, http_timeout: float = MONITOR_TIMEOUT
+) -> str | None:
+    """Why the server closed connection ``cid`` (its closed-connections list), or None when
+    the endpoint cannot say (unreachable, not a monitoring port, the id long evicted)."""
+    return await asyncio.to_thread(_closed_reason, monitor, cid, http_timeout)
+
+
+async def confirm_cut_off(monitor: str | None, candidate: CutOffCandidate) -> bool:
+    """True when the end of ``candidate`` was a slow-consumer cut-off: the server says so, or,
+    when it cannot be asked, evmon was reading a backlog (see the module docstring)."""
+    if monitor and candidate.cid is not None:
+        reason = await closed_reason(monitor, candidate.cid)
+        if reason is not None:
+            return reason.startswith("Slow Consumer")
+    return candidate.behind
 
 
 class CutOffs:
