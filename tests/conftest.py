@@ -223,7 +223,9 @@ def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
         XDG_DIRS, (".config", ".local/state", ".cache", ".local/share"), strict=True
     ):
         monkeypatch.setenv(name, str(home / sub))
-    monkeypatch.delenv("EVMON_CONTEXT", raising=False)
+    # natscli's own choice of server is a default too (evmon follows it without --nats)
+    for name in ("EVMON_CONTEXT", "NATS_CONTEXT", "NATS_URL"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

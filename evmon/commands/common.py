@@ -23,7 +23,13 @@ def apply_context(args: argparse.Namespace) -> Context | None:
     subjects *and* streams, ``-t`` its topics and topic pattern. Applying it again changes
     nothing, so no marker is kept on ``args``: each step that needs the context applies it.
     """
-    ctx = selected_context(getattr(args, "context", None))
+    # natscli's default ($NATS_CONTEXT, `nats context select`, $NATS_URL) only for a
+    # command that connects to NATS and names no server
+    ctx = selected_context(
+        getattr(args, "context", None),
+        nats=getattr(args, "nats", None),
+        kafka=getattr(args, "kafka", None),
+    )
     if ctx is None:
         return None
     nats, kafka = ctx.nats, ctx.kafka

@@ -1,7 +1,9 @@
 """Connection settings for each broker, built from flags, the environment and contexts.
 
 - ``settings``: ``NatsSettings`` and ``KafkaSettings`` (what the sources take), ``redact``.
-- ``contexts``: evmon's contexts file and natscli's context files (``Context``).
+- ``contexts``: evmon's contexts file and natscli's context files (``Context``), and which
+  one a command uses (``selected_context``: natscli's ``$NATS_CONTEXT``, ``context.txt`` and
+  ``$NATS_URL`` when the command line names no server).
 - ``resolve``: ``ConnectionFlags`` (a plain frozen dataclass of the connection flags) to
   settings, flags over ``EVMON_*`` variables over the context. Nothing here knows argparse:
   ``evmon.commands.common`` turns a namespace into ``ConnectionFlags``.
@@ -18,15 +20,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from evmon.config.contexts import ENV_CONTEXT as ENV_CONTEXT
+    from evmon.config.contexts import ENV_NATS_CONTEXT as ENV_NATS_CONTEXT
+    from evmon.config.contexts import ENV_NATS_URL as ENV_NATS_URL
+    from evmon.config.contexts import NATS_DEFAULT_URL as NATS_DEFAULT_URL
     from evmon.config.contexts import Context as Context
     from evmon.config.contexts import Warn as Warn
     from evmon.config.contexts import config_home as config_home
+    from evmon.config.contexts import default_nats_context as default_nats_context
     from evmon.config.contexts import evmon_config_path as evmon_config_path
     from evmon.config.contexts import find_context as find_context
     from evmon.config.contexts import list_natscli_contexts as list_natscli_contexts
     from evmon.config.contexts import load_evmon_contexts as load_evmon_contexts
     from evmon.config.contexts import load_natscli_context as load_natscli_context
     from evmon.config.contexts import natscli_context_dir as natscli_context_dir
+    from evmon.config.contexts import natscli_selected_path as natscli_selected_path
+    from evmon.config.contexts import natscli_selection as natscli_selection
     from evmon.config.contexts import selected_context as selected_context
     from evmon.config.resolve import DEFAULT_RECONNECT_DEADLINE as DEFAULT_RECONNECT_DEADLINE
     from evmon.config.resolve import ENV_KAFKA_PASSWORD as ENV_KAFKA_PASSWORD
@@ -45,15 +53,21 @@ if TYPE_CHECKING:
 #: Public name -> the submodule that defines it.
 _HOME = {
     "ENV_CONTEXT": "contexts",
+    "ENV_NATS_CONTEXT": "contexts",
+    "ENV_NATS_URL": "contexts",
+    "NATS_DEFAULT_URL": "contexts",
     "Context": "contexts",
     "Warn": "contexts",
     "config_home": "contexts",
+    "default_nats_context": "contexts",
     "evmon_config_path": "contexts",
     "find_context": "contexts",
     "list_natscli_contexts": "contexts",
     "load_evmon_contexts": "contexts",
     "load_natscli_context": "contexts",
     "natscli_context_dir": "contexts",
+    "natscli_selected_path": "contexts",
+    "natscli_selection": "contexts",
     "selected_context": "contexts",
     "DEFAULT_RECONNECT_DEADLINE": "resolve",
     "ENV_KAFKA_PASSWORD": "resolve",

@@ -5,6 +5,16 @@ context files (``$XDG_CONFIG_HOME/nats/context/NAME.json``) when the name is not
 file. Secrets are never required on the command line: a context names an environment
 variable (``password_env``) or holds the secret in a file only its owner can read; a file
 anyone can write is refused, one others can read is warned about.
+
+Which context a command uses (``selected_context``), so natscli habits carry over::
+
+    --context NAME  >  $EVMON_CONTEXT  >  (no server on the command line:)
+        $NATS_CONTEXT  >  natscli's selection (nats/context.txt)  >  $NATS_URL
+
+The natscli paths are those of nats-io/jsm.go ``natscontext`` (``FileSelector``):
+``$XDG_CONFIG_HOME`` or ``~/.config``, then ``nats/context.txt`` holding the name that
+``nats context select`` wrote (surrounding whitespace ignored) and
+``nats/context/NAME.json``. Each chosen context says why in ``chosen_by``.
 """
 
 from __future__ import annotations
@@ -14,8 +24,8 @@ import os
 import stat
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -24,19 +34,30 @@ from evmon.errors import UsageError
 
 __all__ = [
     "ENV_CONTEXT",
+    "ENV_NATS_CONTEXT",
+    "ENV_NATS_URL",
+    "NATS_DEFAULT_URL",
     "Context",
     "Warn",
     "config_home",
+    "default_nats_context",
     "evmon_config_path",
     "find_context",
     "list_natscli_contexts",
     "load_evmon_contexts",
     "load_natscli_context",
     "natscli_context_dir",
+    "natscli_selected_path",
+    "natscli_selection",
     "selected_context",
 ]
 
 ENV_CONTEXT = "EVMON_CONTEXT"
+#: natscli's own variables: the context to use, and a server URL (natscli's ``-s``).
+ENV_NATS_CONTEXT = "NATS_CONTEXT"
+ENV_NATS_URL = "NATS_URL"
+#: What natscli connects to when a context has no URL (nats.go's ``DefaultURL``).
+NATS_DEFAULT_URL = "nats://127.0.0.1:4222"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +65,29 @@ class Context:
     """One named context. ``kind`` tells evmon's own contexts from natscli's."""
 
     name: str
-    path: Path
-    kind: Literal["evmon", "natscli"] = "evmon"
+    path: Path | None
+    #: ``env``: the ``$NATS_URL`` fallback, which has no file.
+    kind: Literal["evmon", "natscli", "env"] = "evmon"
     description: str = ""
     read_only: bool = False
     nats: Mapping[str, Any] = field(default_factory=dict)
     kafka: Mapping[str, Any] = field(default_factory=dict)
+    #: Why a command uses it (``--context``, ``$EVMON_CONTEXT``, ``$NATS_CONTEXT``, natscli's
+    #: ``context.txt``, ``$NATS_URL``); empty when it was only listed or looked up.
+    chosen_by: str = ""
+
+    @property
+    def label(self) -> str:
+        """``prod`` or ``ngs (natscli)``, as the status bar names it."""
+        return self.name if self.kind == "evmon" else f"{self.name} ({self.kind})"
 
     def masked(self) -> dict[str, Any]:
         """The context as ``evmon contexts`` shows it: secrets replaced by a mask."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "path": str(self.path)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "path": None if self.path is None else str(self.path),
+        }
         if self.description:
             out["description"] = self.description
         if self.read_only:
@@ -126,6 +160,11 @@ def evmon_config_path(env: Mapping[str, str] | None = None) -> Path:
 
 def natscli_context_dir(env: Mapping[str, str] | None = None) -> Path:
     return config_home(env) / "nats" / "context"
+
+
+def natscli_selected_path(env: Mapping[str, str] | None = None) -> Path:
+    """Where ``nats context select NAME`` writes NAME (jsm.go's ``FileSelector``)."""
+    return config_home(env) / "nats" / "context.txt"
 
 
 Warn = Callable[[str], None]
@@ -335,14 +374,88 @@ def find_context(
     raise UsageError(f"unknown context {name!r} ({hint}); see `evmon contexts`")
 
 
-def selected_context(
-    name: str | None, env: Mapping[str, str] | None = None, warn: Warn = _stderr_warning
-) -> Context | None:
-    """The context ``name`` (``--context``), else ``$EVMON_CONTEXT``; None when neither is set.
+def _natscli_name_ok(name: str) -> bool:
+    """natscli's ``ValidateName``: not empty, no ``..``, no ``/`` or ``\\``."""
+    return bool(name) and ".." not in name and "/" not in name and "\\" not in name
 
-    Read afresh on each call (nothing is cached on the caller's objects); ``_stderr_warning``
-    says each warning once, so reading the file again does not repeat it.
+
+def natscli_selection(env: Mapping[str, str] | None = None) -> str | None:
+    """The context name natscli's ``context.txt`` holds, None when nothing is selected."""
+    try:
+        text = natscli_selected_path(env).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return text.strip() or None
+
+
+def _natscli_default(name: str, why: str, env: Mapping[str, str], warn: Warn) -> Context:
+    """natscli's context ``name`` as a command's default; a context without a URL connects
+    where natscli would (``nats://127.0.0.1:4222``)."""
+    path = natscli_context_dir(env) / f"{name}.json"
+    if not _natscli_name_ok(name) or not path.is_file():
+        raise UsageError(
+            f"{why} names the natscli context {name!r}, but {path} does not exist "
+            "(see `nats context ls`, or give --nats URL)"
+        )
+    ctx = load_natscli_context(path, warn)
+    nats_cfg = dict(ctx.nats)
+    nats_cfg.setdefault("urls", [NATS_DEFAULT_URL])
+    return replace(ctx, nats=nats_cfg, chosen_by=why)
+
+
+def default_nats_context(
+    env: Mapping[str, str] | None = None, warn: Warn = _stderr_warning
+) -> Context | None:
+    """What natscli would connect to: ``$NATS_CONTEXT``, else the context ``nats context
+    select`` chose, else ``$NATS_URL``; None when none of them is set."""
+    env = os.environ if env is None else env
+    name = env.get(ENV_NATS_CONTEXT, "").strip()
+    if name:
+        return _natscli_default(name, f"${ENV_NATS_CONTEXT}", env, warn)
+    name = natscli_selection(env) or ""
+    if name:
+        return _natscli_default(name, str(natscli_selected_path(env)), env, warn)
+    urls = [u.strip() for u in env.get(ENV_NATS_URL, "").split(",") if u.strip()]
+    if urls:
+        return Context(
+            f"${ENV_NATS_URL}", None, "env", nats={"urls": urls}, chosen_by=f"${ENV_NATS_URL}"
+        )
+    return None
+
+
+def selected_context(
+    name: str | None,
+    env: Mapping[str, str] | None = None,
+    warn: Warn = _stderr_warning,
+    *,
+    nats: Sequence[str] | None = None,
+    kafka: str | None = None,
+) -> Context | None:
+    """The context a command uses: ``name`` (``--context``), else ``$EVMON_CONTEXT``, else,
+    for a command that connects to NATS (``nats`` not None: its ``--nats`` values) and
+    names no server, natscli's default (``default_nats_context``); None when there is none.
+
+    natscli's default stays out of the way of a command line that names a server: its
+    credentials must not go to another server, and ``--kafka`` alone means Kafka only. When
+    ``--nats`` holds exactly that context's URLs (the default filled them in on an earlier
+    call), the default is still the one in use. Read afresh on each call (nothing is cached
+    on the caller's objects); ``_stderr_warning`` says each warning once.
     """
     env = os.environ if env is None else env
-    name = name or env.get(ENV_CONTEXT, "").strip() or None
-    return find_context(name, env, warn) if name else None
+    if name:
+        return replace(find_context(name, env, warn), chosen_by="--context")
+    name = env.get(ENV_CONTEXT, "").strip()
+    if name:
+        return replace(find_context(name, env, warn), chosen_by=f"${ENV_CONTEXT}")
+    if nats is None or kafka:
+        return None
+    given = [u.strip() for value in nats for u in value.split(",") if u.strip()]
+    if not given:
+        return default_nats_context(env, warn)
+    try:  # a stale natscli selection must not break an explicit --nats
+        default = default_nats_context(env, lambda _message: None)
+    except UsageError:
+        return None
+    if default is None or given != list(default.nats.get("urls", ())):
+        return None
+    return default
