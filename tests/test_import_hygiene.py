@@ -27,6 +27,13 @@ HEADLESS = [
     "evmon.sources.nats",
     "evmon.sources.kafka",
     "evmon.commands.tail",
+    # headless helpers under tui/: the package root is lazy, so they load no Textual
+    "evmon.tui",
+    "evmon.tui.format",
+    "evmon.tui.connections",
+    "evmon.tui.targets",
+    "evmon.tui.options",
+    "evmon.tui.sample",
 ]
 
 
@@ -66,3 +73,19 @@ def test_codec_and_config_roots_load_only_what_is_used() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.strip() == ""
+
+
+def test_tui_root_does_not_import_the_app() -> None:
+    """``evmon.tui`` re-exports ``EvmonApp`` lazily (PEP 562): a headless helper under tui
+    loads neither the app nor its widgets, and the app still comes from the root on use."""
+    code = (
+        "import sys\n"
+        "import evmon.tui, evmon.tui.targets, evmon.tui.options\n"
+        "from evmon.tui import SourceSpec, nats_spec\n"
+        "early = [m for m in ('evmon.tui.app', 'evmon.tui.screens', 'evmon.tui.widgets')\n"
+        "         if m in sys.modules]\n"
+        "from evmon.tui import EvmonApp\n"
+        "print(','.join(early), EvmonApp.__module__)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["evmon.tui.app"], res.stdout

@@ -16,12 +16,16 @@ keeps acting on) the opened event after the bounded store evicted it.
 
 from __future__ import annotations
 
-from evmon.event_index import EventIndex
-from evmon.model import Event
-from evmon.store import EventStore
+from typing import TYPE_CHECKING
+
 from evmon.tui import format as fmt
-from evmon.tui.widgets.detail import DetailPane
-from evmon.tui.widgets.event_list import EventList
+
+if TYPE_CHECKING:  # headless at run time: importing this module loads no Textual
+    from evmon.event_index import EventIndex
+    from evmon.model import Event
+    from evmon.store import EventStore
+    from evmon.tui.widgets.detail import DetailPane
+    from evmon.tui.widgets.event_list import EventList
 
 __all__ = ["PINNED_NOTE", "ActionTargets", "follow_note"]
 
