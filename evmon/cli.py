@@ -524,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--format", choices=("text", "jsonl"), default="text", help="output format (default text)"
     )
+    out.add_argument(
+        "--template",
+        metavar="TEMPLATE",
+        help="text line of your own, kcat -f style: '{time} {subject} {partition} {offset} "
+        "{key} {hcount} {headers} {data}' (also {clock} {source} {topic} {stream} {position} "
+        "{size}; \\t, \\n; values escaped, absent ones '-')",
+    )
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_connect_parser(sub)
     _add_lag_parser(sub)

@@ -43,6 +43,21 @@ def _texts(events: Sequence[Event]) -> list[bytes]:
     return [text_line(ev).encode("utf-8", "replace") for ev in events]
 
 
+def template_encoder(template: str) -> Callable[[Sequence[Event]], list[bytes]]:
+    """``--template``: the operator's line per event (fields escaped by ``codec.template``)."""
+    from evmon.codec.template import TemplateError, compile_template
+
+    try:
+        line = compile_template(template)
+    except TemplateError as err:
+        raise UsageError(str(err)) from None
+
+    def encode(events: Sequence[Event]) -> list[bytes]:
+        return [line(ev).encode("utf-8", "replace") for ev in events]
+
+    return encode
+
+
 class TailWriter:
     """A sink that filters, encodes and writes events, and stops after ``count`` of them.
 
@@ -205,7 +220,16 @@ async def run(args: argparse.Namespace) -> int:
     start = start_position(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-n/--count must be a positive number")
-    encode = encode_records if args.format == "jsonl" else _texts
+    template = getattr(args, "template", None)
+    if template is not None and args.format == "jsonl":
+        raise UsageError("--template lays out text lines: it cannot be used with --format jsonl")
+    encode = (
+        encode_records
+        if args.format == "jsonl"
+        else _texts
+        if template is None
+        else template_encoder(template)
+    )
     # Text lines are escaped already; JSONL is escaped further only for a terminal.
     escape = terminal_json if args.format == "jsonl" and sys.stdout.isatty() else None
     writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape)
