@@ -9,6 +9,7 @@ from collections import Counter
 import orjson
 import pytest
 
+from evmon.codec.display import preview
 from evmon.demo.consumers import mailable
 from evmon.demo.generator import (
     MAX_RATE,
@@ -112,3 +113,25 @@ def test_rate_varies_between_the_bounds() -> None:
     rates = [rate_at(t / 10) for t in range(0, 3000)]
     assert min(rates) >= MIN_RATE - 1e-9 and max(rates) <= MAX_RATE + 1e-9
     assert max(rates) - min(rates) > (MAX_RATE - MIN_RATE) / 2
+
+
+def test_the_preview_says_what_happened_and_how_much_first() -> None:
+    """The event list shows the payload's first characters: they name the event type and,
+    for money, the amount and currency; the ids that look alike on every row come last."""
+    evs = [e for e in events(4, 500) if e.kind in ("json", "poison")]
+    for e in evs:
+        keys = list(orjson.loads(e.payload))
+        assert keys[0] == "type", e
+        assert keys[-2:] == ["event_id", "at"], e
+        if e.subject.startswith("payments."):
+            assert keys[1:3] == ["amount", "currency"], e
+        if e.subject.endswith(".created") and e.subject.startswith("orders."):
+            assert keys[1:3] == ["total", "currency"], e
+    poison = list(orjson.loads(kafka_poison_payment().payload))
+    assert poison[:3] == ["type", "amount", "currency"]
+    # a 64-column preview names the type and, for money, the amount and the currency
+    for e in evs:
+        doc, line = orjson.loads(e.payload), preview(e.payload, 64)
+        assert line.startswith(f'{{"type":"{doc["type"]}",'), line
+        if "amount" in doc or "total" in doc:
+            assert f'"currency":"{doc["currency"]}"' in line, line

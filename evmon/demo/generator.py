@@ -9,6 +9,11 @@ messages per second, so the dashboard's rates and sparklines have something to s
 The mix includes what an operator meets in real streams: trace headers, a few
 protobuf-encoded payloads (binary), a few truncated JSON documents, and failed payments
 that a retrier gave up on and parked in the dead-letter stream.
+
+Payload fields are ordered for the dashboard's one-line preview, which shows the first
+ones: what happened (``type``) and what differs from row to row (amount and currency,
+carrier, reason, name and country) come first; ids and the event's own ``event_id`` and
+``at``, which look alike on every row, come last.
 """
 
 from __future__ import annotations
@@ -205,7 +210,7 @@ class EventFactory:
         to_dlq: bool = False,
     ) -> DemoEvent:
         event_id = self._event_id()
-        doc = {"event_id": event_id, "at": _iso(self.clock()), **body}
+        doc = {**body, "event_id": event_id, "at": _iso(self.clock())}
         payload = orjson.dumps(doc)
         kind: EventKind = "json"
         if may_break and self.rng.random() < MALFORMED_SHARE:
@@ -234,11 +239,11 @@ class EventFactory:
         del self._users[:-500]
         body = {
             "type": "user.created",
-            "user_id": user.user_id,
             "name": user.name,
-            "email": user.email,
             "country": user.country,
             "plan": self.rng.choice(PLANS),
+            "user_id": user.user_id,
+            "email": user.email,
             "marketing_opt_in": self.rng.random() < 0.4,
         }
         return self._json("users.created", body, user.user_id, "accounts")
@@ -257,9 +262,9 @@ class EventFactory:
             user.name = value
         body = {
             "type": "user.updated",
+            "changes": {change: value},
             "user_id": user.user_id,
             "email": user.email,
-            "changes": {change: value},
         }
         return self._json("users.updated", body, user.user_id, "accounts")
 
@@ -282,11 +287,11 @@ class EventFactory:
             ship_to["state"] = self.rng.choice(US_STATES)
         body = {
             "type": "order.created",
+            "total": total,
+            "currency": CURRENCY[region],
             "order_id": order.order_id,
             "user_id": user.user_id,
             "items": items,
-            "total": total,
-            "currency": CURRENCY[region],
             "ship_to": ship_to,
         }
         return self._json(subject, body, order.order_id, "checkout", may_break=True)
@@ -312,10 +317,10 @@ class EventFactory:
         order = self._paid.pop(self.rng.randrange(len(self._paid)))
         body = {
             "type": "order.shipped",
-            "order_id": order.order_id,
             "carrier": self.rng.choice(CARRIERS[order.region]),
-            "tracking": f"{self.rng.randrange(10**11, 10**12)}",
             "items": len(order.items),
+            "tracking": f"{self.rng.randrange(10**11, 10**12)}",
+            "order_id": order.order_id,
         }
         subject = f"orders.{order.region}.shipped"
         return self._json(subject, body, order.order_id, "warehouse", may_break=True)
@@ -326,8 +331,8 @@ class EventFactory:
         order = self._open.pop(self.rng.randrange(len(self._open)))
         body = {
             "type": "order.cancelled",
-            "order_id": order.order_id,
             "reason": self.rng.choice(("customer_request", "out_of_stock", "fraud_suspected")),
+            "order_id": order.order_id,
         }
         subject = f"orders.{order.region}.cancelled"
         return self._json(subject, body, order.order_id, "checkout", may_break=True)
@@ -335,11 +340,11 @@ class EventFactory:
     def _payment(self, subject: str, order: _Order, status: str, **extra: Any) -> DemoEvent:
         body = {
             "type": f"payment.{status}",
-            "payment_id": order.payment_id,
-            "order_id": order.order_id,
             "amount": order.total,
             "currency": CURRENCY[order.region],
             **extra,
+            "payment_id": order.payment_id,
+            "order_id": order.order_id,
         }
         to_dlq = status == "failed" and self.rng.random() < DLQ_SHARE
         return self._json(
@@ -407,12 +412,12 @@ class EventFactory:
         user = self._user()
         body = {
             "type": "user.updated",
+            "changes": {"email": None},
             "user_id": user.user_id,
             "email": None,
-            "changes": {"email": None},
         }
         self._event_id()
-        doc = {"event_id": POISON_MSG_ID, "at": _iso(self.clock()), **body}
+        doc = {**body, "event_id": POISON_MSG_ID, "at": _iso(self.clock())}
         headers = self._headers(POISON_MSG_ID, "accounts-import")
         return DemoEvent("users.updated", orjson.dumps(doc), headers, user.user_id, "poison")
 
@@ -437,14 +442,14 @@ def kafka_poison_payment(clock: Callable[[], float] = time.time) -> DemoEvent:
     (no random draws), so adding Kafka to the demo does not change the NATS events."""
     event_id = "evt-poison-fraud-check"
     body = {
-        "event_id": event_id,
-        "at": _iso(clock()),
         "type": "payment.authorized",
-        "payment_id": KAFKA_POISON_PAYMENT_ID,
-        "order_id": "ord_00c0ffee00",
         "amount": "12,50 EUR",
         "currency": "EUR",
         "method": "card",
+        "payment_id": KAFKA_POISON_PAYMENT_ID,
+        "order_id": "ord_00c0ffee00",
+        "event_id": event_id,
+        "at": _iso(clock()),
     }
     headers = (
         ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
