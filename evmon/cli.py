@@ -330,6 +330,13 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="lag still counted as caught up (default 0)",
     )
+    out.add_argument(
+        "--fail-on",
+        metavar="STATUS[,STATUS]",
+        help="for cron and health checks: take --window samples --watch seconds apart "
+        "(default 5), print the last table, exit 3 if any row ends in one of these statuses "
+        "(OK, WARN, STALL, STOP, ERR), else 0",
+    )
     lag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 

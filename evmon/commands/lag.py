@@ -1,10 +1,16 @@
-"""``evmon lag``: consumer lag of Kafka groups and JetStream consumers, once or ``--watch``.
+"""``evmon lag``: consumer lag of Kafka groups and JetStream consumers, once, ``--watch``, or
+as a check (``--fail-on``).
 
 One refresh asks both brokers at once through long-lived clients (``evmon.lag.LagPoller``,
 which the lag screen polls too), feeds each system's ``LagHistory`` and prints: a JSON array
-on one line, or aligned tables (redrawn in place on a terminal). A refresh that fails after
-the first one marks that system's rows ``ERR`` and the watch goes on; the first refresh must
+on one line, or aligned tables (redrawn in place on a terminal; with ``--watch`` the TREND
+column is a sparkline of the window's lag and its change). A refresh that fails after the
+first one marks that system's rows ``ERR`` and the watch goes on; the first refresh must
 succeed, so a wrong address ends the command at once.
+
+``--fail-on STALL,STOP`` is for cron and health checks: ``--window`` refreshes ``--watch``
+seconds apart (default 5), only the last table printed, exit 3 when a row ends in one of
+those statuses (``EXIT_FOUND``), else 0.
 """
 
 from __future__ import annotations
@@ -25,10 +31,39 @@ from evmon.codec.display import safe_text
 from evmon.codec.record import terminal_json
 from evmon.commands.common import check_stream_names, kafka_settings, nats_settings
 from evmon.errors import UsageError
-from evmon.lag import JetStreamLagRow, KafkaLagRow, LagHistory, LagPoller, SystemLag
+from evmon.lag import (
+    SPARK_ASCII,
+    SPARK_BLOCKS,
+    STATUSES,
+    JetStreamLagRow,
+    KafkaLagRow,
+    LagHistory,
+    LagPoller,
+    SystemLag,
+    sparkline,
+)
 
 CLEAR = "\x1b[H\x1b[2J"
 COLOURS = {"OK": "32", "WARN": "33", "STALL": "31", "STOP": "31", "ERR": "1;31"}
+#: ``--fail-on`` found a row in one of its statuses (README: exit codes).
+EXIT_FOUND = 3
+#: Seconds between the samples of ``--fail-on`` when ``--watch`` does not say.
+FAIL_ON_INTERVAL = 5.0
+#: Samples drawn in the TREND sparkline at most (the window may be longer).
+SPARK_WIDTH = 12
+
+
+def parse_fail_on(text: str) -> frozenset[str]:
+    """``STALL,STOP`` (any case, spaces allowed) as a set; an unknown status is a usage error."""
+    names = [part.strip().upper() for part in text.split(",")]
+    if not any(names):
+        raise UsageError(f"--fail-on needs statuses (from {', '.join(STATUSES)})")
+    for name in names:
+        if name not in STATUSES:
+            raise UsageError(
+                f"unknown status {safe_text(name)!r} in --fail-on (use {', '.join(STATUSES)})"
+            )
+    return frozenset(names)
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -46,6 +81,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--window needs at least 1 sample")
     if args.allowed_lag < 0:
         raise UsageError("--allowed-lag cannot be negative")
+    if getattr(args, "fail_on", None) is not None:
+        parse_fail_on(args.fail_on)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -65,7 +102,29 @@ async def run(args: argparse.Namespace) -> int:
         await poller.close()
 
 
+async def _check_window(args: argparse.Namespace, poller: LagPoller) -> int:
+    """``--fail-on``: ``--window`` refreshes, the last table, exit 3 if a row is failing."""
+    statuses = parse_fail_on(args.fail_on)
+    interval = FAIL_ON_INTERVAL if args.watch is None else args.watch
+    out = sys.stdout
+    for n in range(args.window):
+        if n:
+            await asyncio.sleep(interval)
+        for line in await poller.poll(first=n == 0):
+            print(f"evmon: {safe_text(line)}", file=sys.stderr, flush=True)
+    tty = out.isatty()
+    try:
+        _emit(out, args, poller.systems, tty, watching=False)
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    found = any(row.status in statuses for r in poller.systems for row in r.rows)
+    return EXIT_FOUND if found else 0
+
+
 async def _loop(args: argparse.Namespace, poller: LagPoller) -> int:
+    if getattr(args, "fail_on", None) is not None:
+        return await _check_window(args, poller)
     out = sys.stdout
     tty = out.isatty()
     stop = asyncio.Event()
@@ -100,7 +159,15 @@ async def _loop(args: argparse.Namespace, poller: LagPoller) -> int:
                 loop.remove_signal_handler(sig)
 
 
-def _emit(out: TextIO, args: argparse.Namespace, reports: list[SystemLag[Any]], tty: bool) -> None:
+def _emit(
+    out: TextIO,
+    args: argparse.Namespace,
+    reports: list[SystemLag[Any]],
+    tty: bool,
+    *,
+    watching: bool | None = None,
+) -> None:
+    watching = args.watch is not None if watching is None else watching
     if args.format == "json":
         records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
         data = orjson.dumps(records)
@@ -108,17 +175,18 @@ def _emit(out: TextIO, args: argparse.Namespace, reports: list[SystemLag[Any]], 
         out.flush()
         return
     colour = tty and "NO_COLOR" not in os.environ
+    blocks = SPARK_BLOCKS if _can_show(out, SPARK_BLOCKS) else SPARK_ASCII
     parts = []
-    if args.watch is not None:
+    if watching:
         now = time.strftime("%H:%M:%S")
         parts.append(
             f"evmon lag  every {args.watch:g}s  window {args.window}  {now}"
             + ("  (Ctrl+C to stop)" if tty else "")
         )
     for r in reports:
-        parts.append(render_table(r.name.lower(), r.rows, r.history, colour))
+        parts.append(render_table(r.name.lower(), r.rows, r.history, colour, blocks))
     text = "\n\n".join(parts) + "\n"
-    if args.watch is not None:
+    if watching:
         text = CLEAR + text if tty else text + "\n"
     out.write(text)
     out.flush()
@@ -145,13 +213,23 @@ def _cell(value: object) -> str:
     return "-" if value is None else safe_text(str(value))
 
 
-def _trend(history: LagHistory[Any], key: Hashable) -> str:
-    """The change of lag over the window: ``+120`` is falling behind, ``-30`` catching up."""
+def _can_show(out: TextIO, text: str) -> bool:
+    try:
+        text.encode(getattr(out, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def _trend(history: LagHistory[Any], key: Hashable, blocks: str = SPARK_BLOCKS) -> str:
+    """Lag over the window as a sparkline, then its change: ``▁▃▅█ +120`` is falling
+    behind, ``█▅▂▁ -30`` catching up; nothing until there are two samples."""
     samples = history.samples(key)
     if len(samples) < 2:
         return ""
     delta = samples[-1].lag - samples[0].lag
-    return f"{delta:+d}" if delta else "0"
+    spark = sparkline([s.lag for s in samples], SPARK_WIDTH, blocks)
+    return f"{spark} {delta:+d}" if delta else f"{spark} 0"
 
 
 def _order(row: Any) -> tuple[tuple[bool, Any], ...]:
@@ -178,7 +256,11 @@ def _js_cells(r: JetStreamLagRow) -> list[object]:
 
 
 def render_table(
-    system: str, rows: Sequence[Any], history: LagHistory[Any], colour: bool = False
+    system: str,
+    rows: Sequence[Any],
+    history: LagHistory[Any],
+    colour: bool = False,
+    blocks: str = SPARK_BLOCKS,
 ) -> str:
     """Rows as an aligned table: names left, numbers right, status last (coloured on a tty)."""
     kafka = system == "kafka"
@@ -189,7 +271,8 @@ def render_table(
     cells = _kafka_cells if kafka else _js_cells
     text_cols = {0, 1, 3} if kafka else {0, 1}
     table = [
-        [*map(_cell, cells(r)), _trend(history, r.key), r.status] for r in sorted(rows, key=_order)
+        [*map(_cell, cells(r)), _trend(history, r.key, blocks), r.status]
+        for r in sorted(rows, key=_order)
     ]
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
 

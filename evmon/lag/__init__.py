@@ -14,6 +14,8 @@ from evmon.lag.poller import LagPoller, SystemLag
 from evmon.lag.status import (
     DEFAULT_REFRESH,
     DEFAULT_WINDOW,
+    SPARK_ASCII,
+    SPARK_BLOCKS,
     STATUSES,
     JetStreamLagRow,
     KafkaGroupSummary,
@@ -23,12 +25,15 @@ from evmon.lag.status import (
     Sample,
     Status,
     evaluate,
+    sparkline,
     summarize_groups,
 )
 
 __all__ = [
     "DEFAULT_REFRESH",
     "DEFAULT_WINDOW",
+    "SPARK_ASCII",
+    "SPARK_BLOCKS",
     "STATUSES",
     "JetStreamLagRow",
     "KafkaGroupSummary",
@@ -40,5 +45,6 @@ __all__ = [
     "Status",
     "SystemLag",
     "evaluate",
+    "sparkline",
     "summarize_groups",
 ]

@@ -309,5 +309,22 @@ class LagHistory(Generic[R]):
         return [_as_error(t.row) for t in self._tracks.values()]
 
 
+#: Eight levels, lowest first, as the lag screen draws them.
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+#: The same levels for a terminal that cannot show them (an ASCII locale).
+SPARK_ASCII = "_.-~=+*#"
+
+
+def sparkline(values: Sequence[int], width: int, blocks: str = SPARK_BLOCKS) -> str:
+    """The last ``width`` lags as one character each, oldest left, scaled from 0 to the
+    largest (a flat top is a steady lag, a flat bottom none)."""
+    values = list(values)[-width:] if width > 0 else []
+    top = max(values, default=0)
+    return "".join(
+        blocks[0] if v <= 0 or top <= 0 else blocks[1 + round(v / top * (len(blocks) - 2))]
+        for v in values
+    )
+
+
 def _as_error(row: R) -> R:
     return row if row.status == "ERR" else dataclasses.replace(row, status="ERR")
