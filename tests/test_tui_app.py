@@ -249,11 +249,12 @@ async def test_help_lists_every_binding(app: EvmonApp) -> None:
 async def test_palette_has_every_app_action(app: EvmonApp) -> None:
     async with app.run_test(size=(120, 36)):
         actions = {action for _, _, action in app.palette_commands()}
-        bound = {b.action for b in app.BINDINGS if not isinstance(b, tuple)}  # type: ignore[union-attr]
+        bindings = [*app.dashboard.BINDINGS, *app.BINDINGS]
+        bound = {b.action for b in bindings if not isinstance(b, tuple)}  # type: ignore[union-attr]
         assert bound <= actions
         assert {"clear_filter", "clear_marks", "resume"} <= actions
-        for action in actions:
-            assert hasattr(app, f"action_{action}"), action
+        for action in actions:  # each runs where its action is: the dashboard or the app
+            assert hasattr(app.action_namespace(action), f"action_{action}"), action
 
 
 async def test_palette_runs_a_command(app: EvmonApp) -> None:

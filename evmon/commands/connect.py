@@ -40,10 +40,9 @@ async def run(args: argparse.Namespace) -> int:
     kafka = kafka_settings(args)
 
     from evmon.tui.dashboard import build_app, run_app
+    from evmon.tui.options import DashboardOptions
 
-    app = build_app(
-        nats=nats,
-        kafka=kafka,
+    options = DashboardOptions(
         subjects=args.subjects,
         streams=args.streams,
         topics=args.topics,
@@ -57,4 +56,4 @@ async def run(args: argparse.Namespace) -> int:
         lag_window=args.lag_window,
         nats_monitor=args.nats_monitor,
     )
-    return await run_app(app)
+    return await run_app(build_app(nats=nats, kafka=kafka, options=options))

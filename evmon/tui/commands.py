@@ -1,8 +1,10 @@
 """The command palette (``ctrl+p``) and the help screen's lists, both built from BINDINGS.
 
-The palette lists the app's ``BINDINGS`` (so every key is also a command, under the longer
-name in ``PALETTE_NAMES`` when there is one) plus ``EvmonApp.EXTRA_COMMANDS``, which have no
-key. The help screen lists the bindings of the app and of its widgets.
+The palette lists the dashboard's and the app's ``BINDINGS`` (so every key is also a command,
+under the longer name in ``PALETTE_NAMES`` when there is one) plus
+``EvmonApp.EXTRA_COMMANDS``, which have no key; a command runs where its action is
+(``EvmonApp.action_namespace``). The help screen lists the bindings of the dashboard, the
+app and the widgets.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from evmon.tui.widgets.filter_bar import FilterInput
 if TYPE_CHECKING:
     from evmon.tui.app import EvmonApp
 
-__all__ = ["PALETTE_NAMES", "EvmonCommands", "help_sections", "palette_commands"]
+__all__ = [
+    "PALETTE_NAMES",
+    "EvmonCommands",
+    "dashboard_bindings",
+    "help_sections",
+    "palette_commands",
+]
 
 #: Longer names for the palette than the footer's, by action.
 PALETTE_NAMES = {
@@ -67,8 +75,13 @@ def _noted(app: EvmonApp, bindings: Iterable[BindingType]) -> list[Binding]:
     return out
 
 
+def dashboard_bindings(app: EvmonApp) -> list[BindingType]:
+    """The live view's keys, then those of every screen (help, quit), as the footer has them."""
+    return [*app.dashboard.BINDINGS, *app.BINDINGS]
+
+
 def help_sections(app: EvmonApp) -> list[HelpSection]:
-    dashboard = binding_rows(app, _noted(app, app.BINDINGS))
+    dashboard = binding_rows(app, _noted(app, dashboard_bindings(app)))
     dashboard.append(("ctrl+p", "Command palette: every action by name"))
     return [
         ("Dashboard", dashboard),
@@ -80,9 +93,9 @@ def help_sections(app: EvmonApp) -> list[HelpSection]:
 
 
 def palette_commands(app: EvmonApp) -> list[tuple[str, str, str]]:
-    """(name, help, action) of every app binding and every extra command."""
+    """(name, help, action) of every dashboard and app binding and every extra command."""
     commands: dict[str, tuple[str, str, str]] = {}
-    for b in Binding.make_bindings(app.BINDINGS):
+    for b in Binding.make_bindings(dashboard_bindings(app)):
         if b.action not in commands:  # the first key of a binding names it
             description = b.description or b.action
             name = PALETTE_NAMES.get(b.action, description)
@@ -108,7 +121,7 @@ class EvmonCommands(Provider):
         if reason is not None:
             app.notify(reason, title="Not available", severity="warning")
             return
-        await app.run_action(action)
+        await app.run_action(action, app.action_namespace(action))
 
     async def discover(self) -> Hits:
         for name, help_text, action in self._commands():

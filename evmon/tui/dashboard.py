@@ -1,4 +1,4 @@
-"""Building and running the dashboard from plain arguments.
+"""Building and running the dashboard from settings and ``DashboardOptions``.
 
 ``build_app`` is the one place that turns "what to read" into an ``EvmonApp``: ``evmon
 connect``, ``evmon demo`` (through ``run_dashboard``) and the demo's Pilot test all build the
@@ -7,15 +7,16 @@ app here, so the test drives exactly what the operator gets.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from evmon.config import KafkaSettings, NatsSettings
-from evmon.lag import DEFAULT_REFRESH, DEFAULT_WINDOW
-from evmon.selection import START_NEW, Start, parse_start
-from evmon.store import DEFAULT_CAPACITY, EventStore
+from evmon.selection import parse_start
+from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
+from evmon.tui.options import DashboardOptions
 
 __all__ = ["build_app", "dashboard_app", "run_app", "run_dashboard"]
 
@@ -24,45 +25,27 @@ def build_app(
     *,
     nats: NatsSettings | None = None,
     kafka: KafkaSettings | None = None,
-    subjects: Sequence[str] = (),
-    streams: Sequence[str] = (),
-    topics: Sequence[str] = (),
-    topic_pattern: str | None = None,
-    start: Start = START_NEW,
-    initial_filter: str = "",
-    buffer: int = DEFAULT_CAPACITY,
-    read_only: bool = False,
-    groups: Sequence[str] = (),
-    first_run_hint: bool = False,
-    lag_interval: float = DEFAULT_REFRESH,
-    lag_window: int = DEFAULT_WINDOW,
-    blink: bool = True,
-    nats_monitor: str | None = None,
+    options: DashboardOptions | None = None,
+    **changes: Any,
 ) -> EvmonApp:
-    """The dashboard over the given connections (nothing is opened until it runs).
+    """The dashboard over the given connections (nothing is opened until it runs), with
+    ``options`` (default ``DashboardOptions()``) and ``changes`` to them.
 
     NATS: with ``streams``, each stream is read from ``start`` by an ordered consumer
     (``subjects`` then filter the streams); without, ``subjects`` (default ``>``) are core
     subscriptions. Kafka: ``topics`` and/or ``topic_pattern`` from ``start``.
     """
+    opts = dataclasses.replace(options or DashboardOptions(), **changes)
     specs: list[SourceSpec] = []
     if nats is not None:
-        specs.append(nats_spec(nats, subjects=subjects, streams=streams, start=start))
+        specs.append(
+            nats_spec(nats, subjects=opts.subjects, streams=opts.streams, start=opts.start)
+        )
     if kafka is not None:
-        specs.append(kafka_spec(kafka, topics=topics, pattern=topic_pattern, start=start))
-    return EvmonApp(
-        EventStore(buffer),
-        specs,
-        initial_filter=initial_filter,
-        read_only=read_only,
-        groups=groups,
-        streams=streams,
-        first_run_hint=first_run_hint,
-        lag_interval=lag_interval,
-        lag_window=lag_window,
-        blink=blink,
-        nats_monitor=nats_monitor,
-    )
+        specs.append(
+            kafka_spec(kafka, topics=opts.topics, pattern=opts.topic_pattern, start=opts.start)
+        )
+    return EvmonApp(EventStore(opts.buffer), specs, opts)
 
 
 async def run_app(app: EvmonApp) -> int:
@@ -78,43 +61,29 @@ def dashboard_app(
     *,
     nats_urls: Sequence[str] = (),
     kafka: str | None = None,
-    subjects: Sequence[str] = (),
-    streams: Sequence[str] = (),
-    topics: Sequence[str] = (),
-    topic_pattern: str | None = None,
-    start: str = "new",
-    initial_filter: str = "",
-    buffer: int = DEFAULT_CAPACITY,
-    read_only: bool = False,
-    first_run_hint: bool = False,
-    lag_interval: float = DEFAULT_REFRESH,
-    lag_window: int = DEFAULT_WINDOW,
-    blink: bool = True,
+    start: str | None = None,
+    options: DashboardOptions | None = None,
+    **changes: Any,
 ) -> EvmonApp:
-    """The app ``run_dashboard`` runs, from plain URLs and names (tests build it here too).
+    """The app ``run_dashboard`` runs, from plain URLs and names (tests build it here too);
+    ``changes`` are ``DashboardOptions`` fields, ``start`` is ``--from``'s syntax.
 
     With ``streams``, NATS is read from those JetStream streams (``subjects`` are their
     subjects, so they do not narrow anything: JetStream refuses a filter outside a stream);
     without, ``subjects`` (default ``>``) are core subscriptions. Kafka: ``topics`` and/or
-    ``topic_pattern``, default every non-internal topic. ``start`` is ``--from``'s syntax.
+    ``topic_pattern``, default every non-internal topic.
     """
+    opts = dataclasses.replace(options or DashboardOptions(), **changes)
+    if start is not None:
+        opts = dataclasses.replace(opts, start=parse_start(start))
+    opts = dataclasses.replace(
+        opts,
+        subjects=() if opts.streams else opts.subjects or [">"],
+        topic_pattern=opts.topic_pattern if (opts.topics or opts.topic_pattern) else ".*",
+    )
     nats = NatsSettings(urls=tuple(nats_urls)) if nats_urls else None
-    pattern = topic_pattern if (topics or topic_pattern) else ".*"
     return build_app(
-        nats=nats,
-        kafka=KafkaSettings(bootstrap=kafka) if kafka else None,
-        subjects=() if streams else subjects or [">"],
-        streams=streams,
-        topics=topics,
-        topic_pattern=pattern,
-        start=parse_start(start),
-        initial_filter=initial_filter,
-        buffer=buffer,
-        read_only=read_only,
-        first_run_hint=first_run_hint,
-        lag_interval=lag_interval,
-        lag_window=lag_window,
-        blink=blink,
+        nats=nats, kafka=KafkaSettings(bootstrap=kafka) if kafka else None, options=opts
     )
 
 

@@ -4,10 +4,11 @@ read-only guard that greys them out.
 Why a module of its own: these are the only dashboard actions that write to a broker or
 copy data out, so what they act on, how they run (as workers waiting on modals) and when
 they are refused (``GUARDED_ACTIONS``, ``check_action``, ``disabled_reason``) are read
-together here rather than among the layout and timer code of ``app.py``.
+together here rather than among the layout and timer code of the dashboard.
 
-``OperatorActions`` is a mixin of ``EvmonApp``; its methods reach the app's widgets and
-``App`` methods through ``_host`` (the app itself, typed as ``EvmonApp``).
+``ReadOnlyGuard`` is a mixin of ``EvmonApp`` (the guard holds for every screen, the palette
+and the help); ``OperatorActions`` is a mixin of ``DashboardScreen`` (the keys and the events
+they act on), which reaches the app through ``evmon``.
 """
 
 from __future__ import annotations
@@ -25,24 +26,27 @@ from evmon.tui.targets import ActionTargets
 if TYPE_CHECKING:
     from evmon.tui.app import EvmonApp
 
-__all__ = ["OperatorActions"]
+__all__ = ["OperatorActions", "ReadOnlyGuard"]
+
+#: Actions that write to a broker or copy data out, by their ``evmon.actions`` name: in
+#: read-only mode ``check_action`` greys them out (footer, palette) with the reason.
+GUARDED_ACTIONS: dict[str, Action] = {
+    "republish": "replay",
+    "skip": "skip",
+    "export": "export",
+}
 
 
-def _host(mixin: OperatorActions) -> EvmonApp:
+def _host(mixin: ReadOnlyGuard) -> EvmonApp:
     """The app this mixin is part of."""
     return cast("EvmonApp", mixin)
 
 
-class OperatorActions(ActionTargets):
-    """Re-publish, skip and export, and the read-only guard (mixed into ``EvmonApp``)."""
+class ReadOnlyGuard:
+    """The read-only guard and the connection settings of the actions (mixed into
+    ``EvmonApp``)."""
 
-    #: Actions that write to a broker or copy data out, by their ``evmon.actions`` name: in
-    #: read-only mode ``check_action`` greys them out (footer, palette) with the reason.
-    GUARDED_ACTIONS: ClassVar[dict[str, Action]] = {
-        "republish": "replay",
-        "skip": "skip",
-        "export": "export",
-    }
+    GUARDED_ACTIONS: ClassVar[dict[str, Action]] = GUARDED_ACTIONS
 
     def action_context(self) -> ActionContext:
         """What ``evmon.actions`` needs to re-publish, skip or export from the dashboard."""
@@ -55,47 +59,11 @@ class OperatorActions(ActionTargets):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_hint":
-            return _host(self).hint is not None
+            return _host(self).dashboard.hint is not None
         guarded = self.GUARDED_ACTIONS.get(action)
         if guarded is not None and self.action_context().disabled_reason(guarded):
             return None  # shown greyed out: read-only mode
         return True
-
-    def action_republish(self) -> None:
-        """``r``: the re-publish modal on the marked (or highlighted) events."""
-        app = _host(self)
-        self.pin()
-        events = self.marked_events()
-        if not events:
-            app.notify("No event highlighted.", severity="warning")
-            return
-        self._run_action(run_republish(app, self.action_context(), events), "re-publish")
-
-    def action_skip(self) -> None:
-        """``s``: move a Kafka group or JetStream consumer past the highlighted message."""
-        app = _host(self)
-        self.pin()
-        ev = self.highlighted_event()
-        if ev is None:
-            app.notify("No event highlighted.", severity="warning")
-            return
-        self._run_action(run_skip(app, self.action_context(), ev, app.groups), "skip")
-
-    def action_export(self) -> None:
-        """``x``: export the marked events, or every event matching the filter."""
-        app = _host(self)
-        self.pin()
-        if self.event_list.marks:
-            events, what = self.marked_events(), "marked"
-        else:
-            events = self.filtered_events()
-            what = "all retained" if self.index.filter is None else "matching the filter"
-        self._run_action(run_export(app, self.action_context(), events, what), "export")
-
-    def _run_action(self, flow: Coroutine[Any, Any, None], name: str) -> None:
-        """Modal flows wait on screens, so they run as workers; a bug is notified
-        (``_worker_failed``), it never takes the dashboard down."""
-        _host(self).run_worker(flow, name=name, group="actions", exit_on_error=False)
 
     def disabled_reason(self, action: str) -> str | None:
         """Why a dashboard action is unavailable (read-only mode), for the palette and help."""
@@ -114,3 +82,47 @@ class OperatorActions(ActionTargets):
         reason = self.disabled_reason(action)
         if reason is not None and app.screen is app.main_screen:
             app.notify(reason, title="Not available", severity="warning")
+
+
+class OperatorActions(ActionTargets):
+    """Re-publish, skip and export (mixed into ``DashboardScreen``)."""
+
+    @property
+    def evmon(self) -> EvmonApp:
+        raise NotImplementedError  # DashboardScreen has it
+
+    def action_republish(self) -> None:
+        """``r``: the re-publish modal on the marked (or highlighted) events."""
+        app = self.evmon
+        self.pin()
+        events = self.marked_events()
+        if not events:
+            app.notify("No event highlighted.", severity="warning")
+            return
+        self._run_action(run_republish(app, app.action_context(), events), "re-publish")
+
+    def action_skip(self) -> None:
+        """``s``: move a Kafka group or JetStream consumer past the highlighted message."""
+        app = self.evmon
+        self.pin()
+        ev = self.highlighted_event()
+        if ev is None:
+            app.notify("No event highlighted.", severity="warning")
+            return
+        self._run_action(run_skip(app, app.action_context(), ev, app.groups), "skip")
+
+    def action_export(self) -> None:
+        """``x``: export the marked events, or every event matching the filter."""
+        app = self.evmon
+        self.pin()
+        if self.event_list.marks:
+            events, what = self.marked_events(), "marked"
+        else:
+            events = self.filtered_events()
+            what = "all retained" if self.index.filter is None else "matching the filter"
+        self._run_action(run_export(app, app.action_context(), events, what), "export")
+
+    def _run_action(self, flow: Coroutine[Any, Any, None], name: str) -> None:
+        """Modal flows wait on screens, so they run as workers; a bug is notified
+        (``_worker_failed``), it never takes the dashboard down."""
+        self.evmon.run_worker(flow, name=name, group="actions", exit_on_error=False)

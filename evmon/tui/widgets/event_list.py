@@ -486,7 +486,7 @@ class EventList(ScrollView, can_focus=True):
             self._set_cursor_seq(self.index.seq_at(row), operator=True)
             self.refresh()
             if event.chain == 2:  # a double click opens the detail, like enter
-                await self.run_action("app.toggle_detail")
+                await self.run_action("screen.toggle_detail")
 
     def on_focus(self) -> None:
         self.refresh()

@@ -48,9 +48,9 @@ class FilterInput(Input):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "enter", "app.submit_filter", "Apply and go to the list", show=False, priority=True
+            "enter", "screen.submit_filter", "Apply and go to the list", show=False, priority=True
         ),
-        Binding("escape", "app.leave_filter", "Leave filter", show=True, priority=True),
+        Binding("escape", "screen.leave_filter", "Leave filter", show=True, priority=True),
     ]
 
 
