@@ -29,7 +29,7 @@ from evmon.codec import encode_record
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import UsageError
 from evmon.model import Event
-from evmon.sources.nats import NatsSource
+from evmon.sources.nats.tail import NatsSource
 from tests.helpers import ListSink, run_evmon
 from tests.waiting import async_wait_for
 
@@ -348,9 +348,11 @@ async def test_export_default_name_no_overwrite_and_replayable(
         "evmon.actions.skip_report",
         "evmon.commands.replay",
         "evmon.commands.skip",
-        "evmon.sources.publish",
-        "evmon.sources.skip",
-        "evmon.sources.stuck",
+        "evmon.sources.ack",
+        "evmon.sources.nats.publish",
+        "evmon.sources.kafka.publish",
+        "evmon.sources.kafka.group_offsets",
+        "evmon.sources.nats.consumer_skip",
     ],
 )
 def test_action_modules_do_not_import_textual(module: str) -> None:

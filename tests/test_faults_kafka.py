@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from evmon.config import KafkaSettings
 from evmon.model import ConnectionStatus
 from evmon.selection import Start
-from evmon.sources.kafka import KafkaSource
+from evmon.sources.kafka.tail import KafkaSource
 from tests.brokers import KafkaBroker
 from tests.helpers import ListSink, evmon_cmd
 from tests.security_kit import avoid_dash_cluster_id

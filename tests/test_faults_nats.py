@@ -15,7 +15,7 @@ import pytest
 from evmon.config import NatsSettings
 from evmon.model import ConnectionStatus
 from evmon.selection import Start
-from evmon.sources.nats import NatsSource
+from evmon.sources.nats.tail import NatsSource
 from tests.brokers import NatsServer, free_port
 from tests.helpers import ListSink, evmon_cmd
 from tests.waiting import async_wait_for, wait_for

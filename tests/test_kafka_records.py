@@ -9,7 +9,7 @@ from aiokafka.structs import ConsumerRecord
 from evmon.config import KafkaSettings
 from evmon.model import Event
 from evmon.selection import Start
-from evmon.sources.kafka import KafkaSource
+from evmon.sources.kafka.tail import KafkaSource
 from tests.helpers import ListSink
 from tests.kafka_kit import create_topic
 from tests.waiting import async_wait_for

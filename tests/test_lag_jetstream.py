@@ -19,7 +19,7 @@ from nats.aio.client import Client
 
 from evmon.config import NatsSettings
 from evmon.lag import JetStreamLagRow, LagHistory
-from evmon.sources.nats_admin import JetStreamLagClient
+from evmon.sources.nats.jetstream_lag import JetStreamLagClient
 from tests.brokers import NatsServer, free_port
 from tests.helpers import evmon_cmd, run_evmon
 from tests.waiting import async_wait_for

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from evmon.config import KafkaSettings
-from evmon.sources import kafka_admin
-from evmon.sources.kafka_admin import KafkaLagClient, kafka_lag_snapshot
+from evmon.sources.kafka import group_lag, protocol
+from evmon.sources.kafka.group_lag import KafkaLagClient, kafka_lag_snapshot
 from tests.brokers import ExternalKafka, KafkaBroker, ensure_kafka_jars, find_java, free_port
 from tests.helpers import evmon_cmd, run_evmon
 from tests.kafka_kit import commit_offsets, create_topic, delete_groups, produce_split
@@ -268,10 +268,10 @@ async def test_consumer_protocol_group_is_not_reported_dead(
     assert _ours(rows) == await _kafka_view(kafka_broker, group)
 
     # a broker without ConsumerGroupDescribe: the state is unknown, never "Dead" or empty
-    monkeypatch.setattr(kafka_admin._ConsumerGroupDescribe, "API_KEY", 32767)
+    monkeypatch.setattr(protocol.ConsumerGroupDescribe, "API_KEY", 32767)
     rows_without = await kafka_lag_snapshot(KafkaSettings(kafka_bootstrap), [group])
     assert {(r.state, r.members, r.status) for r in rows_without} == {
-        (kafka_admin.UNKNOWN_848, None, "OK")
+        (group_lag.UNKNOWN_848, None, "OK")
     }
     assert {r.partition: (r.committed, r.end, r.lag) for r in rows_without} == _ours(rows)
 

@@ -166,8 +166,8 @@ def test_records_follow_the_design_field_order() -> None:
         "evmon.lag.status",
         "evmon.lag.poller",
         "evmon.commands.lag",
-        "evmon.sources.kafka_admin",
-        "evmon.sources.nats_admin",
+        "evmon.sources.kafka.group_lag",
+        "evmon.sources.nats.jetstream_lag",
     ],
 )
 def test_lag_modules_do_not_import_textual(module: str) -> None:

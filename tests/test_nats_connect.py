@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 
 from evmon.config import NatsSettings
-from evmon.sources.nats import connect_nats
+from evmon.sources.nats.connect import connect_nats
 from tests.brokers import free_port
 from tests.waiting import async_wait_for
 

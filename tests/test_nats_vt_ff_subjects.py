@@ -99,7 +99,7 @@ async def test_the_nats_py_parser_hook_reads_msg_lines_split_on_space_and_tab() 
     renames those globals or stops using them fails here."""
     from nats.protocol import parser as nats_parser
 
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     names = nats_parser.Parser.parse.__code__.co_names
     assert "MSG_RE" in names and "HMSG_RE" in names

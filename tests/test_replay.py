@@ -35,8 +35,8 @@ from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import UsageError
 from evmon.model import Event, Headers
 from evmon.selection import Start
-from evmon.sources.kafka import KafkaSource
-from evmon.sources.nats import NatsSource
+from evmon.sources.kafka.tail import KafkaSource
+from evmon.sources.nats.tail import NatsSource
 from tests.helpers import ListSink, evmon_cmd, run_evmon
 from tests.waiting import async_wait_for
 

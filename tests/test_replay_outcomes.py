@@ -32,7 +32,7 @@ from evmon.codec import decode_record
 from evmon.config import NatsSettings
 from evmon.model import Event
 from evmon.selection import Start
-from evmon.sources.nats import NatsSource
+from evmon.sources.nats.tail import NatsSource
 from tests.brokers import ExternalNats, NatsServer
 from tests.helpers import ListSink, evmon_cmd, run_evmon
 from tests.waiting import async_wait_for

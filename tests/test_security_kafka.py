@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from evmon.config import KafkaSettings
 from evmon.selection import Start
-from evmon.sources.kafka import KafkaSource, client_kwargs
+from evmon.sources.kafka.client import client_kwargs
+from evmon.sources.kafka.tail import KafkaSource
 from tests.brokers import KafkaBroker
 from tests.helpers import ListSink, evmon_cmd
 from tests.security_kit import Pki, avoid_dash_cluster_id, make_pki

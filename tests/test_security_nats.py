@@ -19,7 +19,8 @@ import pytest
 
 from evmon.config import NatsSettings
 from evmon.errors import ConnectError
-from evmon.sources.nats import NatsSource, connect_nats
+from evmon.sources.nats.connect import connect_nats
+from evmon.sources.nats.tail import NatsSource
 from tests.brokers import NatsServer
 from tests.helpers import ListSink, evmon_cmd
 from tests.security_kit import NKey, Operator, Pki, make_pki, new_nkey, write_seed

@@ -15,8 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from evmon.config import KafkaSettings
-from evmon.sources.kafka_admin import kafka_lag_snapshot
-from evmon.sources.skip import GroupActiveError, KafkaGroupOffsets
+from evmon.sources.kafka.group_lag import kafka_lag_snapshot
+from evmon.sources.kafka.group_offsets import GroupActiveError, KafkaGroupOffsets
 from tests.helpers import run_evmon
 from tests.kafka_kit import commit_one, create_topic, topic_with
 from tests.waiting import async_wait_for

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from evmon.config import NatsSettings
-from evmon.sources.nats_cutoffs import CutOffCandidate, closed_reason, confirm_cut_off
+from evmon.sources.nats.cutoffs import CutOffCandidate, closed_reason, confirm_cut_off
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import nats_spec

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from evmon.codec import decode_record
 from evmon.config import KafkaSettings
 from evmon.selection import Start
-from evmon.sources.kafka import KafkaSource
+from evmon.sources.kafka.tail import KafkaSource
 from tests.helpers import ListSink, evmon_cmd, run_evmon
 from tests.waiting import async_wait_for
 

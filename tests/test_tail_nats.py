@@ -17,7 +17,7 @@ import pytest
 from evmon.codec import decode_record
 from evmon.config import NatsSettings
 from evmon.selection import Start
-from evmon.sources.nats import NatsSource
+from evmon.sources.nats.tail import NatsSource
 from tests.helpers import ListSink, evmon_cmd, run_evmon
 from tests.waiting import async_wait_for, wait_for
 

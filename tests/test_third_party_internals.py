@@ -8,24 +8,25 @@ and, where cheap, the library's own code still makes the call evmon's override s
 library version that moves a hook fails here in milliseconds, by name, instead of as a 30 s
 wait timeout in a broker test.
 
-The hooks, by evmon module:
+The hooks, by evmon module (the only modules that touch them):
 
-- ``evmon/sources/nats.py``: ``RawHeaderClient`` overrides ``Client._process_msg`` (parser-side
-  delivery, ``deliver_directly(sub._id, ...)``), ``_process_headers`` and ``_build_message``
-  (the raw header block, non-UTF-8 subjects), ``_process_op_err`` (why a connection was lost),
-  reads ``_server_info`` and replaces ``_ps`` with a ``Parser`` subclass fed by
-  ``_read_loop`` (slow-consumer cut-offs, see ``evmon/sources/nats_cutoffs.py``).
-- ``evmon/sources/publish.py``: ``publish_raw`` builds HPUB/PUB with ``nats.protocol.command``
-  and queues it with ``Client._send_command``, waking the flusher like ``Client.publish``
-  (``_flush_queue``, ``_flush_pending``).
-- ``evmon/sources/kafka_records.py``: wraps ``PartitionRecords._consumer_record``, keyed on
+- ``evmon/sources/nats/wire.py``: ``RawHeaderClient`` overrides ``Client._process_msg``
+  (parser-side delivery, ``deliver_directly(sid_of(sub), ...)`` with ``Subscription._id``),
+  ``_process_headers`` and ``_build_message`` (the raw header block, non-UTF-8 subjects),
+  ``_process_op_err`` (why a connection was lost), reads ``_server_info`` and replaces
+  ``_ps`` with a ``Parser`` subclass fed by ``_read_loop`` (slow-consumer cut-offs, see
+  ``evmon/sources/nats/cutoffs.py``); ``publish_raw`` builds HPUB/PUB with
+  ``nats.protocol.command`` and queues it with ``Client._send_command``, waking the flusher
+  like ``Client.publish`` (``_flush_queue``, ``_flush_pending``).
+- ``evmon/sources/kafka/records.py``: wraps ``PartitionRecords._consumer_record``, keyed on
   ``_value_deserializer`` (the records' end-to-end check against a broker is
   ``tests/test_kafka_records.py``).
-- ``evmon/sources/kafka.py`` and ``evmon/sources/skip.py``: ``AIOKafkaConsumer._client``
-  (``fetch_all_metadata``); the per-host bootstrap errors aiokafka only logs.
-- ``evmon/sources/kafka_admin.py``: hand-built protocol requests sent with
-  ``AIOKafkaClient.send`` (``Request.prepare``/``build``, the response layouts unpacked by
-  position, the flexible-version types of ConsumerGroupDescribe v0).
+- ``evmon/sources/kafka/protocol.py``: ``AIOKafkaConsumer._client`` (``consumer_client``:
+  ``fetch_all_metadata``, ``send``); hand-built protocol requests sent with
+  ``AIOKafkaClient.send`` (``Request.prepare``/``build``, the response layouts
+  ``group_lag.py`` unpacks by position, the flexible-version types of ConsumerGroupDescribe
+  v0).
+- ``evmon/sources/kafka/client.py``: the per-host bootstrap errors aiokafka only logs.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def test_nats_client_process_msg() -> None:
     from nats.aio.client import Client
     from nats.protocol.parser import Parser
 
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     assert params(Client._process_msg) == ["self", "sid", "subject", "reply", "data", "headers"]
     assert "_process_msg" in RawHeaderClient.__dict__
@@ -85,7 +86,7 @@ def test_nats_client_process_msg() -> None:
 async def test_nats_parser_side_delivery() -> None:
     """Bytes fed to the client's parser reach a ``deliver_directly`` handler as
     ``(subject, data, raw header block)``, with nothing queued through nats-py."""
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     nc = RawHeaderClient()
     got: list[tuple[bytes, bytes, Any]] = []
@@ -105,13 +106,16 @@ async def test_nats_parser_side_delivery() -> None:
 
 
 def test_nats_subscription_id() -> None:
-    """``deliver_directly(sub._id, ...)``: the sid the parser passes is the ``_id`` of the
-    ``Subscription`` ``Client.subscribe`` registered under it."""
+    """``deliver_directly(sid_of(sub), ...)``: the sid the parser passes is the ``_id`` of
+    the ``Subscription`` ``Client.subscribe`` registered under it."""
     from nats.aio.client import Client
     from nats.aio.subscription import Subscription
 
+    from evmon.sources.nats.wire import sid_of
+
     assert params(Subscription.__init__)[:3] == ["self", "conn", "id"]
     assert Subscription(Client(), 42, "x")._id == 42
+    assert sid_of(Subscription(Client(), 42, "x")) == 42
     assert "self._subs[sid] = sub" in source(Client.subscribe)
 
 
@@ -122,7 +126,7 @@ async def test_nats_client_process_headers_and_build_message() -> None:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     assert params(Client._process_headers) == ["self", "headers"]
     assert params(Client._build_message) == ["self", "sid", "subject", "reply", "data", "headers"]
@@ -147,7 +151,7 @@ def test_nats_client_process_op_err() -> None:
     ``disconnected_cb`` why); RawHeaderClient overrides it to say so."""
     from nats.aio.client import Client
 
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     assert callable(getattr(Client, "_process_op_err", None))
     assert params(Client._process_op_err) == ["self", "e"]
@@ -164,7 +168,7 @@ def test_nats_client_read_loop_and_parser() -> None:
     from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
     from nats.protocol.parser import Parser
 
-    from evmon.sources.nats import RawHeaderClient, _CountingParser
+    from evmon.sources.nats.wire import RawHeaderClient, _CountingParser
 
     assert isinstance(DEFAULT_BUFFER_SIZE, int) and DEFAULT_BUFFER_SIZE > 0
     loop_source = source(Client._read_loop)
@@ -182,7 +186,7 @@ async def test_nats_parser_counts_full_reads() -> None:
     ``was_behind``; one run too short does not."""
     from nats.aio.client import DEFAULT_BUFFER_SIZE
 
-    from evmon.sources.nats import BEHIND_READS, RawHeaderClient
+    from evmon.sources.nats.wire import BEHIND_READS, RawHeaderClient
 
     nc = RawHeaderClient()
     assert nc.server_id == "" and not nc.was_behind()
@@ -202,7 +206,7 @@ def test_nats_client_server_info() -> None:
     """``RawHeaderClient.server_id`` reads the INFO dict nats-py stores on ``_server_info``."""
     from nats.aio.client import Client
 
-    from evmon.sources.nats import RawHeaderClient
+    from evmon.sources.nats.wire import RawHeaderClient
 
     assert Client()._server_info == {}
     assert "self._server_info = srv_info" in source(Client._process_connect_init)
@@ -255,7 +259,7 @@ async def test_nats_publish_raw_queues_the_exact_command() -> None:
     pending buffer (repeated header names, raw bytes), nothing else."""
     from nats.aio.client import Client
 
-    from evmon.sources.publish import nats_header_block, publish_raw
+    from evmon.sources.nats.wire import nats_header_block, publish_raw
 
     nc = Client()
     headers = (("H", b"1"), ("H", b"\xff"))
@@ -275,7 +279,7 @@ def test_aiokafka_partition_records_consumer_record() -> None:
     ``_value_deserializer``, which the Fetcher passes to every ``PartitionRecords``."""
     from aiokafka.consumer import fetcher
 
-    from evmon.sources import kafka_records
+    from evmon.sources.kafka import records as kafka_records
 
     assert fetcher.PartitionRecords._consumer_record is kafka_records._event_or_consumer_record
     original = kafka_records._consumer_record
@@ -300,7 +304,7 @@ def test_aiokafka_partition_records_yield_events() -> None:
     from aiokafka.structs import ConsumerRecord, TopicPartition
 
     from evmon.model import Event
-    from evmon.sources.kafka_records import AS_EVENTS
+    from evmon.sources.kafka.records import AS_EVENTS
 
     builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
     builder.append(0, 1_700_000_000_123, b"k", b"v", [("h", b"1"), ("h", b"2")])
@@ -331,8 +335,8 @@ def test_aiokafka_partition_records_yield_events() -> None:
 
 
 async def test_aiokafka_consumer_client() -> None:
-    """``consumer._client.fetch_all_metadata()`` (kafka.py, skip.py): one metadata request
-    over the consumer's own client."""
+    """``consumer._client.fetch_all_metadata()`` (``protocol.consumer_client``): one
+    metadata request over the consumer's own client."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.client import AIOKafkaClient
 
@@ -345,7 +349,7 @@ async def test_aiokafka_consumer_client() -> None:
 
 
 def test_aiokafka_client_send_and_bootstrap_errors() -> None:
-    """kafka_admin.py's client calls, and the per-host bootstrap errors ``bootstrap_errors``
+    """group_lag.py's client calls, and the per-host bootstrap errors ``bootstrap_errors``
     collects from the ``aiokafka`` logger (the exception is a log argument)."""
     from aiokafka.client import AIOKafkaClient
     from aiokafka.conn import AIOKafkaConnection
@@ -369,27 +373,27 @@ def test_aiokafka_protocol_request_api() -> None:
     picks the struct from the broker's versions, as the connection does."""
     from aiokafka.protocol.api import Request
 
-    from evmon.sources.kafka_admin import _ConsumerGroupDescribe, _DescribeGroups
+    from evmon.sources.kafka.protocol import ConsumerGroupDescribe, DescribeGroups
 
     assert params(Request.prepare) == ["self", "versions"]
     assert params(Request.build) == ["self", "request_struct_class"]
-    described = _DescribeGroups(["g"]).prepare({15: (0, 5)})
+    described = DescribeGroups(["g"]).prepare({15: (0, 5)})
     assert described.API_VERSION == 3 and described.groups == ["g"]
     assert described.build_request_header(1, "evmon").encode()
     assert described.encode() == b"\x00\x00\x00\x01\x00\x01g\x00"
-    cgd = _ConsumerGroupDescribe(["g"]).prepare({69: (0, 1)})
+    cgd = ConsumerGroupDescribe(["g"]).prepare({69: (0, 1)})
     assert cgd.API_VERSION == 0 and cgd.FLEXIBLE_VERSION
     assert cgd.encode() == b"\x02\x02g\x00\x00"  # compact array/string, bool, tagged fields
     from aiokafka.errors import IncompatibleBrokerVersion
 
     with pytest.raises(IncompatibleBrokerVersion):  # a broker without ConsumerGroupDescribe
-        _ConsumerGroupDescribe(["g"]).prepare({15: (0, 5)})
+        ConsumerGroupDescribe(["g"]).prepare({15: (0, 5)})
 
 
 def test_aiokafka_protocol_consumer_group_describe_types() -> None:
     """The flexible-version types the ConsumerGroupDescribe v0 response is decoded with
     round-trip, and the positions ``_describe_848`` unpacks hold what it expects."""
-    from evmon.sources.kafka_admin import _ConsumerGroupDescribeResponseV0
+    from evmon.sources.kafka.protocol import ConsumerGroupDescribeResponseV0
 
     topic_id = bytes(range(16))
     member = (
@@ -399,15 +403,15 @@ def test_aiokafka_protocol_consumer_group_describe_types() -> None:
         {},
     )  # fmt: skip
     group = (0, None, "g", "Stable", 3, 3, "uniform", [member], -2147483648, {})
-    resp = _ConsumerGroupDescribeResponseV0(0, [group], {})
-    back = _ConsumerGroupDescribeResponseV0.decode(BytesIO(resp.encode()))
+    resp = ConsumerGroupDescribeResponseV0(0, [group], {})
+    back = ConsumerGroupDescribeResponseV0.decode(BytesIO(resp.encode()))
     (code, message, name, state, *_rest, members, _ops, _tags) = back.groups[0]
     assert (code, message, name, state, len(members)) == (0, None, "g", "Stable", 1)
     assert [(t, parts) for _tid, t, parts, _t in members[0][8][0]] == [("t", [0, 2])]
 
 
 def test_aiokafka_protocol_response_layouts() -> None:
-    """The responses kafka_admin.py unpacks by position, at every version a Kafka 4 broker
+    """The responses group_lag.py unpacks by position, at every version a Kafka 4 broker
     may answer with (it dropped ListOffsets and OffsetFetch v0)."""
     from aiokafka.protocol.admin import (
         DescribeGroupsRequest_v3,
@@ -468,12 +472,12 @@ def test_aiokafka_protocol_response_layouts() -> None:
 
 
 def test_aiokafka_consumer_protocol_member_assignment() -> None:
-    """``_decode_assignment`` decodes a classic member's assignment with aiokafka's
+    """``decode_assignment`` decodes a classic member's assignment with aiokafka's
     ``ConsumerProtocolMemberAssignment``."""
     from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-    from evmon.sources.kafka_admin import _decode_assignment
+    from evmon.sources.kafka.protocol import decode_assignment
 
     raw = ConsumerProtocolMemberAssignment(0, [("t", [0, 2])], b"").encode()
-    assert _decode_assignment(raw) == [("t", 0), ("t", 2)]
-    assert _decode_assignment(b"\x00garbage") == []
+    assert decode_assignment(raw) == [("t", 0), ("t", 2)]
+    assert decode_assignment(b"\x00garbage") == []

@@ -28,8 +28,8 @@ from evmon.codec import decode_record
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import Event
 from evmon.selection import Start
-from evmon.sources.kafka_admin import kafka_lag_snapshot
-from evmon.sources.nats import NatsSource
+from evmon.sources.kafka.group_lag import kafka_lag_snapshot
+from evmon.sources.nats.tail import NatsSource
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec

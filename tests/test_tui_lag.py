@@ -23,7 +23,7 @@ from textual.pilot import Pilot
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import RuntimeFailure
-from evmon.sources.nats_admin import JetStreamLagClient
+from evmon.sources.nats.jetstream_lag import JetStreamLagClient
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec

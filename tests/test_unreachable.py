@@ -14,7 +14,7 @@ import pytest
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.errors import ConnectError
-from evmon.sources.nats import connect_nats
+from evmon.sources.nats.connect import connect_nats
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import kafka_spec, nats_spec

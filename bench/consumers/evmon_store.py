@@ -34,11 +34,11 @@ async def run(a: argparse.Namespace) -> None:
     index = EventIndex(store, flt)
     source: Source
     if a.nats:
-        from evmon.sources.nats import NatsSource
+        from evmon.sources.nats.tail import NatsSource
 
         source = NatsSource(NatsSettings((a.nats,)), store, subjects=[a.subject])
     else:
-        from evmon.sources.kafka import KafkaSource
+        from evmon.sources.kafka.tail import KafkaSource
 
         source = KafkaSource(KafkaSettings(a.kafka), store, topics=[a.topic], start=Start("first"))
     gc.collect()

@@ -69,8 +69,8 @@ from evmon.actions.republish import (
     replay,
 )
 from evmon.actions.skip_report import KafkaPosition, SkipResult
-from evmon.sources.publish import PublishAck
-from evmon.sources.skip import ConsumerPosition
+from evmon.sources.ack import PublishAck
+from evmon.sources.nats.consumer_skip import ConsumerPosition
 
 __all__ = [
     "DEFAULT_WAIT",

@@ -11,10 +11,10 @@ The target is the first stored message after the consumer's ack floor that its f
 matches: the one it is stuck on, ack-pending (delivered, never acknowledged), often naked
 with a delay by a live client. A consumer with nothing ack-pending at the floor is not stuck,
 and is refused before anything is fetched. Otherwise evmon pulls as the durable until the
-server redelivers the target to it (``evmon.sources.stuck.hunt``: every other message is
-handed back at once and counted), then shows it (sequence, subject, delivery count, size,
-payload) and terminates it only once confirmed. When the target does not come within the
-deadline, nothing is terminated and the refusal says what to do. ``--seq N`` (a consumer
+server redelivers the target to it (``evmon.sources.nats.consumer_skip.hunt``: every other
+message is handed back at once and counted), then shows it (sequence, subject, delivery
+count, size, payload) and terminates it only once confirmed. When the target does not come
+within the deadline, nothing is terminated and the refusal says what to do. ``--seq N`` (a consumer
 reset, nats-server 2.14+) is the way past a message that live clients hold.
 """
 
@@ -31,14 +31,17 @@ from evmon.actions.context import ActionContext
 from evmon.actions.skip_report import SkipResult, payload_line, stamp
 from evmon.codec import safe_text
 from evmon.errors import EvmonError, UsageError
-from evmon.sources.nats import connect_nats
-from evmon.sources.skip import (
+from evmon.sources.nats.connect import connect_nats
+from evmon.sources.nats.consumer_skip import (
     ConsumerPosition,
+    HeldMessage,
+    StreamMessage,
     consumer_info,
     consumer_position,
+    hunt,
+    read_stream_message,
     reset_consumer,
 )
-from evmon.sources.stuck import HeldMessage, StreamMessage, hunt, read_stream_message
 
 __all__ = [
     "DEFAULT_WAIT",

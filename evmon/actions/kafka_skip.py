@@ -7,8 +7,8 @@ after. It commits for the group without joining it and only while it has no memb
 JetStream (``jetstream_skip``) terminates exactly the message a pull consumer is stuck on,
 or resets the consumer to a stream sequence (2.14+). Every text here that quotes broker data
 (subjects, names, keys, payloads) is escaped with ``codec.safe_text``, so callers can print
-it. The I/O lives in ``evmon.sources.skip`` and
-``evmon.sources.stuck``; the public names are re-exported by ``evmon.actions``.
+it. The I/O lives in ``evmon.sources.kafka.group_offsets`` and
+``evmon.sources.nats.consumer_skip``; the public names are re-exported by ``evmon.actions``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from evmon.actions.skip_report import KafkaPosition, SkipResult, payload_line, s
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
 from evmon.errors import EvmonError, RuntimeFailure, UsageError
-from evmon.sources.kafka_admin import kafka_lag_snapshot
-from evmon.sources.skip import (
+from evmon.sources.kafka.group_lag import kafka_lag_snapshot
+from evmon.sources.kafka.group_offsets import (
     GroupActiveError,
     KafkaGroupOffsets,
     KafkaRecord,

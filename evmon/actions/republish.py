@@ -14,7 +14,7 @@ An acknowledgement is not the same as a stored message, and the report keeps the
   dead-letter queue into its stream within the window stores nothing; ``msg_id="new"``
   (``<original>.evmon-<uuid4>``, the origin stays readable) or ``"drop"`` avoids that.
 - A core NATS publish is confirmed by a flush: the server read it, and drops it when nobody
-  subscribes. Interest is asked from the server (``evmon.sources.nats_interest``: the
+  subscribes. Interest is asked from the server (``evmon.sources.nats.interest``: the
   monitoring URL, else the account's CONNZ); when it cannot be asked, the report says
   "interest unknown" rather than "acknowledged".
 - Kafka: stored at partition@offset by every in-sync replica (``acks=all``).
@@ -40,20 +40,15 @@ from evmon.actions.context import ActionContext
 from evmon.codec import safe_text
 from evmon.errors import RuntimeFailure, UsageError
 from evmon.model import Event, Headers
-from evmon.sources.nats_interest import (
+from evmon.sources.ack import PublishAck, PublishError
+from evmon.sources.kafka.publish import KafkaPublisher
+from evmon.sources.nats.interest import (
     Interest,
     InterestUnknown,
     account_interest,
     monitor_interest,
 )
-from evmon.sources.publish import (
-    KafkaPublisher,
-    NatsPublisher,
-    PublishAck,
-    PublishError,
-    check_nats_headers,
-    check_nats_subject,
-)
+from evmon.sources.nats.publish import NatsPublisher, check_nats_headers, check_nats_subject
 
 __all__ = [
     "MSG_ID_HEADER",

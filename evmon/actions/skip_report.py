@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from evmon.codec import format_timestamp, preview, safe_text
-from evmon.sources.skip import ConsumerPosition
+from evmon.sources.nats.consumer_skip import ConsumerPosition
 
 __all__ = ["PREVIEW_WIDTH", "KafkaPosition", "SkipResult", "payload_line", "stamp"]
 

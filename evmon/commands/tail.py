@@ -270,7 +270,7 @@ async def run(args: argparse.Namespace) -> int:
     kafka = kafka_settings(args)
     try:
         if nats is not None:
-            from evmon.sources.nats import NatsSource
+            from evmon.sources.nats.tail import NatsSource
 
             ns = NatsSource(
                 nats,
@@ -284,7 +284,7 @@ async def run(args: argparse.Namespace) -> int:
             sources.append(ns)
             cut_off_summaries.append(ns.cut_offs.summary)
         if kafka is not None:
-            from evmon.sources.kafka import KafkaSource
+            from evmon.sources.kafka.tail import KafkaSource
 
             ks = KafkaSource(
                 kafka,

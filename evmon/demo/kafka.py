@@ -31,7 +31,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from evmon.config import KafkaSettings
 from evmon.demo.generator import DemoEvent, kafka_poison_payment
 from evmon.errors import RuntimeFailure
-from evmon.sources.kafka import bootstrap_errors, client_kwargs, connect_error
+from evmon.sources.kafka.client import bootstrap_errors, client_kwargs, connect_error
 
 ORDERS_TOPIC = "shop.orders"
 PAYMENTS_TOPIC = "shop.payments"

@@ -144,7 +144,7 @@ class LagPoller:
         self, settings: KafkaSettings, groups: Sequence[str] = (), deadline: float | None = None
     ) -> None:
         """Poll every consumer group of ``settings`` (or the named ``groups``)."""
-        from evmon.sources.kafka_admin import KafkaLagClient
+        from evmon.sources.kafka.group_lag import KafkaLagClient
 
         names = tuple(groups)
 
@@ -161,7 +161,7 @@ class LagPoller:
         deadline: float | None = None,
     ) -> None:
         """Poll every consumer of every stream (or of the named ``streams`` / ``consumers``)."""
-        from evmon.sources.nats_admin import JetStreamLagClient
+        from evmon.sources.nats.jetstream_lag import JetStreamLagClient
 
         names, wanted = tuple(streams), tuple(consumers)
 

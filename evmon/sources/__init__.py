@@ -1,4 +1,8 @@
-"""Broker I/O. Sources push events into a sink; nothing here knows about the UI."""
+"""Broker I/O. Sources push events into a sink; nothing here knows about the UI.
+
+One package per broker (``nats/``, ``kafka/``); ``spec`` builds the sources of a selection
+for ``evmon tail`` and the dashboard alike; ``ack`` is what a publish came to on either.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ class Source(Protocol):
 
 
 StatusCallback = Callable[[ConnectionStatus], None]
+
+#: Bytes of a payload kept for a skip's preview (the size shown is the whole payload's).
+PREVIEW_BYTES = 4096
 
 
 def ignore_status(status: ConnectionStatus) -> None:

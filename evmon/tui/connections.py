@@ -51,7 +51,7 @@ def nats_spec(
     start: Start = START_NEW,
 ) -> SourceSpec:
     def factory(sink: Sink, on_status: StatusCallback) -> Connection:
-        from evmon.sources.nats import NatsSource
+        from evmon.sources.nats.tail import NatsSource
 
         return NatsSource(
             settings, sink, subjects=subjects, streams=streams, start=start, on_status=on_status
@@ -68,7 +68,7 @@ def kafka_spec(
     start: Start = START_NEW,
 ) -> SourceSpec:
     def factory(sink: Sink, on_status: StatusCallback) -> Connection:
-        from evmon.sources.kafka import KafkaSource
+        from evmon.sources.kafka.tail import KafkaSource
 
         return KafkaSource(
             settings, sink, topics=topics, pattern=pattern, start=start, on_status=on_status

@@ -11,147 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
-import socket
-import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import (
-    KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     NodeNotReadyError,
     RequestTimedOutError,
 )
-from aiokafka.helpers import create_ssl_context
-from aiokafka.protocol.admin import ApiVersionRequest
 
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
-from evmon.errors import ConnectError, UsageError, tls_files_error
+from evmon.errors import ConnectError, UsageError
 from evmon.model import ConnectionStatus
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
-from evmon.sources.kafka_records import AS_EVENTS
+from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
+from evmon.sources.kafka.protocol import ApiVersionRequest, consumer_client
+from evmon.sources.kafka.records import AS_EVENTS
+
+__all__ = ["DISCOVERY_INTERVAL", "KafkaSource"]
 
 DISCOVERY_INTERVAL = 2.0
 #: Ping intervals without an answer after which a broker is named as frozen (NATS: two
 #: unanswered pings, so a third interval).
 SILENT_INTERVALS = 3
-
-
-def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
-    """aiokafka keyword arguments for bootstrap and security, shared by every client evmon opens."""
-    kw: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap,
-        "client_id": "evmon",
-        "request_timeout_ms": int(settings.request_timeout * 1000),
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.sasl_mechanism:
-        kw["sasl_mechanism"] = settings.sasl_mechanism
-        kw["sasl_plain_username"] = settings.sasl_username
-        kw["sasl_plain_password"] = settings.sasl_password
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        try:
-            kw["ssl_context"] = create_ssl_context(
-                cafile=settings.ssl_cafile,
-                certfile=settings.ssl_certfile,
-                keyfile=settings.ssl_keyfile,
-            )
-        except (ssl.SSLError, OSError, ValueError) as err:
-            paths = (settings.ssl_cafile, settings.ssl_certfile, settings.ssl_keyfile)
-            files = [f for f in paths if f]
-            raise UsageError(tls_files_error("Kafka", files, err)) from None
-    return kw
-
-
-def describe_kafka_error(
-    err: BaseException, settings: KafkaSettings | None = None, *, connecting: bool = False
-) -> str:
-    """One short cause for a Kafka error; with ``settings``, secrets are masked.
-
-    A broker evmon cannot reach reads the same everywhere: ``broker unreachable
-    (connection refused)``, ``(host not found)`` or, while ``connecting``, ``(timed out)``.
-    """
-    text = str(err)
-    low = text.lower()
-    name = type(err).__name__
-    if isinstance(err, ConnectionRefusedError) or "connect call failed" in low:
-        return "broker unreachable (connection refused)"
-    if isinstance(err, socket.gaierror):
-        return "broker unreachable (host not found)"
-    if connecting and isinstance(err, TimeoutError):
-        return "broker unreachable (timed out)"
-    if "sasl" in low or "authentication" in low or "Sasl" in name or "Authentication" in name:
-        detail = text.strip() or name
-        cause = f"SASL authentication failed ({detail})"
-    elif "certificate verify failed" in low:
-        detail = text.split("certificate verify failed", 1)[1].split("(_ssl", 1)[0].strip(" :")
-        cause = f"certificate verify failed ({detail})" if detail else "certificate verify failed"
-    elif isinstance(err, ssl.SSLError):
-        cause = f"TLS handshake failed ({getattr(err, 'reason', None) or text})"
-    elif isinstance(err, KafkaConnectionError) and low.endswith("closed"):
-        cause = (
-            "the broker closed the connection (check the security protocol, SASL settings "
-            "and client certificate it expects)"
-        )
-    elif (
-        "unable to bootstrap" in low
-        or "unable to get cluster metadata" in low
-        or isinstance(err, KafkaConnectionError)
-    ):
-        cause = "broker unreachable (connection refused or timed out)"
-    elif isinstance(err, asyncio.TimeoutError):
-        cause = "timed out"
-    else:
-        cause = text or name
-    return settings.redact(cause) if settings is not None else cause
-
-
-class _BootstrapErrors(logging.Handler):
-    """Keeps the per-host errors aiokafka only logs before it raises a bare "Unable to
-    bootstrap": they hold the real cause (SASL failure, certificate verify failed)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.errors: list[BaseException] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        self.errors.extend(a for a in args if isinstance(a, BaseException))
-
-    def cause(self, fallback: BaseException) -> BaseException:
-        """The most telling error seen: an auth or TLS failure beats "connection refused"."""
-        for err in reversed(self.errors):
-            if not isinstance(err, OSError | asyncio.TimeoutError) or isinstance(err, ssl.SSLError):
-                return err
-        return self.errors[-1] if self.errors else fallback
-
-
-def connect_error(
-    settings: KafkaSettings, err: BaseException, seen: _BootstrapErrors | None = None
-) -> ConnectError:
-    """The one line every command (and the dashboard's status bar) shows when a Kafka
-    client cannot start: ``cannot connect to Kafka at H:P: broker unreachable (connection
-    refused)``. ``seen`` holds the per-host errors aiokafka only logged."""
-    cause = describe_kafka_error(seen.cause(err) if seen else err, settings, connecting=True)
-    return ConnectError(f"cannot connect to Kafka at {settings.display}: {cause}")
-
-
-@contextlib.contextmanager
-def bootstrap_errors() -> Iterator[_BootstrapErrors]:
-    handler = _BootstrapErrors()
-    logger = logging.getLogger("aiokafka")
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
 
 
 class KafkaSource:
@@ -231,28 +119,15 @@ class KafkaSource:
             metadata_max_age_ms=int(self.discovery_interval * 1000),
             max_partition_fetch_bytes=16 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
-            value_deserializer=AS_EVENTS,  # getmany returns Events (kafka_records.py)
+            value_deserializer=AS_EVENTS,  # getmany returns Events (records.py)
             **client_kwargs(self.settings),
         )
-        with bootstrap_errors() as seen:
-            try:
-                await asyncio.wait_for(consumer.start(), wait)
-                failed: BaseException | None = None
-            except (TimeoutError, KafkaError, OSError) as err:
-                failed = seen.cause(err)
-            except asyncio.CancelledError:
-                # The caller gave up while connecting (the dashboard quit): close the
-                # half-started client, or its connections and tasks outlive the source.
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-                raise
-        if failed is not None:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise connect_error(self.settings, failed) from None
+        # The caller may give up while connecting (the dashboard quit): start_client then
+        # closes the half-started client, or its connections and tasks outlive the source.
+        await start_client(self.settings, consumer, wait)
         self.consumer = consumer
         try:
-            cluster = await consumer._client.fetch_all_metadata()  # one metadata request
+            cluster = await consumer_client(consumer).fetch_all_metadata()  # one request
             self._gone_brokers(cluster)
             missing = [t for t in self.topics if t not in cluster.topics()]
             if missing:
@@ -357,7 +232,7 @@ class KafkaSource:
         """
         consumer = self.consumer
         assert consumer is not None
-        client = consumer._client
+        client = consumer_client(consumer)
         interval = self.settings.ping_interval
         pings: dict[int, asyncio.Task[None]] = {}
         try:
@@ -390,7 +265,7 @@ class KafkaSource:
             for ping in pings.values():
                 ping.cancel()
 
-    async def _ping(self, client: Any, node: int) -> None:
+    async def _ping(self, client: AIOKafkaClient, node: int) -> None:
         try:
             await client.send(node, ApiVersionRequest())
         except (RequestTimedOutError, KafkaTimeoutError, TimeoutError):
@@ -438,7 +313,7 @@ class KafkaSource:
                         positions[tp] = events[-1].offset + 1
                 if time.monotonic() >= next_discovery:
                     next_discovery = time.monotonic() + self.discovery_interval
-                    cluster = await consumer._client.fetch_all_metadata()
+                    cluster = await consumer_client(consumer).fetch_all_metadata()
                     await self._assign(cluster)
                     self._error, self._gone = None, self._gone_brokers(cluster)
                     self._report()

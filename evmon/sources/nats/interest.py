@@ -48,7 +48,7 @@ __all__ = [
     "monitor_interest",
 ]
 
-#: The connection name evmon gives itself (``evmon.sources.nats.connect_nats``).
+#: The connection name evmon gives itself (``evmon.sources.nats.connect.connect_nats``).
 EVMON_CONNECTION_NAME = "evmon"
 #: connz page size asked for (the server's own default and maximum is 1024 per page).
 PAGE = 1024

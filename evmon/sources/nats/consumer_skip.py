@@ -1,4 +1,9 @@
-"""Find and hold the exact message a JetStream pull consumer is stuck on: the I/O of a skip.
+"""Moving a JetStream consumer past a poison message: the NATS I/O of ``evmon skip``.
+
+``consumer_position`` reads a consumer's state; ``reset_consumer`` calls
+``$JS.API.CONSUMER.RESET.<stream>.<consumer>`` (nats-server 2.14+, ADR-60). Finding and
+holding the exact message a pull consumer is stuck on::
+
 
     msg = await read_stream_message(nc, "ORDERS", 33, ["orders.>"])   # preview, read-only
     found = await hunt(nc, "ORDERS", "worker", 33, wait=10, ack_wait=30)
@@ -35,16 +40,107 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from evmon.codec.timestamps import parse_timestamp
 from evmon.errors import RuntimeFailure, UsageError
-from evmon.sources.skip import API_TIMEOUT, PREVIEW_BYTES, consumer_position
+from evmon.sources import PREVIEW_BYTES
 
 __all__ = [
     "MAX_ON_THE_WAY",
+    "ConsumerPosition",
     "HeldMessage",
     "HuntResult",
     "StreamMessage",
+    "consumer_info",
+    "consumer_position",
     "hunt",
     "read_stream_message",
+    "reset_consumer",
 ]
+
+API_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerPosition:
+    """A JetStream consumer's delivery state (stream sequences)."""
+
+    ack_floor: int
+    delivered: int
+    num_pending: int
+    num_ack_pending: int
+    num_redelivered: int
+    num_waiting: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"ack floor {self.ack_floor}, delivered {self.delivered}, "
+            f"{self.num_pending} pending, {self.num_ack_pending} awaiting ack, "
+            f"{self.num_redelivered} redelivered"
+        )
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> ConsumerPosition:
+        return cls(
+            ack_floor=int((info.get("ack_floor") or {}).get("stream_seq", 0)),
+            delivered=int((info.get("delivered") or {}).get("stream_seq", 0)),
+            num_pending=int(info.get("num_pending") or 0),
+            num_ack_pending=int(info.get("num_ack_pending") or 0),
+            num_redelivered=int(info.get("num_redelivered") or 0),
+            num_waiting=int(info.get("num_waiting") or 0),
+        )
+
+
+async def _api(nc: Client, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JetStream API request; UsageError with the server's description on an error."""
+    payload = orjson.dumps(body) if body is not None else b""
+    try:
+        msg = await nc.request(subject, payload, timeout=API_TIMEOUT)
+    except NoRespondersError:
+        raise UsageError("JetStream is not enabled on this server (no responders)") from None
+    except NatsTimeoutError:
+        raise RuntimeFailure(f"JetStream did not answer {subject} in {API_TIMEOUT:g} s") from None
+    try:
+        reply: Any = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        raise RuntimeFailure(f"unreadable JetStream answer to {subject}") from None
+    if not isinstance(reply, dict):
+        raise RuntimeFailure(f"unexpected JetStream answer to {subject}")
+    error = reply.get("error")
+    if error:
+        raise UsageError(str(error.get("description") or error))
+    return reply
+
+
+async def consumer_info(nc: Client, stream: str, consumer: str) -> dict[str, Any]:
+    try:
+        return await _api(nc, f"$JS.API.CONSUMER.INFO.{stream}.{consumer}")
+    except UsageError as err:
+        raise UsageError(f"JetStream consumer {consumer!r} on stream {stream!r}: {err}") from None
+
+
+async def consumer_position(nc: Client, stream: str, consumer: str) -> ConsumerPosition:
+    return ConsumerPosition.from_info(await consumer_info(nc, stream, consumer))
+
+
+#: nats-server release that introduced $JS.API.CONSUMER.RESET.
+RESET_SINCE = (2, 14)
+
+
+async def reset_consumer(nc: Client, stream: str, consumer: str, seq: int) -> int:
+    """Reset the consumer so the next message delivered has a stream sequence >= ``seq``.
+
+    Returns the sequence the server reset to. UsageError on servers before 2.14.
+    """
+    version = nc.connected_server_version
+    if (version.major, version.minor) < RESET_SINCE:
+        raise UsageError(
+            "--seq needs nats-server 2.14 or later (consumer reset); this server is "
+            f"{version.major}.{version.minor}.{version.patch}"
+        )
+    try:
+        reply = await _api(nc, f"$JS.API.CONSUMER.RESET.{stream}.{consumer}", {"seq": seq})
+    except UsageError as err:
+        raise UsageError(f"cannot reset consumer {consumer!r} to sequence {seq}: {err}") from None
+    return int(reply.get("reset_seq", seq))
+
 
 #: The most messages a hunt fetches on the way (each is returned, its delivery count + 1).
 MAX_ON_THE_WAY = 100

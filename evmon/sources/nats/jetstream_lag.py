@@ -36,7 +36,7 @@ from nats.aio.client import Client
 from evmon.config import NatsSettings
 from evmon.errors import RuntimeFailure, UsageError
 from evmon.lag.status import JetStreamLagRow
-from evmon.sources.nats import connect_nats
+from evmon.sources.nats.connect import connect_nats
 
 API = "$JS.API"
 REQUEST_TIMEOUT = 5.0

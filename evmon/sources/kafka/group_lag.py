@@ -31,7 +31,7 @@ protocol)`` and ``members: null`` — never "empty".
 
 aiokafka's own ``describe_consumer_groups`` cannot decode a v3 response (it parses it with the
 v2 schema) and its ``list_consumer_group_offsets`` reports errors from the wrong field, hence the
-raw requests here.
+raw requests (built in ``protocol``).
 """
 
 from __future__ import annotations
@@ -42,150 +42,33 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Any
 
-from aiokafka.client import AIOKafkaClient
-from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka import AIOKafkaClient
 from aiokafka.errors import IncompatibleBrokerVersion, KafkaError, for_code
-from aiokafka.protocol.abstract import AbstractType
-from aiokafka.protocol.admin import (
-    DescribeGroupsRequest_v3,
-    DescribeGroupsResponse_v3,
-    ListGroupsRequest,
-)
-from aiokafka.protocol.api import Request, RequestStruct, Response
-from aiokafka.protocol.commit import OffsetFetchRequest
-from aiokafka.protocol.coordination import FindCoordinatorRequest
-from aiokafka.protocol.offset import OffsetRequest
-from aiokafka.protocol.types import (
-    Boolean,
-    CompactArray,
-    CompactString,
-    Int16,
-    Int32,
-    Schema,
-    TaggedFields,
-)
 from aiokafka.structs import TopicPartition
 
 from evmon.config import KafkaSettings
 from evmon.errors import RuntimeFailure
 from evmon.lag.status import KafkaLagRow, Status
-from evmon.sources.kafka import (
-    bootstrap_errors,
-    client_kwargs,
-    connect_error,
-    describe_kafka_error,
+from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
+from evmon.sources.kafka.protocol import (
+    ConsumerGroupDescribe,
+    DescribeGroups,
+    FindCoordinatorRequest,
+    ListGroupsRequest,
+    OffsetFetchRequest,
+    OffsetRequest,
+    decode_assignment,
 )
+
+__all__ = ["UNKNOWN_848", "KafkaLagClient", "kafka_lag_snapshot"]
 
 UNKNOWN_848 = "unknown (consumer protocol)"
 LATEST, EARLIEST = -1, -2
 #: Error codes after which the cached coordinator of a group is looked up again.
 _COORDINATOR_MOVED = {14, 15, 16}  # load in progress, not available, not coordinator
 _GROUP_ID_NOT_FOUND = 69
-
-
-# --------------------------------------------------------------------------- wire structs
-
-
-class _DescribeGroupsV3(DescribeGroupsRequest_v3):  # type: ignore[misc]
-    RESPONSE_TYPE = DescribeGroupsResponse_v3
-
-
-class _DescribeGroups(Request[_DescribeGroupsV3]):  # type: ignore[misc]
-    API_KEY = 15
-
-    def __init__(self, groups: list[str]) -> None:
-        self._groups = groups
-
-    def build(self, request_struct_class: type[_DescribeGroupsV3]) -> _DescribeGroupsV3:
-        return request_struct_class(self._groups, False)
-
-
-class _Uuid(AbstractType[bytes]):  # type: ignore[misc]
-    @classmethod
-    def encode(cls, value: bytes) -> bytes:
-        return value
-
-    @classmethod
-    def decode(cls, data: BytesIO) -> bytes:
-        return data.read(16)
-
-
-_TOPIC_PARTITIONS = CompactArray(
-    ("topic_id", _Uuid),
-    ("topic_name", CompactString("utf-8")),
-    ("partitions", CompactArray(Int32)),
-    ("tags", TaggedFields),
-)
-_ASSIGNMENT = Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields))
-
-
-class _ConsumerGroupDescribeResponseV0(Response):  # type: ignore[misc]
-    API_KEY = 69
-    API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        (
-            "groups",
-            CompactArray(
-                ("error_code", Int16),
-                ("error_message", CompactString("utf-8")),
-                ("group_id", CompactString("utf-8")),
-                ("group_state", CompactString("utf-8")),
-                ("group_epoch", Int32),
-                ("assignment_epoch", Int32),
-                ("assignor_name", CompactString("utf-8")),
-                (
-                    "members",
-                    CompactArray(
-                        ("member_id", CompactString("utf-8")),
-                        ("instance_id", CompactString("utf-8")),
-                        ("rack_id", CompactString("utf-8")),
-                        ("member_epoch", Int32),
-                        ("client_id", CompactString("utf-8")),
-                        ("client_host", CompactString("utf-8")),
-                        ("subscribed_topic_names", CompactArray(CompactString("utf-8"))),
-                        ("subscribed_topic_regex", CompactString("utf-8")),
-                        (
-                            "assignment",
-                            Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields)),
-                        ),
-                        ("target", Schema(("topics", _TOPIC_PARTITIONS), ("tags", TaggedFields))),
-                        ("tags", TaggedFields),
-                    ),
-                ),
-                ("authorized_operations", Int32),
-                ("tags", TaggedFields),
-            ),
-        ),
-        ("tags", TaggedFields),
-    )
-
-
-class _ConsumerGroupDescribeV0(RequestStruct):  # type: ignore[misc]
-    FLEXIBLE_VERSION = True
-    API_KEY = 69
-    API_VERSION = 0
-    RESPONSE_TYPE = _ConsumerGroupDescribeResponseV0
-    SCHEMA = Schema(
-        ("group_ids", CompactArray(CompactString("utf-8"))),
-        ("include_authorized_operations", Boolean),
-        ("tags", TaggedFields),
-    )
-
-
-class _ConsumerGroupDescribe(Request[_ConsumerGroupDescribeV0]):  # type: ignore[misc]
-    API_KEY = 69
-
-    def __init__(self, groups: list[str]) -> None:
-        self._groups = groups
-
-    def build(
-        self, request_struct_class: type[_ConsumerGroupDescribeV0]
-    ) -> _ConsumerGroupDescribeV0:
-        return request_struct_class(self._groups, False, {})
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -207,17 +90,6 @@ class _Group:
     error: str | None = None
 
 
-def _decode_assignment(raw: bytes | None) -> list[TP]:
-    """Partitions in a classic member's assignment (consumer protocol, any version)."""
-    if not raw:
-        return []
-    try:
-        assignment = ConsumerProtocolMemberAssignment.decode(raw)
-    except Exception:  # a non-consumer protocol (Connect, Streams with extra data...)
-        return []
-    return [(topic, p) for topic, parts in assignment.assignment for p in parts]
-
-
 def _error_text(code: int) -> str:
     name: str = for_code(code).__name__
     return name.removesuffix("Error")
@@ -233,15 +105,7 @@ class KafkaLagClient:
         self._started = False
 
     async def start(self) -> None:
-        with bootstrap_errors() as seen:  # the real cause (SASL, TLS) is only logged
-            try:
-                await asyncio.wait_for(self._client.bootstrap(), self.settings.request_timeout)
-                failed: BaseException | None = None
-            except (TimeoutError, KafkaError, OSError) as err:
-                failed = seen.cause(err)
-        if failed is not None:
-            await self.close()
-            raise connect_error(self.settings, failed) from None
+        await start_client(self.settings, self._client)
         self._started = True
 
     async def close(self) -> None:
@@ -327,7 +191,7 @@ class KafkaLagClient:
 
     async def _describe_classic(self, node: int, groups: list[_Group]) -> None:
         by_name = {g.name: g for g in groups}
-        resp = await self._client.send(node, _DescribeGroups(list(by_name)))
+        resp = await self._client.send(node, DescribeGroups(list(by_name)))
         for code, name, state, _ptype, _protocol, members, _ops in resp.groups:
             g = by_name.get(name)
             if g is None:
@@ -340,12 +204,12 @@ class KafkaLagClient:
             g.state = state
             g.members = len(members)
             for member in members:
-                g.assigned.update(_decode_assignment(member[4]))
+                g.assigned.update(decode_assignment(member[4]))
 
     async def _describe_848(self, node: int, groups: list[_Group]) -> None:
         by_name = {g.name: g for g in groups}
         try:
-            resp = await self._client.send(node, _ConsumerGroupDescribe(list(by_name)))
+            resp = await self._client.send(node, ConsumerGroupDescribe(list(by_name)))
         except IncompatibleBrokerVersion:
             return  # see _rows: what the classic API calls Dead may still be alive
         for code, message, name, state, *_rest, members, _ops, _tags in resp.groups:

@@ -1,6 +1,6 @@
-"""Moving a consumer past a poison message: the I/O half of ``evmon skip``.
+"""Moving a Kafka consumer group past a poison message: the Kafka I/O of ``evmon skip``.
 
-Kafka: ``KafkaGroupOffsets`` reads and commits one partition's offset *for another group*.
+``KafkaGroupOffsets`` reads and commits one partition's offset *for another group*.
 aiokafka has no alter-offsets admin call, so it opens a consumer with ``group_id=G``,
 ``enable_auto_commit=False`` and an ``assign()``ed, paused partition: it never joins G
 (``subscribe()`` would, and rebalance the live consumers). Its
@@ -10,10 +10,6 @@ raised here as ``GroupActiveError``.
 
 ``KafkaGroupOffsets.record_at`` reads the record at an offset with that same assigned consumer,
 for the preview before the commit.
-
-JetStream: ``consumer_position`` reads a consumer's state (finding and terminating the exact
-message it is stuck on is ``evmon.sources.stuck``); ``reset_consumer`` calls
-``$JS.API.CONSUMER.RESET.<stream>.<consumer>`` (nats-server 2.14+, ADR-60).
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import (
     CommitFailedError,
@@ -33,32 +28,14 @@ from aiokafka.errors import (
     UnknownMemberIdError,
 )
 from aiokafka.structs import OffsetAndMetadata
-from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from evmon.config import KafkaSettings
 from evmon.errors import RuntimeFailure, UsageError
-from evmon.sources.kafka import (
-    bootstrap_errors,
-    client_kwargs,
-    connect_error,
-    describe_kafka_error,
-)
+from evmon.sources import PREVIEW_BYTES
+from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
+from evmon.sources.kafka.protocol import consumer_client
 
-__all__ = [
-    "PREVIEW_BYTES",
-    "ConsumerPosition",
-    "GroupActiveError",
-    "KafkaGroupOffsets",
-    "KafkaRecord",
-    "consumer_position",
-    "reset_consumer",
-]
-
-API_TIMEOUT = 5.0
-
-# --------------------------------------------------------------------------- Kafka
+__all__ = ["GroupActiveError", "KafkaGroupOffsets", "KafkaRecord"]
 
 
 class GroupActiveError(UsageError):
@@ -100,20 +77,10 @@ class KafkaGroupOffsets:
             auto_offset_reset="earliest",
             **client_kwargs(self.settings),
         )
-        try:
-            with bootstrap_errors() as seen:
-                await asyncio.wait_for(consumer.start(), self.settings.request_timeout)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise
-        except (TimeoutError, KafkaError, OSError) as err:
-            with contextlib.suppress(Exception):
-                await consumer.stop()
-            raise connect_error(self.settings, err, seen) from None
+        await start_client(self.settings, consumer)
         self.consumer = consumer
         try:
-            cluster = await consumer._client.fetch_all_metadata()
+            cluster = await consumer_client(consumer).fetch_all_metadata()
             parts = cluster.partitions_for_topic(self.tp.topic)
             if not parts:
                 raise UsageError(
@@ -208,10 +175,6 @@ class KafkaGroupOffsets:
             ) from None
 
 
-#: Bytes of a payload kept for a skip's preview (the size shown is the whole payload's).
-PREVIEW_BYTES = 4096
-
-
 @dataclass(frozen=True, slots=True)
 class KafkaRecord:
     """The record a group is stuck on, for the preview before a skip."""
@@ -222,90 +185,3 @@ class KafkaRecord:
     size: int
     timestamp: float | None  # broker/producer time; None when the record has none (-1)
     headers: int
-
-
-# --------------------------------------------------------------------------- JetStream
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerPosition:
-    """A JetStream consumer's delivery state (stream sequences)."""
-
-    ack_floor: int
-    delivered: int
-    num_pending: int
-    num_ack_pending: int
-    num_redelivered: int
-    num_waiting: int = 0
-
-    def __str__(self) -> str:
-        return (
-            f"ack floor {self.ack_floor}, delivered {self.delivered}, "
-            f"{self.num_pending} pending, {self.num_ack_pending} awaiting ack, "
-            f"{self.num_redelivered} redelivered"
-        )
-
-    @classmethod
-    def from_info(cls, info: dict[str, Any]) -> ConsumerPosition:
-        return cls(
-            ack_floor=int((info.get("ack_floor") or {}).get("stream_seq", 0)),
-            delivered=int((info.get("delivered") or {}).get("stream_seq", 0)),
-            num_pending=int(info.get("num_pending") or 0),
-            num_ack_pending=int(info.get("num_ack_pending") or 0),
-            num_redelivered=int(info.get("num_redelivered") or 0),
-            num_waiting=int(info.get("num_waiting") or 0),
-        )
-
-
-async def _api(nc: Client, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One JetStream API request; UsageError with the server's description on an error."""
-    payload = orjson.dumps(body) if body is not None else b""
-    try:
-        msg = await nc.request(subject, payload, timeout=API_TIMEOUT)
-    except NoRespondersError:
-        raise UsageError("JetStream is not enabled on this server (no responders)") from None
-    except NatsTimeoutError:
-        raise RuntimeFailure(f"JetStream did not answer {subject} in {API_TIMEOUT:g} s") from None
-    try:
-        reply: Any = orjson.loads(msg.data)
-    except orjson.JSONDecodeError:
-        raise RuntimeFailure(f"unreadable JetStream answer to {subject}") from None
-    if not isinstance(reply, dict):
-        raise RuntimeFailure(f"unexpected JetStream answer to {subject}")
-    error = reply.get("error")
-    if error:
-        raise UsageError(str(error.get("description") or error))
-    return reply
-
-
-async def consumer_info(nc: Client, stream: str, consumer: str) -> dict[str, Any]:
-    try:
-        return await _api(nc, f"$JS.API.CONSUMER.INFO.{stream}.{consumer}")
-    except UsageError as err:
-        raise UsageError(f"JetStream consumer {consumer!r} on stream {stream!r}: {err}") from None
-
-
-async def consumer_position(nc: Client, stream: str, consumer: str) -> ConsumerPosition:
-    return ConsumerPosition.from_info(await consumer_info(nc, stream, consumer))
-
-
-#: nats-server release that introduced $JS.API.CONSUMER.RESET.
-RESET_SINCE = (2, 14)
-
-
-async def reset_consumer(nc: Client, stream: str, consumer: str, seq: int) -> int:
-    """Reset the consumer so the next message delivered has a stream sequence >= ``seq``.
-
-    Returns the sequence the server reset to. UsageError on servers before 2.14.
-    """
-    version = nc.connected_server_version
-    if (version.major, version.minor) < RESET_SINCE:
-        raise UsageError(
-            "--seq needs nats-server 2.14 or later (consumer reset); this server is "
-            f"{version.major}.{version.minor}.{version.patch}"
-        )
-    try:
-        reply = await _api(nc, f"$JS.API.CONSUMER.RESET.{stream}.{consumer}", {"seq": seq})
-    except UsageError as err:
-        raise UsageError(f"cannot reset consumer {consumer!r} to sequence {seq}: {err}") from None
-    return int(reply.get("reset_seq", seq))

@@ -1,0 +1,274 @@
+"""NATS: core subscriptions to wildcard subjects and JetStream stream reads.
+
+Reads never create durable consumers and never ack: JetStream streams are read through
+ordered (ephemeral, ack-none) consumers, so watching a production stream leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.api
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from evmon.config import NatsSettings
+from evmon.errors import UsageError
+from evmon.model import Event, new_event
+from evmon.selection import START_NEW, Start
+from evmon.sources import Sink, StatusCallback, ignore_status
+from evmon.sources.nats.connect import connect_nats
+from evmon.sources.nats.cutoffs import CutOffs, ServerCutOff
+from evmon.sources.nats.wire import RawHeaderClient, parse_header_block, sid_of
+
+__all__ = ["PENDING_BYTES_LIMIT", "PENDING_MSGS_LIMIT", "NatsSource"]
+
+#: Pending limits per subscription. nats-py's defaults drop silently past 512k messages;
+#: evmon raises them and counts every drop in the sink instead.
+PENDING_MSGS_LIMIT = 1_000_000
+PENDING_BYTES_LIMIT = 512 * 1024 * 1024
+
+_now = time.time
+
+
+def _env_limit(name: str, default: int) -> int:
+    """A pending limit from the environment (``EVMON_NATS_PENDING_MSGS`` /
+    ``EVMON_NATS_PENDING_BYTES``): lower it on a small host to drop (and count) sooner."""
+    try:
+        value = int(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _deliver_policy(start: Start) -> dict[str, Any]:
+    api = nats.js.api
+    if start.kind == "first":
+        return {"deliver_policy": api.DeliverPolicy.ALL}
+    if start.kind == "offset":
+        return {
+            "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": max(1, start.offset),
+        }
+    if start.kind == "time":
+        from datetime import UTC, datetime
+
+        iso = datetime.fromtimestamp(start.time, UTC).isoformat().replace("+00:00", "Z")
+        return {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": iso}
+    return {"deliver_policy": api.DeliverPolicy.NEW}
+
+
+def _js_position(reply: str) -> tuple[int, float] | None:
+    """Stream sequence and timestamp from a JetStream ack subject (v1 and v2 layouts)."""
+    tokens = reply.split(".")
+    n = len(tokens)
+    if n == 9:
+        return int(tokens[5]), int(tokens[7]) / 1e9
+    if n >= 11:
+        return int(tokens[7]), int(tokens[9]) / 1e9
+    return None
+
+
+class _PendingEvents:
+    """Events of one core subscription between the protocol parser and the sink.
+
+    The parser calls ``receive`` for every message of a read buffer before anything else
+    runs; a task hands what accumulated to the sink in one ``extend``. Like nats-py's own
+    pending queue it is bounded (``EVMON_NATS_PENDING_MSGS`` / ``_BYTES``) and a message
+    past the bound is dropped and counted in the sink, so a consumer that cannot keep up
+    loses messages visibly rather than growing without limit.
+    """
+
+    __slots__ = ("_bytes", "_bytes_limit", "_events", "_msgs_limit", "_sink", "_task", "_wake")
+
+    def __init__(self, sink: Sink, msgs_limit: int, bytes_limit: int) -> None:
+        self._sink = sink
+        self._msgs_limit = msgs_limit
+        self._bytes_limit = bytes_limit
+        self._events: list[Event] = []
+        self._bytes = 0
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._drain())
+
+    def receive(self, subject: bytes, data: bytes, headers: bytes) -> None:
+        events = self._events
+        size = len(data)
+        if len(events) >= self._msgs_limit or self._bytes + size > self._bytes_limit:
+            self._sink.add_dropped(1)
+            return
+        if not events:
+            self._wake.set()
+        events.append(
+            new_event(
+                "nats",
+                subject.decode("utf-8", "surrogateescape"),  # any bytes a publisher chose
+                data,
+                _now(),
+                parse_header_block(headers) if headers else (),
+            )
+        )
+        self._bytes += size
+
+    def _hand_over(self) -> None:
+        events = self._events
+        if events:
+            self._events = []
+            self._bytes = 0
+            self._sink.extend(events)
+
+    async def _drain(self) -> None:
+        wake = self._wake
+        while True:
+            await wake.wait()
+            wake.clear()
+            self._hand_over()
+
+    def close(self) -> None:
+        self._task.cancel()
+        self._hand_over()
+
+
+class NatsSource:
+    """Pushes core NATS and JetStream messages into a sink.
+
+    Without ``streams`` each subject is a core subscription. With ``streams`` each named
+    stream is read from ``start`` by an ordered consumer, filtered to ``subjects`` if given;
+    the ordered consumer resumes after the last sequence it delivered when the connection
+    comes back, so the view has neither gaps nor duplicates.
+    """
+
+    def __init__(
+        self,
+        settings: NatsSettings,
+        sink: Sink,
+        *,
+        subjects: Sequence[str] = (),
+        streams: Sequence[str] = (),
+        start: Start = START_NEW,
+        on_status: StatusCallback = ignore_status,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.subjects = list(subjects) or ([""] if streams else [">"])
+        self.streams = list(streams)
+        self.start_at = start
+        self.on_status = on_status
+        self.nc: Client | None = None
+        self._subs: list[Any] = []
+        self._pending: list[_PendingEvents] = []
+        self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
+        self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
+        #: Slow-consumer cut-offs: named in the status, counted in ``cut_offs.intervals``.
+        self.cut_offs = CutOffs(on_status, jetstream=bool(self.streams))
+
+    def _on_error(self, err: Exception) -> None:
+        if isinstance(err, ServerCutOff):
+            self.cut_offs.cut(err.at)
+        else:
+            self.sink.add_dropped(1)
+
+    async def start(self, wait: float | None = 10.0) -> None:
+        self.nc = await connect_nats(
+            self.settings, on_status=self.cut_offs.status, on_error=self._on_error, wait=wait
+        )
+        try:
+            if self.streams:
+                for stream in self.streams:
+                    await self._subscribe_stream(stream)
+            else:
+                for subject in self.subjects:
+                    await self._subscribe_core(subject)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _subscribe_core(self, subject: str) -> None:
+        assert self.nc is not None
+        try:
+            sub = await self.nc.subscribe(subject)
+        except nats.errors.BadSubjectError:
+            raise UsageError(f"invalid NATS subject {subject!r}") from None
+        pending = _PendingEvents(self.sink, self.pending_msgs_limit, self.pending_bytes_limit)
+        nc = self.nc
+        if isinstance(nc, RawHeaderClient):
+            nc.deliver_directly(sid_of(sub), pending.receive)
+        else:  # pragma: no cover - connect_nats always builds a RawHeaderClient
+            raise TypeError("evmon's NATS source needs a RawHeaderClient")
+        self._pending.append(pending)
+        self._subs.append(sub)
+        await self.nc.flush()
+
+    async def _subscribe_stream(self, stream: str) -> None:
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        try:
+            info = await js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            where = self.settings.display
+            raise UsageError(f"JetStream stream {stream!r} not found on {where}") from None
+        except nats.js.errors.ServiceUnavailableError:
+            raise UsageError(f"JetStream is not enabled on {self.settings.display}") from None
+        filters = [s for s in self.subjects if s] or list(info.config.subjects or [])
+        config = nats.js.api.ConsumerConfig(
+            filter_subjects=filters if len(filters) > 1 else None,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            **_deliver_policy(self.start_at),
+        )
+        append = self.sink.append
+        mk = new_event
+
+        async def on_msg(msg: Msg) -> None:
+            pos = _js_position(msg.reply)
+            seq, ts = pos if pos else (None, time.time())
+            raw = msg.raw_headers  # type: ignore[attr-defined]
+            append(
+                mk(
+                    "nats",
+                    msg.subject,
+                    msg.data,
+                    ts,
+                    parse_header_block(raw) if raw else (),
+                    None,
+                    stream,
+                    None,
+                    seq,
+                )
+            )
+
+        try:
+            sub = await js.subscribe(
+                filters[0] if filters else "",
+                stream=stream,
+                config=config,
+                ordered_consumer=True,
+                cb=on_msg,
+                pending_msgs_limit=self.pending_msgs_limit,
+                pending_bytes_limit=self.pending_bytes_limit,
+            )
+        except nats.js.errors.BadRequestError as err:
+            raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
+        self._subs.append(sub)
+
+    async def close(self) -> None:
+        nc, self.nc = self.nc, None
+        if nc is None or nc.is_closed:
+            return
+        for sub in self._subs:
+            if isinstance(nc, RawHeaderClient):
+                nc.stop_direct(sid_of(sub))
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        for pending in self._pending:
+            pending.close()  # what was read is delivered, then the drain task ends
+        self._pending.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 5)

@@ -1,0 +1,264 @@
+"""Every private part of nats-py evmon touches, and the NATS header block both ways.
+
+Nothing else in evmon reaches into nats-py's internals; ``tests/test_third_party_internals.py``
+names each hook below and fails in milliseconds when a nats-py release moves one:
+
+- ``RawHeaderClient`` (a ``Client`` subclass) overrides ``_process_msg`` for parser-side
+  delivery (``deliver_directly``, keyed by ``sid_of(sub)``, i.e. ``Subscription._id``),
+  ``_process_headers`` and ``_build_message`` (the raw header block, subjects that are not
+  UTF-8), ``_process_op_err`` (why a connection was lost), reads ``_server_info`` and
+  replaces ``_ps`` with ``_CountingParser``, nats-py's own parser code run with exact
+  MSG/HMSG separators that also notes when evmon reads a backlog (slow-consumer cut-offs).
+- ``publish_raw`` builds HPUB/PUB with ``nats.protocol.command`` and queues it with
+  ``Client._send_command``, waking the flusher as ``Client.publish`` does.
+
+Why a raw publish: nats-py's ``publish`` and ``request`` take headers as a dict, which
+collapses repeated names and re-encodes values as text. ``publish_raw`` builds the ``HPUB``
+command with nats-py's own protocol helper from a header block written here
+(``nats_header_block``; ``parse_header_block`` reads one back to the same pairs), and queues
+it with the client's ``_send_command``: the same two steps ``Client.publish`` takes after
+turning its dict into a block.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import ParseResult
+
+from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.protocol import command as protocol
+from nats.protocol import parser as nats_parser
+from nats.protocol.parser import Parser
+
+from evmon.model import Headers
+from evmon.sources.ack import PublishError
+
+#: Full reads in a row (of nats-py's 32 KiB) that mean evmon is behind the server, and how
+#: long after such a run an EOF still counts as "while behind".
+BEHIND_READS = 8
+BEHIND_GRACE = 0.5
+
+
+#: nats-py's MSG and HMSG control lines with only space and tab as separators, as
+#: nats-server writes them. nats-py's own use ``\s``, which also takes \x0b and \x0c: a
+#: subject holding one (nats-server accepts them in PUB) is then split apart, the line is
+#: malformed, and the parser either drops the connection or, past 4 KiB of buffer, waits for
+#: more bytes forever (the stale-ping check ends that minutes later). Anyone who can
+#: publish could do that to evmon.
+_ARG = rb"[^ \t\r\n]+"
+_SEP = rb"[ \t]+"
+_MSG_RE = re.compile(
+    rb"\AMSG" + _SEP + b"(" + _ARG + b")" + _SEP + b"(" + _ARG + b")" + _SEP
+    + b"((" + _ARG + b")" + _SEP + rb")?(\d+)\r\n"
+)  # fmt: skip
+_HMSG_RE = re.compile(
+    rb"\AHMSG" + _SEP + b"(" + _ARG + b")" + _SEP + b"(" + _ARG + b")" + _SEP
+    + b"((" + _ARG + b")" + _SEP + rb")?(\d+)" + _SEP + rb"(\d+)\r\n"
+)  # fmt: skip
+
+
+def _parse_with_exact_separators() -> Any:
+    """nats-py's ``Parser.parse`` itself, reading ``MSG_RE`` / ``HMSG_RE`` from a namespace
+    of its own that holds the patterns above (nats-py's module is left as it is)."""
+    parse = Parser.parse
+    names = {**vars(nats_parser), "MSG_RE": _MSG_RE, "HMSG_RE": _HMSG_RE}
+    return types.FunctionType(
+        parse.__code__, names, parse.__name__, parse.__defaults__, parse.__closure__
+    )
+
+
+class _CountingParser(Parser):
+    """nats-py's protocol parser, noting when evmon was reading a backlog.
+
+    ``Client._read_loop`` reads at most ``DEFAULT_BUFFER_SIZE`` bytes and passes them to
+    ``Client._ps.parse``: a loop that keeps getting full buffers has a backlog in the socket,
+    which is what a slow consumer looks like from the client's side. The backlog's last read
+    is short, so a run of full reads counts for ``BEHIND_GRACE`` seconds after it ends.
+    """
+
+    full_reads = 0
+    _run_ended = -1e9
+    _parse = _parse_with_exact_separators()
+
+    async def parse(self, data: bytes = b"") -> None:
+        n = len(data)
+        if n >= DEFAULT_BUFFER_SIZE:
+            self.full_reads += 1
+        elif n:
+            if self.full_reads >= BEHIND_READS:
+                self._run_ended = time.monotonic()
+            self.full_reads = 0
+        await self._parse(data)
+
+    def behind(self) -> bool:
+        return self.full_reads >= BEHIND_READS or time.monotonic() - self._run_ended < BEHIND_GRACE
+
+
+class RawHeaderClient(Client):
+    """A nats-py client that keeps the raw header block of every message.
+
+    nats-py parses headers into a dict, which collapses repeated names. The raw block is
+    kept on ``msg.raw_headers`` so evmon can show and replay the headers exactly as sent.
+    ``_process_msg`` parses headers and builds the message synchronously one after the other,
+    so one slot is enough.
+    """
+
+    _raw_hdr: bytes = b""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ps = _CountingParser(self)
+
+    def was_behind(self) -> bool:
+        """The read loop was just handed a run of full buffers (256 KiB or more): the server
+        had more for evmon than evmon was reading."""
+        ps = self._ps
+        return isinstance(ps, _CountingParser) and ps.behind()
+
+    @property
+    def server_id(self) -> str:
+        """The id the connected server sent in its INFO (a new one at every server start)."""
+        return str(self._server_info.get("server_id", ""))
+
+    #: Core subscriptions evmon reads itself (sid -> handler), straight from the protocol
+    #: parser: no ``Msg``, no asyncio queue, no task switch and coroutine per message. That
+    #: dispatch is about half of what a raw nats-py callback subscriber spends per message.
+    _direct: dict[int, Callable[[bytes, bytes, bytes], None]] | None = None
+
+    async def _process_msg(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
+    ) -> None:
+        direct = self._direct
+        handler = direct.get(sid) if direct else None
+        if handler is None:
+            return await super()._process_msg(sid, subject, reply, data, headers)
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        handler(subject, data, headers)
+        return None
+
+    #: Why the connection was last lost, when nats-py knows: it calls ``disconnected_cb``
+    #: without a reason, and a stale connection (the server stopped answering pings: frozen,
+    #: or a silent partition) is worth saying as such.
+    lost_because: BaseException | None = None
+    #: The URL of the server that connection was to.
+    lost_url: ParseResult | None = None
+    #: The server's id for the lost connection (``/connz?cid=``), kept with ``lost_because``.
+    lost_cid: int | None = None
+
+    async def _process_op_err(self, e: Exception) -> None:
+        if self.is_connected:
+            self.lost_because, self.lost_url = e, self.connected_url
+            self.lost_cid = self.client_id
+        await super()._process_op_err(e)
+
+    def deliver_directly(self, sid: int, handler: Callable[[bytes, bytes, bytes], None]) -> None:
+        """Hand every message of subscription ``sid`` to ``handler(subject, data, headers)``
+        from the parser (``headers`` is the raw block or empty)."""
+        if self._direct is None:
+            self._direct = {}
+        self._direct[sid] = handler
+
+    def stop_direct(self, sid: int) -> None:
+        if self._direct:
+            self._direct.pop(sid, None)
+
+    async def _process_headers(self, headers: Any) -> Any:
+        if not headers:  # most messages: no second coroutine (the parent returns None too)
+            return None
+        self._raw_hdr = headers
+        return await super()._process_headers(headers)
+
+    def _build_message(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
+    ) -> Any:
+        try:
+            msg = super()._build_message(sid, subject, reply, data, headers)
+        except UnicodeDecodeError:
+            # nats-py decodes the subject strictly, and an exception here silently ends its
+            # read loop (the connection then looks alive until the pings go unanswered). A
+            # publisher may send any bytes but whitespace: keep them, escaped when shown.
+            msg = self.msg_class(
+                subject=subject.decode("utf-8", "surrogateescape"),
+                reply=reply.decode("utf-8", "surrogateescape"),
+                data=data,
+                headers=headers,
+                _client=self,
+                _sid=sid,
+            )
+        msg.raw_headers = self._raw_hdr
+        self._raw_hdr = b""
+        return msg
+
+
+def parse_header_block(raw: bytes) -> Headers:
+    """Split a ``NATS/1.0`` header block into ordered pairs, keeping repeats and raw values."""
+    if not raw:
+        return ()
+    lines = raw.split(b"\r\n")
+    pairs: list[tuple[str, bytes]] = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        pairs.append((name.decode("utf-8", "replace"), value.lstrip(b" ")))
+    return tuple(pairs)
+
+
+def msg_headers(msg: Msg) -> Headers:
+    raw = getattr(msg, "raw_headers", b"")
+    if raw:
+        return parse_header_block(raw)
+    if msg.headers:
+        return tuple((k, str(v).encode()) for k, v in msg.headers.items())
+    return ()
+
+
+def sid_of(sub: Subscription) -> int:
+    """The sid the parser passes to ``_process_msg`` for ``sub`` (nats-py's ``_id``)."""
+    return sub._id
+
+
+def nats_header_block(headers: Headers) -> bytes:
+    """``NATS/1.0\\r\\nName: value\\r\\n...\\r\\n``: wire order and repeats kept, bytes as given.
+
+    ``parse_header_block`` reads it back to the same pairs.
+    """
+    parts = [b"NATS/1.0\r\n"]
+    for name, value in headers:
+        parts += (name.encode("utf-8", "surrogateescape"), b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+async def publish_raw(
+    nc: Client, subject: str, payload: bytes, headers: Headers = (), reply: str = ""
+) -> None:
+    """Publish with the exact header block (see the module doc for why)."""
+    if nc.is_closed:
+        raise PublishError("the NATS connection is closed")
+    block = nats_header_block(headers) if headers else b""
+    # The server counts headers and payload against max_payload together, and answers a
+    # violation by closing the connection: check first so nothing is reported sent.
+    if len(block) + len(payload) > nc.max_payload:
+        raise PublishError(
+            f"message of {len(payload)} bytes payload + {len(block)} bytes headers exceeds "
+            f"the server's max_payload of {nc.max_payload} bytes"
+        )
+    if headers:
+        cmd = protocol.hpub_cmd(subject, reply, block, payload)
+    else:
+        cmd = protocol.pub_cmd(subject, reply, payload)
+    await nc._send_command(cmd)
+    # Client.publish wakes its flusher this way when nothing else is queued.
+    if nc._flush_queue is not None and nc._flush_queue.empty():
+        await nc._flush_pending()
