@@ -434,10 +434,14 @@ def _add_confirm_flags(p: argparse.ArgumentParser) -> None:
 EXAMPLES_DEMO = """examples:
   evmon demo                          the dashboard on a live demo shop (NATS, JetStream)
   evmon demo --serve --seed 1         no dashboard: print the URL and commands to paste
-  evmon demo --kafka 127.0.0.1:9092   add Kafka topics and consumer groups to the demo
+  evmon demo --kafka local            add a Kafka broker of the demo's own (needs Java 17+)
+  evmon demo --kafka 127.0.0.1:9092   add Kafka topics and consumer groups to your broker
 
-The demo runs its own nats-server on 127.0.0.1 with its data in a temporary directory;
-both are removed when the demo stops (Ctrl+C, q, or any error).
+The demo runs its own nats-server (and with --kafka local its own Kafka) on 127.0.0.1 with
+the data in temporary directories; all are removed when the demo stops (Ctrl+C, q, or any
+error). The first --kafka local fetches Apache Kafka from Maven Central (needs Maven) into
+$XDG_CACHE_HOME/evmon (or $EVMON_KAFKA_CACHE). On your own broker the demo deletes the
+topics and groups it created when it stops, unless --keep.
 """
 
 
@@ -456,8 +460,14 @@ def _add_demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     demo.add_argument(
         "--kafka",
-        metavar="HOST:PORT",
-        help="also create topics, producers and consumer groups on this Kafka",
+        metavar="HOST:PORT|local",
+        help="also create topics, producers and consumer groups on this Kafka; "
+        "`local`: start a Kafka broker of the demo's own",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the demo's topics and groups on --kafka HOST:PORT when it stops",
     )
     demo.add_argument("--seed", type=int, metavar="N", help="reproducible event content")
     demo.add_argument("--port", type=int, metavar="N", help="NATS port (default: a free one)")

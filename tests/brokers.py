@@ -13,8 +13,10 @@ without running its exit hooks.
 
 Kafka is assembled from Maven Central jars as described in ``shared/KAFKA.md``; fetching
 them and running Kafka's tools lives in `tests.kafka_jars` (its names are re-exported
-here). The jars are cached under ``~/.cache/evmon-test/kafka-<version>/libs`` (override the
-cache root with ``EVMON_TEST_CACHE``; the version with ``EVMON_KAFKA_VERSION``).
+here), on top of evmon's own ``evmon.demo.kafka_jars`` (``evmon demo --kafka local``), whose
+``broker_properties`` is also the base of the server.properties here. The jars are cached
+under ``~/.cache/evmon-test/kafka-<version>/libs`` (override the cache root with
+``EVMON_TEST_CACHE``; the version with ``EVMON_KAFKA_VERSION``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from evmon.demo.kafka_local import broker_properties
 from tests.kafka_jars import (
     _JVM_FLAGS,
     _JVM_TOOL,
@@ -472,31 +475,7 @@ class KafkaBroker(_ManagedProcess):
         return self._libs
 
     def server_properties(self) -> dict[str, str]:
-        p, c = self.port, self.controller_port
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{HOST}:{c}",
-            "listeners": f"PLAINTEXT://{HOST}:{p},CONTROLLER://{HOST}:{c}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{p}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "log.dirs": str(self.data_dir),
-            "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "num.network.threads": "1",
-            "num.io.threads": "2",
-            "background.threads": "2",
-            "log.cleaner.dedupe.buffer.size": "16777216",
-        }
+        props = broker_properties(self.port, self.controller_port, self.data_dir)
         props.update(self.extra_properties)
         for key, value in props.items():
             for name, port in self.ports.items():

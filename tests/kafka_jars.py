@@ -1,20 +1,21 @@
 """The Kafka jars from Maven Central and Kafka's own command-line tools, for the tests.
 
-Split out of `tests.brokers` (which re-exports every name here): ``ensure_kafka_jars``
-fetches a version once into ``~/.cache/evmon-test/kafka-<version>/libs`` (see
-``shared/KAFKA.md``), ``run_kafka_tool`` runs one of its main classes, and
-``describe_group`` is ConsumerGroupCommand --describe, the tests' second opinion on lag.
+Split out of `tests.brokers` (which re-exports every name here). Fetching the jars and
+finding Java is evmon's own code (``evmon.demo.kafka_jars``, which ``evmon demo --kafka
+local`` uses too); here it gets the tests' cache, ``~/.cache/evmon-test/kafka-<version>/libs``
+(``EVMON_TEST_CACHE``), and the tests' hint. ``run_kafka_tool`` runs one of the jars' main
+classes, and ``describe_group`` is ConsumerGroupCommand --describe, the tests' second
+opinion on lag.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+
+from evmon.demo import kafka_jars as _jars
+from evmon.errors import EvmonError
 
 __all__ = [
     "KAFKA_VERSION",
@@ -27,74 +28,17 @@ __all__ = [
     "run_kafka_tool",
 ]
 
-KAFKA_VERSION: str = os.environ.get("EVMON_KAFKA_VERSION", "4.1.1")
+KAFKA_VERSION: str = _jars.KAFKA_VERSION
+_HINT = "or set EVMON_TEST_KAFKA=HOST:PORT to use an existing broker"
 
 
 class BrokerStartError(RuntimeError):
     """A broker (or its prerequisites: binary, Java, jars) could not be started."""
 
 
-
 def kafka_cache_root() -> Path:
     root = os.environ.get("EVMON_TEST_CACHE")
     return Path(root) if root else Path.home() / ".cache" / "evmon-test"
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts: list[int] = []
-    for piece in version.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-def _logging_deps(version: str) -> list[tuple[str, str, str]]:
-    v = _version_tuple(version)
-    if v < (4,):
-        return [
-            ("org.slf4j", "slf4j-reload4j", "1.7.36"),
-            ("ch.qos.reload4j", "reload4j", "1.2.25"),
-        ]
-    log4j = "2.24.3" if v < (4, 2) else "2.25.1"
-    return [
-        ("org.apache.logging.log4j", "log4j-slf4j-impl", log4j),
-        ("org.apache.logging.log4j", "log4j-core", log4j),
-    ]
-
-
-def _pom(version: str) -> str:
-    deps = [
-        ("org.apache.kafka", "kafka_2.13", version),
-        ("org.apache.kafka", "kafka-tools", version),
-        *_logging_deps(version),
-    ]
-    lines = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
-        f"<version>{v}</version></dependency>"
-        for g, a, v in deps
-    )
-    return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>evmon.test</groupId><artifactId>kafka-broker</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-{lines}
-  </dependencies>
-</project>
-"""
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
@@ -103,64 +47,18 @@ def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
 
     Safe to call from several processes at once (a file lock serialises the fetch).
     """
-    home = kafka_cache_root() / f"kafka-{version}"
-    libs = home / "libs"
-    marker = home / "COMPLETE"
-    if marker.is_file() and any(libs.glob("kafka_2.13-*.jar")):
-        return libs
-    with _file_lock(home / ".lock"):
-        if marker.is_file() and any(libs.glob("kafka_2.13-*.jar")):
-            return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BrokerStartError(
-                "Maven (`mvn`) is needed once to fetch the Kafka jars from Maven Central "
-                f"into {libs}; install Maven, or set EVMON_TEST_KAFKA=HOST:PORT to use an "
-                "existing broker"
-            )
-        pom = home / "pom.xml"
-        pom.write_text(_pom(version), encoding="utf-8")
-        staging = home / "libs.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        cmd = [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(pom),
-            "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
-        proc = subprocess.run(
-            cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900
-        )
-        if proc.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            out = (proc.stdout + proc.stderr).strip().splitlines()[-40:]
-            raise BrokerStartError(
-                f"fetching Kafka {version} jars with Maven failed (exit {proc.returncode}):\n"
-                + "\n".join(out)
-            )
-        shutil.rmtree(libs, ignore_errors=True)
-        staging.rename(libs)
-        marker.write_text(f"kafka {version}\n", encoding="utf-8")
-    return libs
+    try:
+        return _jars.ensure_kafka_jars(version, root=kafka_cache_root(), hint=_HINT)
+    except EvmonError as err:
+        raise BrokerStartError(str(err)) from None
 
 
 def find_java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home:
-        candidate = Path(java_home) / "bin" / "java"
-        if candidate.is_file():
-            return str(candidate)
-    found = shutil.which("java")
-    if found is None:
-        raise BrokerStartError(
-            "Java 17+ (`java`) is needed to run the Kafka test broker; install a JDK/JRE 17+ "
-            "or set EVMON_TEST_KAFKA=HOST:PORT to use an existing broker"
-        )
-    return found
-
+    """Java 17+ (``JAVA_HOME``, else PATH)."""
+    try:
+        return _jars.find_java(_HINT)
+    except EvmonError as err:
+        raise BrokerStartError(str(err)) from None
 
 
 _TOOL_LOG4J2 = """\
@@ -174,8 +72,8 @@ rootLogger.level = ERROR
 rootLogger.appenderRef.stderr.ref = STDERR
 """
 
-_JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-_JVM_TOOL = ["-Xms64m", "-Xmx256m", *_JVM_FLAGS]
+_JVM_FLAGS = _jars.JVM_FLAGS
+_JVM_TOOL = _jars.JVM_TOOL
 
 
 def _tool_log_config(libs: Path) -> Path:

@@ -287,6 +287,62 @@ async def test_cancelling_during_startup_cleans_up() -> None:
     assert not _live
 
 
+def run_demo_kafka_local(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`evmon demo --serve --kafka local` to its end (for the prerequisite errors)."""
+    return subprocess.run(
+        evmon_cmd("demo", "--serve", "--kafka", "local"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def _no_java_env(tmp_path: Path, fake_java: str | None = None) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if fake_java is not None:
+        (bin_dir / "java").write_text(fake_java)
+        (bin_dir / "java").chmod(0o755)
+    env = {**os.environ, "PATH": str(bin_dir), "EVMON_KAFKA_CACHE": str(tmp_path / "cache")}
+    env.pop("JAVA_HOME", None)
+    return env
+
+
+def test_kafka_local_without_java_is_one_line(tmp_path: Path) -> None:
+    res = run_demo_kafka_local(_no_java_env(tmp_path))
+    assert res.returncode == 2, res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("evmon: error: Java 17+ is needed to run Kafka"), line
+    assert "`java` is neither on PATH nor in JAVA_HOME" in line
+    assert "--kafka HOST:PORT" in line
+    assert res.stdout == ""  # nothing was started
+
+
+def test_kafka_local_with_an_old_java_is_one_line(tmp_path: Path) -> None:
+    old = "#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n"
+    res = run_demo_kafka_local(_no_java_env(tmp_path, old))
+    assert res.returncode == 2, res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert "Java 17+ is needed to run Kafka" in line and "is Java 11" in line, line
+    assert res.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--keep"], "--keep keeps the demo's topics and groups on --kafka HOST:PORT"),
+        (["demo", "--kafka", "local", "--keep"], "--keep is for a Kafka you run"),
+    ],
+)
+async def test_keep_needs_a_kafka_of_your_own(argv: list[str], message: str) -> None:
+    from evmon.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(message)):
+        await demo_command.run(build_parser().parse_args(argv))
+
+
 def test_the_demo_does_not_import_textual() -> None:
     """The dashboard runs inside ``demo_system``; the demo itself stays headless."""
     code = (

@@ -3,7 +3,10 @@
 This module owns the process-level concerns that ``demo_system`` leaves to its caller:
 SIGINT, SIGTERM and SIGHUP end the demo like a normal exit (so the ``finally`` that stops
 the server runs), a second signal during a hung shutdown kills the server at once, and a
-server that dies under us ends the command with exit 1.
+server that dies under us ends the command with exit 1. ``--kafka local`` adds a Kafka
+broker of the demo's own (its first run fetches the jars, with a progress line on stderr);
+on a user's Kafka, the demo's topics and groups are deleted on exit unless ``--keep``, and
+one line on stderr says which.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from evmon.errors import RuntimeFailure, UsageError
 
@@ -54,8 +57,15 @@ def banner(demo: DemoSystem) -> str:
     lines = [
         f"evmon demo: NATS at {url}",
         f"  nats-server pid {demo.server_pid}, JetStream data in {demo.workdir}",
-        f"  seed {demo.seed}; streams {', '.join(demo.streams)}",
     ]
+    local = demo.local_kafka
+    if local is not None:
+        lines += [
+            f"evmon demo: Kafka at {local.bootstrap}",
+            f"  Apache Kafka {local.version} (KRaft, the demo's own) pid {local.pid}, "
+            f"data in {local.workdir}",
+        ]
+    lines.append(f"  seed {demo.seed}; streams {', '.join(demo.streams)}")
     for c in demo.consumers:
         lines.append(f"  consumer {c.stream}/{c.name}: {c.behaviour} ({c.description})")
     if poison is not None:
@@ -88,7 +98,17 @@ def banner(demo: DemoSystem) -> str:
             f"  evmon lag --kafka {k} --watch 2",
             f"  evmon skip --kafka {k} --group {fraud} --topic {payments} --partition 0",
         ]
-    lines += ["", "Ctrl+C stops the demo and removes its server and data."]
+    if local is not None:
+        lines += ["", "Ctrl+C stops the demo and removes its servers and data."]
+    elif demo.kafka is not None:
+        keep = "keeps" if demo.kafka_demo is not None and demo.kafka_demo.keep else "deletes"
+        lines += [
+            "",
+            "Ctrl+C stops the demo and removes its server and data; it "
+            f"{keep} the Kafka topics and groups it created.",
+        ]
+    else:
+        lines += ["", "Ctrl+C stops the demo and removes its server and data."]
     return "\n".join(lines)
 
 
@@ -110,12 +130,47 @@ def dashboard_kwargs(demo: DemoSystem) -> dict[str, Any]:
     }
 
 
+class ProgressLine:
+    """The first fetch of the Kafka jars on stderr: one line redrawn in place on a terminal;
+    on anything else only the first and the last text (a log gets no hundred lines)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = False
+
+    def __call__(self, text: str, done: bool) -> None:
+        line = f"evmon: {text}"
+        with contextlib.suppress(OSError, ValueError):
+            if self.tty:
+                self.stream.write(f"\r\x1b[K{line}{chr(10) if done else ''}")
+            elif done or not self.started:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        self.started = True
+
+
+def note(text: str) -> None:
+    """One line on stderr once the demo is gone (what became of the user's topics)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"evmon demo: {text}", file=sys.stderr, flush=True)
+
+
 async def run(args: argparse.Namespace) -> int:
     from evmon.demo import demo_system
     from evmon.demo.server import stop_all_now
+    from evmon.demo.system import LOCAL
 
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: not a TCP port (1-65535)")
+    keep = bool(getattr(args, "keep", False))
+    if keep and args.kafka is None:
+        raise UsageError("--keep keeps the demo's topics and groups on --kafka HOST:PORT")
+    if keep and args.kafka == LOCAL:
+        raise UsageError(
+            "--keep: the demo's own Kafka (--kafka local) goes away with its data; "
+            "--keep is for a Kafka you run (--kafka HOST:PORT)"
+        )
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
     stop = asyncio.Event()
@@ -132,7 +187,14 @@ async def run(args: argparse.Namespace) -> int:
     for sig in SIGNALS:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        async with demo_system(args.seed, args.kafka, port=args.port) as demo:
+        async with demo_system(
+            args.seed,
+            args.kafka,
+            port=args.port,
+            keep=keep,
+            progress=ProgressLine(sys.stderr),
+            on_note=note,
+        ) as demo:
             starting = False
             dashboard = None if args.serve else find_dashboard()
             if dashboard is None:
@@ -179,6 +241,6 @@ async def _until_stopped(
     if work_task.done() and not work_task.cancelled():
         work_task.result()  # re-raise a dashboard crash
     elif exit_task.done() and not exit_task.cancelled() and not stop.is_set():
-        raise RuntimeFailure(f"the demo nats-server exited unexpectedly ({exit_task.result()})")
+        raise RuntimeFailure(f"the demo's {exit_task.result()}")
     with contextlib.suppress(asyncio.CancelledError):
         await work_task

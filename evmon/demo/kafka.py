@@ -14,6 +14,10 @@ which never joins a group:
   points at a poison record.
 
 A ``prefix`` (for tests on a shared broker) is put in front of every topic and group name.
+
+On exit (``close()``) the demo deletes the groups and topics it created on this run, so a
+user's own broker is left as it was; ``keep=True`` (``--keep``) keeps them, and what
+existed before the demo is never deleted. ``exit_note`` says which it was, in one line.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import for_code
+from aiokafka.protocol.admin import DeleteGroupsRequest
+from aiokafka.protocol.coordination import FindCoordinatorRequest
 
 from evmon.config import KafkaSettings
 from evmon.demo.generator import DemoEvent, kafka_poison_payment
@@ -40,6 +48,10 @@ GROUPS = ("billing", "analytics", "fraud-check")
 ANALYTICS_SECONDS_PER_RECORD = 1.0
 POISON_PARTITION = 0
 _TOPIC_ALREADY_EXISTS = 36
+_UNKNOWN_TOPIC = 3
+_GONE_GROUP = 69  # GROUP_ID_NOT_FOUND
+_RETRIABLE_GROUP = (14, 15, 16, 68)  # loading, not available, not coordinator, not empty
+CLEANUP_TIMEOUT = 10.0
 
 Problem = Callable[[str], None]
 
@@ -77,8 +89,15 @@ class KafkaDemo:
         *,
         prefix: str = "",
         on_problem: Problem = lambda _: None,
+        keep: bool = False,
     ) -> None:
         self.settings = settings
+        self.keep = keep
+        #: What this run created (so what ``close()`` deletes unless ``keep``).
+        self.created_topics: tuple[str, ...] = ()
+        self.created_groups: tuple[str, ...] = ()
+        #: The line saying what became of them, set by ``close()``.
+        self.exit_note: str | None = None
         self.on_problem = on_problem
         self.orders_topic = f"{prefix}{ORDERS_TOPIC}"
         self.payments_topic = f"{prefix}{PAYMENTS_TOPIC}"
@@ -120,6 +139,13 @@ class KafkaDemo:
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
                     detail = rest[0] if rest and rest[0] else f"error code {code}"
                     raise RuntimeFailure(f"cannot create Kafka topic {topic!r}: {detail}")
+            created = {topic for topic, code, *_ in resp.topic_errors if code == 0}
+            self.created_topics = tuple(t for t in self.topics if t in created)
+            try:
+                existing = {g[0] for g in await admin.list_consumer_groups()}
+            except Exception:  # cannot tell which groups are ours: delete none of them
+                existing = set(self.groups)
+            self.created_groups = tuple(g for g in self.groups if g not in existing)
         finally:
             await admin.close()
         self._producer = AIOKafkaProducer(**self._kw("evmon-demo-producer"), linger_ms=20)
@@ -248,3 +274,74 @@ class KafkaDemo:
         if producer is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 10)
+        if self.exit_note is None and (self.created_topics or self.created_groups):
+            self.exit_note = await self._clean_up()
+
+    async def _clean_up(self) -> str:
+        """Delete the groups, then the topics, this run created (unless ``keep``); the line
+        that says what happened. Bounded in time: an exit must not hang on a broker."""
+        where = self.settings.display
+        made = _names(self.created_topics, self.created_groups)
+        if self.keep:
+            return f"kept the demo's Kafka {made} on {where} (--keep)"
+        try:
+            async with asyncio.timeout(CLEANUP_TIMEOUT):
+                failed = await self._delete_groups() + await self._delete_topics()
+        except Exception as err:
+            failed = [f"{type(err).__name__}: {err}" if str(err) else type(err).__name__]
+        if failed:
+            return f"could not delete the demo's Kafka {made} on {where}: {'; '.join(failed)}"
+        return f"deleted the demo's Kafka {made} from {where} (--keep keeps them)"
+
+    async def _delete_groups(self) -> list[str]:
+        """DeleteGroups at each group's coordinator, retried while a group is still
+        emptying (its members just left) or its coordinator moves."""
+        if not self.created_groups:
+            return []
+        client = AIOKafkaClient(**self._kw("evmon-demo-cleanup"))
+        failed: list[str] = []
+        try:
+            await client.bootstrap()
+            for group in self.created_groups:
+                while True:
+                    found = await client.send(
+                        client.get_random_node(), FindCoordinatorRequest(group, 0)
+                    )
+                    code = found.error_code
+                    if not code:
+                        resp = await client.send(found.coordinator_id, DeleteGroupsRequest([group]))
+                        code = next((c for g, c in resp.results if g == group), 0)
+                    if code in (0, _GONE_GROUP):
+                        break
+                    if code not in _RETRIABLE_GROUP:
+                        failed.append(f"group {group}: {for_code(code).__name__}")
+                        break
+                    await asyncio.sleep(0.2)
+        finally:
+            await client.close()
+        return failed
+
+    async def _delete_topics(self) -> list[str]:
+        if not self.created_topics:
+            return []
+        admin = AIOKafkaAdminClient(**self._kw("evmon-demo-cleanup"))
+        await admin.start()
+        try:
+            resp = await admin.delete_topics(list(self.created_topics))
+        finally:
+            await admin.close()
+        return [
+            f"topic {topic}: {for_code(code).__name__}"
+            for topic, code in resp.topic_error_codes
+            if code not in (0, _UNKNOWN_TOPIC)
+        ]
+
+
+def _names(topics: tuple[str, ...], groups: tuple[str, ...]) -> str:
+    """``topics a, b and groups c, d`` (either part left out when empty)."""
+    parts = []
+    if topics:
+        parts.append(f"topic{'s' if len(topics) > 1 else ''} {', '.join(topics)}")
+    if groups:
+        parts.append(f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}")
+    return " and ".join(parts)

@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from evmon.errors import RuntimeFailure, UsageError
 
@@ -138,7 +139,12 @@ def sweep_stale_workdirs(root: Path | None = None) -> list[Path]:
     return removed
 
 
-_live: set[NatsServerProcess] = set()
+class _Child(Protocol):
+    def stop_now(self) -> None: ...
+
+
+#: Every demo child process still running (nats-server, the local Kafka broker).
+_live: set[_Child] = set()
 
 
 @atexit.register
@@ -148,8 +154,8 @@ def _stop_all() -> None:
 
 
 def stop_all_now() -> None:
-    """Kill every demo server of this process and remove its data, synchronously (for a
-    second Ctrl+C while a graceful stop hangs)."""
+    """Kill every demo server of this process (nats-server, a local Kafka) and remove its
+    data, synchronously (for a second Ctrl+C while a graceful stop hangs)."""
     _stop_all()
 
 

@@ -5,6 +5,9 @@ own work inside it and gets the same guarantee: whatever way the block is left â
 by an exception, by cancellation â€” the services stop, the connections close, the
 nats-server is gone and its temp dir removed. Signals are the caller's business (a library
 must not take over SIGINT); ``evmon demo`` turns SIGINT/SIGTERM/SIGHUP into a normal exit.
+
+``kafka="local"`` runs a Kafka broker of the demo's own (``evmon.demo.kafka_local``) with
+the same guarantee; on any other Kafka the demo deletes what it created unless ``keep``.
 """
 
 from __future__ import annotations
@@ -30,12 +33,17 @@ from evmon.demo.consumers import (
     create_streams,
 )
 from evmon.demo.generator import POISON_MSG_ID, DemoEvent, EventFactory, Generator
+from evmon.demo.kafka_jars import Progress
 from evmon.demo.server import NatsServerProcess
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from evmon.demo.kafka import KafkaDemo, KafkaPoison
+    from evmon.demo.kafka_local import LocalKafka
+
+#: The ``--kafka`` value that asks for a broker of the demo's own.
+LOCAL = "local"
 
 MAX_PROBLEMS = 100
 
@@ -56,16 +64,25 @@ class DemoSystem:
 
     - ``nats_url``: the embedded server (``nats://127.0.0.1:PORT``); ``nats`` as settings.
     - ``kafka``: the Kafka settings when ``--kafka`` was given, else ``None``.
+    - ``local_kafka``: the demo's own broker (``--kafka local``), else ``None``.
     - ``streams``/``subjects``: the four streams and their subjects, in the same order.
     - ``consumers``: the three JetStream consumers and their intended behaviour.
     - ``poison``: the USERS message ``users-mailer`` keeps nak-ing.
     - ``kafka_topics``/``kafka_groups``/``kafka_poison``: the Kafka side, if any.
     - ``problems``: recent service errors (reconnects, failed sends), newest last; the
       demo never writes them to the terminal itself.
+    - ``exit_notes``: lines for the caller to print once the demo is gone (what became of
+      the topics and groups on the user's Kafka).
     """
 
-    def __init__(self, seed: int, server: NatsServerProcess) -> None:
+    def __init__(
+        self,
+        seed: int,
+        server: NatsServerProcess,
+        on_note: Callable[[str], None] | None = None,
+    ) -> None:
         self.seed = seed
+        self._on_note = on_note
         self._server = server
         self.nats_url = ""
         self.kafka: KafkaSettings | None = None
@@ -78,6 +95,8 @@ class DemoSystem:
         self.problems: deque[str] = deque(maxlen=MAX_PROBLEMS)
         self.generator: Generator | None = None
         self.kafka_demo: KafkaDemo | None = None
+        self.local_kafka: LocalKafka | None = None
+        self.exit_notes: list[str] = []
         self._nc: Client | None = None
         self._services: list[Service] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,10 +126,22 @@ class DemoSystem:
         return self._server.is_running()
 
     async def wait_server_exit(self) -> str:
-        """Return (with the server's exit code and last log lines) if the nats-server dies
-        under us; never returns while it runs."""
-        code = await self._server.wait_exit()
-        return f"exit code {code}; log:\n{self._server.log_tail()}"
+        """Return (naming the process, with its exit code and last log lines) if the
+        nats-server or the local Kafka broker dies under us; never returns while they run."""
+        waits = {asyncio.ensure_future(self._server.wait_exit()): "nats-server"}
+        local = self.local_kafka
+        if local is not None:
+            waits[asyncio.ensure_future(local.wait_exit())] = "local Kafka broker"
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        task = next(iter(done))
+        tail = self._server.log_tail() if waits[task] == "nats-server" else ""
+        if local is not None and waits[task] != "nats-server":
+            tail = local.log_tail()
+        return f"{waits[task]} exited unexpectedly (exit code {task.result()}); log:\n{tail}"
 
     def _task(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         async def guarded() -> None:
@@ -123,7 +154,11 @@ class DemoSystem:
 
         self._tasks.append(asyncio.create_task(guarded(), name=f"evmon-demo-{name}"))
 
-    async def _start(self, kafka: KafkaSettings | None, kafka_prefix: str) -> None:
+    async def _start(self, kafka: KafkaSettings | None, kafka_prefix: str, keep: bool) -> None:
+        local = self.local_kafka
+        if local is not None:
+            local.check()  # a missing Java or Maven is one line, before anything starts
+            await local.launch()  # the JVM boots while the nats-server starts
         await self._server.start()
         self.nats_url = self._server.url
         self._nc = await connect(self.nats_url, "demo-generator", self.problem)
@@ -138,11 +173,16 @@ class DemoSystem:
             return ack.stream, ack.seq
 
         mirrors = []
+        if local is not None:
+            await local.wait_ready()
+            kafka = KafkaSettings(bootstrap=local.bootstrap)
         if kafka is not None:
             from evmon.demo.kafka import KafkaDemo
 
             self.kafka = kafka
-            self.kafka_demo = KafkaDemo(kafka, prefix=kafka_prefix, on_problem=self.problem)
+            self.kafka_demo = KafkaDemo(
+                kafka, prefix=kafka_prefix, on_problem=self.problem, keep=keep or local is not None
+            )
             await self.kafka_demo.start()
             self.kafka_topics = self.kafka_demo.topics
             self.kafka_groups = self.kafka_demo.groups
@@ -184,12 +224,21 @@ class DemoSystem:
                 await service.close()
             if self.kafka_demo is not None:
                 await self.kafka_demo.close()
+                note = self.kafka_demo.exit_note
+                if note and self.local_kafka is None:
+                    self.exit_notes.append(note)
+                    if self._on_note is not None:
+                        self._on_note(note)
             nc, self._nc = self._nc, None
             if nc is not None and not nc.is_closed:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(nc.close(), 3)
         finally:
-            await self._server.stop()
+            try:
+                await self._server.stop()
+            finally:
+                if self.local_kafka is not None:
+                    await self.local_kafka.stop()
 
 
 @contextlib.asynccontextmanager
@@ -199,22 +248,34 @@ async def demo_system(
     *,
     port: int | None = None,
     kafka_prefix: str = "",
+    keep: bool = False,
+    progress: Progress | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> AsyncIterator[DemoSystem]:
     """Start the demo (server, streams, consumers, services, generator; Kafka side when
     ``kafka`` is given) and stop all of it when the block ends, however it ends.
 
     ``seed`` makes the event content reproducible (``None``: a random seed, kept on
     ``DemoSystem.seed``). ``port`` fixes the NATS port (default: a free one).
-    ``kafka_prefix`` is prepended to Kafka topic and group names.
+    ``kafka="local"`` starts a broker of the demo's own (``progress`` hears about a first
+    fetch of its jars); on another Kafka, ``keep`` keeps the topics and groups the demo
+    created instead of deleting them. ``kafka_prefix`` is prepended to their names.
+    ``on_note`` hears the ``exit_notes`` as they are made (the demo may end during startup,
+    before the caller holds the ``DemoSystem``).
     """
     if seed is None:
         seed = random.SystemRandom().randrange(1, 1_000_000)
-    if isinstance(kafka, str):
+    system = DemoSystem(seed, NatsServerProcess(port), on_note)
+    if kafka == LOCAL:
+        from evmon.demo.kafka_local import LocalKafka
+
+        system.local_kafka = LocalKafka(progress=progress)
+        kafka = None
+    elif isinstance(kafka, str):
         kafka = KafkaSettings(bootstrap=kafka)
-    system = DemoSystem(seed, NatsServerProcess(port))
     task = asyncio.current_task()
     try:
-        await system._start(kafka, kafka_prefix)
+        await system._start(kafka, kafka_prefix, keep)
         if task is not None and task.cancelling():
             # A cancellation swallowed during startup (3.11's wait_for, inside the clients,
             # can lose one): honour it rather than run the caller's block forever.
@@ -224,4 +285,4 @@ async def demo_system(
         await system.close()
 
 
-__all__ = ["DemoSystem", "PoisonMessage", "demo_system"]
+__all__ = ["LOCAL", "DemoSystem", "PoisonMessage", "demo_system"]
