@@ -9,32 +9,25 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from evmon.tui.screens.form import FormModal
 
 __all__ = ["ConfirmModal"]
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(FormModal[bool]):
     """``True`` when confirmed (y, the confirm button), ``False`` otherwise (n, escape)."""
 
     DEFAULT_CSS = """
-    ConfirmModal {
-        align: center middle;
-    }
     ConfirmModal > #confirm-box {
         width: auto;
         min-width: 40;
         max-width: 90%;
-        height: auto;
         max-height: 90%;
         border: round $warning;
-        border-title-style: bold;
-        background: $surface;
         padding: 1 2;
     }
     ConfirmModal #confirm-title {
@@ -50,10 +43,7 @@ class ConfirmModal(ModalScreen[bool]):
     }
     ConfirmModal #confirm-buttons {
         width: auto;
-        height: auto;
-    }
-    ConfirmModal #confirm-buttons Button {
-        margin-right: 2;
+        margin-top: 0;
     }
     """
 
@@ -62,32 +52,37 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", show=False),
     ]
 
+    FORM = "confirm"
+    OK_VARIANT = "warning"
+    CANCEL_LABEL = "Cancel (n)"
+    OK_ID, CANCEL_ID = "yes", "no"
+    ERROR_LINE = False
+
     def __init__(self, title: str, body: str = "", confirm_label: str = "Yes") -> None:
         super().__init__()
         self.title_text = title
         self.body = body
         self.confirm_label = confirm_label
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-box") as box:
-            box.border_title = "Confirm"
-            yield Static(self.title_text, id="confirm-title", markup=False)
-            if self.body:
-                yield Static(self.body, id="confirm-body", markup=False)
-            with Horizontal(id="confirm-buttons"):
-                yield Button(f"{self.confirm_label} (y)", id="confirm-yes", variant="warning")
-                yield Button("Cancel (n)", id="confirm-no")
+    def box_title(self) -> str:
+        return "Confirm"
+
+    def ok_label(self) -> str:
+        return f"{self.confirm_label} (y)"
+
+    def fields(self) -> ComposeResult:
+        yield Static(self.title_text, id="confirm-title", markup=False)
+        if self.body:
+            yield Static(self.body, id="confirm-body", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()  # enter alone does not confirm
 
-    @on(Button.Pressed, "#confirm-yes")
-    def _yes(self) -> None:
+    def action_submit(self) -> None:
         self.dismiss(True)
 
-    @on(Button.Pressed, "#confirm-no")
-    def _no(self) -> None:
-        self.dismiss(False)
+    def cancel_result(self) -> bool:
+        return False
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

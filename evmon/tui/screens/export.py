@@ -8,41 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from evmon.actions import ActionContext, default_export_path, export
 from evmon.codec import safe_text
 from evmon.errors import EvmonError
 from evmon.model import Event
 from evmon.tui import format as fmt
+from evmon.tui.screens.form import FormModal
 
 __all__ = ["ExportModal", "run_export"]
 
 
-class ExportModal(ModalScreen[Path | None]):
+class ExportModal(FormModal[Path | None]):
     """Asks where to write ``events`` (``what`` says which: marked or filtered), naming them."""
 
     DEFAULT_CSS = """
-    ExportModal { align: center middle; }
-    ExportModal > #export-box {
-        width: 80%; max-width: 110; height: auto;
-        border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
-    }
-    ExportModal .field-label { margin-top: 1; color: $text-muted; }
+    ExportModal > #export-box { width: 80%; max-width: 110; }
     ExportModal #export-events { height: auto; margin-top: 1; }
-    ExportModal #export-error { color: $error; height: auto; }
-    ExportModal #export-buttons { height: auto; margin-top: 1; }
-    ExportModal #export-buttons Button { margin-right: 2; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    FORM = "export"
+    OK_LABEL = "Export"
 
     def __init__(self, events: Sequence[Event], what: str, path: Path | None = None) -> None:
         super().__init__()
@@ -51,40 +41,32 @@ class ExportModal(ModalScreen[Path | None]):
         self.what = what
         self.path = path if path is not None else default_export_path()
 
-    def compose(self) -> ComposeResult:
+    def box_title(self) -> str:
+        return "Export to JSONL"
+
+    def fields(self) -> ComposeResult:
         noun = "event" if self.count == 1 else "events"
-        with Vertical(id="export-box") as box:
-            box.border_title = "Export to JSONL"
-            yield Label(f"{self.count} {noun} ({self.what})", id="export-count")
-            yield Static(fmt.event_lines(self.events), id="export-events", markup=False)
-            yield Label("File (for evmon replay)", classes="field-label")
-            yield Input(str(self.path), id="export-path")
-            yield Static("", id="export-error", markup=False)
-            with Horizontal(id="export-buttons"):
-                yield Button("Export", id="export-ok", variant="primary")
-                yield Button("Cancel", id="export-cancel")
+        yield Label(f"{self.count} {noun} ({self.what})", id="export-count")
+        yield Static(fmt.event_lines(self.events), id="export-events", markup=False)
+        yield Label("File (for evmon replay)", classes="field-label")
+        yield Input(str(self.path), id="export-path")
 
     def on_mount(self) -> None:
         self.query_one("#export-path", Input).focus()
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#export-ok")
     def action_submit(self) -> None:
         raw = self.query_one("#export-path", Input).value.strip()
         if not raw:
-            self.query_one("#export-error", Static).update("give a file name")
+            self.show_error("give a file name")
             return
         path = Path(raw).expanduser()
         if path.exists():
-            self.query_one("#export-error", Static).update(
-                f"{path} already exists; choose another file name"
-            )
+            self.show_error(f"{path} already exists; choose another file name")
             return
         self.dismiss(path)
 
-    @on(Button.Pressed, "#export-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def cancel_result(self) -> Path | None:
+        return None
 
 
 async def run_export(app: App[Any], ctx: ActionContext, events: list[Event], what: str) -> None:

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
-from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import (
-    Button,
     Checkbox,
     Input,
     Label,
@@ -49,6 +47,7 @@ from evmon.errors import EvmonError, UsageError
 from evmon.model import Event, Headers
 from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
+from evmon.tui.screens.form import FormModal
 
 __all__ = [
     "ORIGINAL_SUBJECTS",
@@ -174,32 +173,23 @@ class RepublishRequest:
 # --------------------------------------------------------------------------- the modal
 
 
-class RepublishModal(ModalScreen[RepublishRequest | None]):
+class RepublishModal(FormModal[RepublishRequest | None]):
     """Target, copies, provenance and (single event) payload and headers editors."""
 
     DEFAULT_CSS = """
-    RepublishModal { align: center middle; }
-    RepublishModal > #republish-box {
-        width: 90%; max-width: 120; height: 90%;
-        border: round $primary; border-title-style: bold; background: $surface;
-        padding: 0 1;
-    }
+    RepublishModal > #republish-box { width: 90%; max-width: 120; height: 90%; }
     RepublishModal #republish-form { height: 1fr; }
     RepublishModal #republish-form > * { width: 1fr; }
-    RepublishModal .field-label { margin-top: 1; color: $text-muted; }
     RepublishModal #republish-events { height: auto; margin-top: 1; }
     RepublishModal #republish-form > #republish-count { width: 16; }
     RepublishModal #republish-payload { height: 10; }
     RepublishModal #republish-headers { height: 5; }
-    RepublishModal #republish-error { color: $error; height: auto; }
-    RepublishModal #republish-buttons { height: auto; margin-top: 1; }
-    RepublishModal #republish-buttons Button { margin-right: 2; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Re-publish…"),
-    ]
+    FORM = "republish"
+    OK_LABEL = "Re-publish…"
+    OK_VARIANT = "warning"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "submit", "Re-publish…")]
 
     def __init__(self, events: list[Event]) -> None:
         super().__init__()
@@ -215,41 +205,44 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
         self.payload_text = None if single is None else payload_to_text(single.payload)
         self.headers_text = None if single is None else headers_to_text(single.headers)
 
-    def compose(self) -> ComposeResult:
+    def box_title(self) -> str:
+        n = len(self.events)
+        return f"Re-publish {n} event{'' if n == 1 else 's'}"
+
+    def box_subtitle(self) -> str:
+        return "ctrl+s continue · escape cancel"
+
+    def on_mount(self) -> None:
+        self.query_one("#republish-target", Input).focus()
+
+    def fields(self) -> ComposeResult:
         events = self.events
         n = len(events)
-        with Vertical(id="republish-box") as box:
-            box.border_title = f"Re-publish {n} event{'' if n == 1 else 's'}"
-            box.border_subtitle = "ctrl+s continue · escape cancel"
-            # the events taken when r was pressed, named exactly (broker text is not markup)
-            yield Static(fmt.event_lines(events), id="republish-events", markup=False)
-            with VerticalScroll(id="republish-form"):
-                yield Label("Target subject / topic", classes="field-label")
-                yield Input(
-                    self.default_target,
-                    placeholder=ORIGINAL_SUBJECTS,
-                    id="republish-target",
+        # the events taken when r was pressed, named exactly (broker text is not markup)
+        yield Static(fmt.event_lines(events), id="republish-events", markup=False)
+        with VerticalScroll(id="republish-form"):
+            yield Label("Target subject / topic", classes="field-label")
+            yield Input(
+                self.default_target,
+                placeholder=ORIGINAL_SUBJECTS,
+                id="republish-target",
+            )
+            yield Label("Copies of each event", classes="field-label")
+            yield Input("1", type="integer", id="republish-count")
+            yield Checkbox(
+                "Add the provenance header (evmon-replayed-from)",
+                True,
+                id="republish-provenance",
+            )
+            if any(ev.source == "nats" for ev in events):
+                yield from self._msg_id_choice()
+            if n == 1:
+                yield from self._editors(events[0])
+            else:
+                yield Label(
+                    f"{n} events, each sent as it was (editing is for a single event)",
+                    classes="field-label",
                 )
-                yield Label("Copies of each event", classes="field-label")
-                yield Input("1", type="integer", id="republish-count")
-                yield Checkbox(
-                    "Add the provenance header (evmon-replayed-from)",
-                    True,
-                    id="republish-provenance",
-                )
-                if any(ev.source == "nats" for ev in events):
-                    yield from self._msg_id_choice()
-                if n == 1:
-                    yield from self._editors(events[0])
-                else:
-                    yield Label(
-                        f"{n} events, each sent as it was (editing is for a single event)",
-                        classes="field-label",
-                    )
-            yield Static("", id="republish-error", markup=False)
-            with Horizontal(id="republish-buttons"):
-                yield Button("Re-publish…", id="republish-ok", variant="warning")
-                yield Button("Cancel", id="republish-cancel")
 
     def _msg_id_choice(self) -> ComposeResult:
         yield Label(
@@ -288,9 +281,6 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
                 classes="field-label",
             )
 
-    def on_mount(self) -> None:
-        self.query_one("#republish-target", Input).focus()
-
     def _edited_event(self) -> tuple[Event, bool]:
         """The single event with the editors' payload and headers (unchanged text keeps the
         original bytes exactly: pretty-printing is for display only)."""
@@ -326,19 +316,16 @@ class RepublishModal(ModalScreen[RepublishRequest | None]):
         plan = [plan_event(ev, target, provenance, msg_id) for _ in range(count) for ev in events]
         return RepublishRequest(tuple(plan), count, len(events), edited, msg_id)
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#republish-ok")
     def action_submit(self) -> None:
         try:
             request = self.request()
         except EvmonError as err:
-            self.query_one("#republish-error", Static).update(str(err))
+            self.show_error(str(err))
             return
         self.dismiss(request)
 
-    @on(Button.Pressed, "#republish-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def cancel_result(self) -> RepublishRequest | None:
+        return None
 
 
 class ProgressModal(ModalScreen[None]):

@@ -14,15 +14,11 @@ one-line error notifications; all broker text is escaped and never markup.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
-from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from evmon.actions import (
     ActionContext,
@@ -36,6 +32,7 @@ from evmon.errors import EvmonError
 from evmon.model import Event
 from evmon.tui import format as fmt
 from evmon.tui.screens.confirm import ConfirmModal
+from evmon.tui.screens.form import FormModal
 
 __all__ = ["CORE_NATS_NOTE", "SkipModal", "run_skip", "skip_kind", "skip_stuck_message"]
 
@@ -60,23 +57,17 @@ def _lines(text: str) -> str:
     return "\n".join(safe_text(line) for line in text.splitlines())
 
 
-class SkipModal(ModalScreen[str | None]):
+class SkipModal(FormModal[str | None]):
     """Asks for the Kafka group (or JetStream consumer) to move; returns its name."""
 
     DEFAULT_CSS = """
-    SkipModal { align: center middle; }
-    SkipModal > #skip-box {
-        width: 80%; max-width: 100; height: auto;
-        border: round $primary; border-title-style: bold; background: $surface; padding: 0 1;
-    }
-    SkipModal .field-label { margin-top: 1; color: $text-muted; }
+    SkipModal > #skip-box { width: 80%; max-width: 100; }
     SkipModal #skip-event { height: auto; text-style: bold; }
-    SkipModal #skip-error { color: $error; height: auto; }
-    SkipModal #skip-buttons { height: auto; margin-top: 1; }
-    SkipModal #skip-buttons Button { margin-right: 2; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    FORM = "skip"
+    OK_LABEL = "Check…"
+    OK_VARIANT = "warning"
 
     def __init__(self, event: Event, known: Sequence[str] = ()) -> None:
         super().__init__()
@@ -88,66 +79,59 @@ class SkipModal(ModalScreen[str | None]):
         # Offered in the input and its suggestions, which show text raw: printable names only.
         self.known = [name for name in dict.fromkeys(known) if name.isprintable()]
 
-    def compose(self) -> ComposeResult:
+    def box_title(self) -> str:
+        return "Skip a Kafka message" if self.kind == "kafka" else "Skip a JetStream message"
+
+    def fields(self) -> ComposeResult:
         ev = self.event
-        with Vertical(id="skip-box") as box:
-            # the event taken when s was pressed (broker text is not markup)
-            yield Static(fmt.event_line(ev), id="skip-event", markup=False)
-            if self.kind == "kafka":
-                box.border_title = "Skip a Kafka message"
+        # the event taken when s was pressed (broker text is not markup)
+        yield Static(fmt.event_line(ev), id="skip-event", markup=False)
+        if self.kind == "kafka":
+            yield Label(
+                safe_text(
+                    f"{ev.subject} partition {ev.partition} offset {ev.offset}: "
+                    f"the group will commit offset {(ev.offset or 0) + 1}"
+                ),
+                markup=False,
+            )
+            yield Label("Consumer group", classes="field-label")
+            suggester = SuggestFromList(self.known) if self.known else None
+            yield Input(
+                self.known[0] if len(self.known) == 1 else "",
+                placeholder="group id",
+                suggester=suggester,
+                id="skip-name",
+            )
+            if self.known:
+                shown = ", ".join(self.known[:6]) + (" …" if len(self.known) > 6 else "")
                 yield Label(
-                    safe_text(
-                        f"{ev.subject} partition {ev.partition} offset {ev.offset}: "
-                        f"the group will commit offset {(ev.offset or 0) + 1}"
-                    ),
-                    markup=False,
+                    safe_text(f"known groups: {shown}"), classes="field-label", markup=False
                 )
-                yield Label("Consumer group", classes="field-label")
-                suggester = SuggestFromList(self.known) if self.known else None
-                yield Input(
-                    self.known[0] if len(self.known) == 1 else "",
-                    placeholder="group id",
-                    suggester=suggester,
-                    id="skip-name",
-                )
-                if self.known:
-                    shown = ", ".join(self.known[:6]) + (" …" if len(self.known) > 6 else "")
-                    yield Label(
-                        safe_text(f"known groups: {shown}"), classes="field-label", markup=False
-                    )
-            else:
-                box.border_title = "Skip a JetStream message"
-                yield Label(
-                    safe_text(
-                        f"{ev.stream}#{ev.offset} ({ev.subject}): evmon finds the message the "
-                        "consumer is stuck on (ack floor + 1), shows it, and terminates only "
-                        "that one once you confirm"
-                    ),
-                    markup=False,
-                )
-                yield Label("Pull consumer (durable name)", classes="field-label")
-                yield Input(placeholder="consumer name", id="skip-name")
-            yield Static("", id="skip-error", markup=False)
-            with Horizontal(id="skip-buttons"):
-                yield Button("Check…", id="skip-ok", variant="warning")
-                yield Button("Cancel", id="skip-cancel")
+        else:
+            yield Label(
+                safe_text(
+                    f"{ev.stream}#{ev.offset} ({ev.subject}): evmon finds the message the "
+                    "consumer is stuck on (ack floor + 1), shows it, and terminates only "
+                    "that one once you confirm"
+                ),
+                markup=False,
+            )
+            yield Label("Pull consumer (durable name)", classes="field-label")
+            yield Input(placeholder="consumer name", id="skip-name")
 
     def on_mount(self) -> None:
         self.query_one("#skip-name", Input).focus()
 
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#skip-ok")
     def action_submit(self) -> None:
         name = self.query_one("#skip-name", Input).value.strip()
         if not name:
             what = "group" if self.kind == "kafka" else "consumer"
-            self.query_one("#skip-error", Static).update(f"give the {what} name")
+            self.show_error(f"give the {what} name")
             return
         self.dismiss(name)
 
-    @on(Button.Pressed, "#skip-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def cancel_result(self) -> str | None:
+        return None
 
 
 async def run_skip(
@@ -169,8 +153,7 @@ async def run_skip(
             )
             question = kplan.question()
             body = (
-                f"{kplan.preview()}\nbefore: {kplan.position}\n"
-                f"after:  committed {kplan.new_offset}"
+                f"{kplan.preview()}\nbefore: {kplan.position}\nafter:  committed {kplan.new_offset}"
             )
             if not await app.push_screen_wait(
                 ConfirmModal(safe_text(question), _lines(body), "Skip")
