@@ -194,6 +194,12 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
         default="",
         help="filter expression (see README: filter language)",
     )
+    g.add_argument(
+        "--dedupe-key",
+        metavar="SPEC",
+        help="an event's identity for the dup filter term: header:NAME, json:path.to.field "
+        "or key (default: the Nats-Msg-Id header on NATS, the record key on Kafka)",
+    )
 
 
 EXAMPLES_LAG = """examples:

@@ -13,21 +13,23 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from evmon.codec.display import safe_text, text_line
 from evmon.codec.record import encode_records, terminal_json
 from evmon.commands.common import (
     check_selection,
-    event_filter,
     kafka_settings,
     nats_settings,
     start_position,
 )
 from evmon.errors import RuntimeFailure, UsageError
-from evmon.filter import Filter
+from evmon.filter import Filter, FilterError, parse_filter
 from evmon.model import ConnectionStatus, Event
 from evmon.sources import Source
+
+if TYPE_CHECKING:
+    from evmon.lenses import Lens
 
 FLUSH_INTERVAL = 0.05
 #: Events held before a flush is forced (the timer flushes every FLUSH_INTERVAL anyway).
@@ -37,6 +39,8 @@ WRITE_EVENTS = 128
 #: Seconds one flush may spend in a filter with ``/regex/`` terms before it leaves the rest
 #: for the next one, so Ctrl+C and --timeout are handled in between.
 FILTER_SLICE = 0.1
+#: Verdicts the lens keeps: tail needs one only until its event is filtered and written.
+LENS_KEEP = 4 * FLUSH_EVENTS
 
 
 def _texts(events: Sequence[Event]) -> list[bytes]:
@@ -58,6 +62,26 @@ def template_encoder(template: str) -> Callable[[Sequence[Event]], list[bytes]]:
     return encode
 
 
+def lens_and_filter(args: argparse.Namespace) -> tuple[Lens | None, Filter | None]:
+    """``--filter`` and the lens its ``dup``/``drift`` terms read. The lens is None unless
+    a term or ``--dedupe-key`` asks for it: judging costs work on every event (an identity,
+    a JSON parse), and a plain tail does none."""
+    from evmon.lenses import DedupeKeyError, Lens, parse_dedupe_key
+
+    spec = getattr(args, "dedupe_key", None)
+    try:
+        lens = Lens(parse_dedupe_key(spec), dedupe=spec is not None, drift=False, keep=LENS_KEEP)
+    except DedupeKeyError as err:
+        raise UsageError(str(err)) from None
+    flt = None
+    if args.filter.strip():
+        try:
+            flt = parse_filter(args.filter, lens=lens)
+        except FilterError as err:
+            raise UsageError(str(err)) from None
+    return (lens if lens.active else None), flt
+
+
 class TailWriter:
     """A sink that filters, encodes and writes events, and stops after ``count`` of them.
 
@@ -66,7 +90,9 @@ class TailWriter:
     encoding run once per batch in ``flush``, from the timer or when a batch is full. With
     ``count``, the output holds exactly that many events, written as soon as they arrived;
     events read past it are dropped unseen. Events that arrive while the sources close
-    (after Ctrl-C) are still written: they were read.
+    (after Ctrl-C) are still written: they were read. With a ``lens``, each event is judged
+    just before the filter sees it (once, in arrival order), and a written event that drifts
+    is explained on stderr (``evmon: drift: nats users.created: missing: email``).
     """
 
     def __init__(
@@ -76,8 +102,10 @@ class TailWriter:
         flt: Filter | None = None,
         count: int | None = None,
         escape: Callable[[bytes], bytes] | None = None,
+        lens: Lens | None = None,
     ) -> None:
         self.out = out
+        self.lens = lens
         #: Applied to each written chunk (``codec.terminal_json`` when stdout is a terminal).
         self.escape = escape
         #: One line per event, for a whole batch at once (``codec.encode_records``).
@@ -141,10 +169,12 @@ class TailWriter:
             return
         if self.filter is not None:
             pred = self.filter.predicate
-            if self.budget is None:
+            if self.budget is None and self.lens is None:
                 batch = [ev for ev in batch if pred(ev)]
             else:
                 batch = self._filter_slice(batch, pred)
+        elif self.lens is not None:
+            self.lens.observe_many(batch)
         if self.count is not None:
             batch = batch[: self.count - self.written]
         if not batch:
@@ -163,7 +193,10 @@ class TailWriter:
         the front of the queue. Reports, once, that a regex ran out of its budget."""
         deadline = time.perf_counter() + FILTER_SLICE
         out = []
+        observe = None if self.lens is None else self.lens.observe
         for i, ev in enumerate(batch):
+            if observe is not None:
+                observe(ev)  # before the filter: the events put back are not judged yet
             if pred(ev):
                 out.append(ev)
             if i & 63 == 63 and time.perf_counter() > deadline:
@@ -206,7 +239,20 @@ class TailWriter:
             self.broken_pipe = True
             self.done.set()
             return False
+        if self.lens is not None and self.lens.drift:
+            self._drift_notes(events)
         return True
+
+    def _drift_notes(self, events: list[Event]) -> None:
+        """Say on stderr how each written event drifts (stdout stays the records)."""
+        assert self.lens is not None
+        verdict = self.lens.verdict
+        for ev in events:
+            found = verdict(ev)
+            if found is not None and found.drift is not None:
+                where = f"{ev.source} {ev.subject} {ev.position}".rstrip()
+                print(safe_text(f"evmon: drift: {where}: {found.drift}"), file=sys.stderr)
+        sys.stderr.flush()
 
     async def flush_forever(self) -> None:
         while True:
@@ -216,7 +262,7 @@ class TailWriter:
 
 async def run(args: argparse.Namespace) -> int:
     check_selection(args)
-    flt = event_filter(args.filter)
+    lens, flt = lens_and_filter(args)
     start = start_position(args)
     if args.count is not None and args.count <= 0:
         raise UsageError("-n/--count must be a positive number")
@@ -232,7 +278,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     # Text lines are escaped already; JSONL is escaped further only for a terminal.
     escape = terminal_json if args.format == "jsonl" and sys.stdout.isatty() else None
-    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape)
+    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape, lens)
     failure: list[str] = []
 
     #: What was last said on stderr per connection: (state, detail); quiet at the start.
@@ -316,6 +362,10 @@ async def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(Exception):
                 await src.close()
         writer.drain()
+    if lens is not None and lens.dups:
+        n = sum(lens.dups.values())
+        said_dups = f"evmon: {n} duplicates ({lens.identity.describe()}): {lens.summary()}"
+        print(safe_text(said_dups), file=sys.stderr)
     budget = writer.budget
     if budget is not None and budget.exceeded:
         print(
