@@ -8,14 +8,17 @@ lower-cased or JSON-parsed at most once, and only when a term needs it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import regex
 
 from evmon.model import Event
+from evmon.regex_budget import BudgetExceeded, RegexBudget
+
+if TYPE_CHECKING:
+    from evmon.lenses import Lens
 
 __all__ = [
     "Filter",
@@ -80,69 +83,6 @@ def _text_term(needle: str) -> _Term:
     return _Term(_LOWER, lambda hay: hay is not None and low in hay)
 
 
-#: Characters of the payload a ``/regex/`` term searches: the engine checks its clock only
-#: between steps, and one step of a pattern like `` +$`` walks the whole text, so the text
-#: must be short for the time budget to hold (64 KiB: about 10 ms past the budget at worst).
-REGEX_PREFIX = 64 * 1024  # longer payloads: a match must end before the cut
-#: Seconds one search may take before it is abandoned (a search of 64 KiB takes ~1 ms).
-MATCH_BUDGET = 0.01
-#: Once searches that ran out have used this many seconds within one second, the rest of
-#: that second searches only payloads up to ``FLOOD_TEXT`` characters, with ``FLOOD_BUDGET``
-#: each (longer ones are reported as over budget unsearched): a flood of hostile payloads
-#: costs about a tenth of a core, and short, honest payloads still match.
-OVERTIME_PER_SECOND = 0.1
-FLOOD_BUDGET = 0.0001
-FLOOD_TEXT = 1024
-
-
-class BudgetExceeded(Exception):
-    """A regex search ran out of time: the event's verdict is unknown."""
-
-
-class RegexBudget:
-    """The time budget of a filter's ``/regex/`` terms, and what ran out of it.
-
-    A term that runs out does not answer "no match": the event is left out of the results
-    (the filter returns False whether or not the term is negated) and counted in
-    ``exceeded``, so callers report it (``tail`` on stderr, the dashboard in its status).
-    """
-
-    __slots__ = ("_overtime", "_window", "exceeded", "first_term")
-
-    def __init__(self) -> None:
-        self.exceeded = 0
-        #: The source text of the first term that ran out, for the report.
-        self.first_term: str | None = None
-        self._window = 0.0
-        self._overtime = 0.0
-
-    def search(self, pattern: Any, text: str, term: str) -> bool:
-        now = time.monotonic()
-        if now - self._window >= 1.0:
-            self._window, self._overtime = now, 0.0
-        timeout = MATCH_BUDGET
-        if self._overtime >= OVERTIME_PER_SECOND:
-            if len(text) > FLOOD_TEXT:
-                self._ran_out(term)
-            timeout = FLOOD_BUDGET
-        cut = len(text) > REGEX_PREFIX
-        try:
-            m = pattern.search(text[:REGEX_PREFIX] if cut else text, timeout=timeout)
-        except TimeoutError:
-            self._overtime += time.monotonic() - now
-            self._ran_out(term)
-        # A match that runs into the cut may owe itself to it (`` +$`` on a long payload).
-        if cut and m is not None and m.end() == REGEX_PREFIX:
-            self._ran_out(term)
-        return m is not None
-
-    def _ran_out(self, term: str) -> NoReturn:
-        self.exceeded += 1
-        if self.first_term is None:
-            self.first_term = term
-        raise BudgetExceeded(term)
-
-
 def _regex_term(pattern: Any, budget: RegexBudget, term: str) -> _Term:
     search = budget.search
     return _Term(_TEXT, lambda text: text is not None and search(pattern, text, term))
@@ -200,8 +140,9 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 class _Parser:
     """A hand-written scanner: quoting and ``/regex/`` need more than str.split()."""
 
-    def __init__(self, expr: str) -> None:
+    def __init__(self, expr: str, lens: Lens | None = None) -> None:
         self.expr = expr
+        self.lens = lens
         self.i = 0
         self.positive_subjects: list[Callable[[str], bool]] = []
         self.negative_subjects: list[Callable[[str], bool]] = []
@@ -245,6 +186,8 @@ class _Parser:
             term = _text_term(self.quoted(start))
         elif ch == "/":
             term = self.regex(start)
+        elif (word := self.expr[begin : self._word_end(begin)]) in ("dup", "drift"):
+            term = self.lens_term(start, word)
         else:
             m = _PREFIX.match(self.expr, begin)
             if m is not None and m.group(1) == "subject":
@@ -260,6 +203,13 @@ class _Parser:
         if term is not None:
             term.negated = negated
             self.terms.append(term)
+
+    def lens_term(self, start: int, word: str) -> _Term:
+        """``dup`` / ``drift``: the verdicts of ``evmon.lenses`` (judged on ingest)."""
+        if self.lens is None:
+            raise self.fail(start, f"'{word}' is judged on live events (tail, the dashboard)")
+        self.i += len(word)
+        return _Term(_EVENT, self.lens.matcher(word))
 
     def end_of_term(self, start: int) -> None:
         if self.i < len(self.expr) and self.expr[self.i] not in _SPACE:
@@ -581,12 +531,13 @@ def _compile(parser: _Parser) -> Callable[[Event], bool] | None:
     return predicate
 
 
-def parse_filter(expr: str) -> Filter:
+def parse_filter(expr: str, lens: Lens | None = None) -> Filter:
     """Parse the filter language of DESIGN.md; raises FilterError pointing at the bad term.
 
     Subject terms OR together, negated subject terms each exclude, everything else ANDs.
-    An empty (or all-space) expression matches every event.
+    An empty (or all-space) expression matches every event. ``dup`` and ``drift`` read
+    ``lens``'s verdicts (without one they are an error; ``subject:dup`` names a subject).
     """
-    parser = _Parser(expr)
+    parser = _Parser(expr, lens)
     parser.parse()
     return Filter(expr, _compile(parser), parser.budget)

@@ -1,0 +1,136 @@
+"""The drift lens's parts: the shape of a JSON payload, and each subject's habit.
+
+    shape = shape_of(b'{"id": 7, "mail": "a@b"}')     # (("id", "number"), ("mail", "string"))
+    habits = ShapeHabits()
+    habits.judge(("nats", "users.created"), shape)      # "missing: email; added: mail" or None
+
+Services change the events they publish (a field renamed, a number sent as a string) and
+the consumers that were not changed with them break quietly. Per subject or topic, the
+lens learns the shape of the JSON objects published there (top-level field names and the
+JSON type of each value) and keeps the most common one, the habit; an event whose shape
+differs from the habit drifts, and ``describe`` says how.
+
+An event is judged against the habit learned from the events before it, and only once the
+habit was seen ``MIN_HABIT`` times (the first events of a subject teach, they are not
+judged). Only JSON objects have a shape: other payloads (not JSON, arrays, scalars, over
+``MAX_BYTES``, over ``MAX_FIELDS`` fields) are neither learned nor judged.
+
+Memory is bounded: each subject counts at most ``MAX_SHAPES`` shapes (a new shape past it
+takes the place of the least counted one other than the habit, and starts from 1: payloads
+with a new shape each time, such as ids as field names, never push out the habit), and at
+most ``MAX_SUBJECTS`` subjects are learned; events of later subjects are not judged
+(``untracked`` counts them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+__all__ = ["MIN_HABIT", "Shape", "ShapeHabits", "describe", "shape_of"]
+
+Shape = tuple[tuple[str, str], ...]
+SubjectKey = tuple[str, str]
+
+MIN_HABIT = 3
+MAX_BYTES = 1 << 20
+MAX_FIELDS = 256
+MAX_SHAPES = 8
+MAX_SUBJECTS = 10_000
+
+_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+_SPACE = b" \t\r\n"
+
+
+def shape_of(payload: bytes | None) -> Shape | None:
+    """The field names and JSON types of a JSON object payload, sorted by name; else None."""
+    if not payload or len(payload) > MAX_BYTES or payload.lstrip(_SPACE)[:1] != b"{":
+        return None
+    try:
+        doc: Any = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or len(doc) > MAX_FIELDS:
+        return None
+    return tuple(sorted((name, _TYPES.get(type(v), "number")) for name, v in doc.items()))
+
+
+def describe(habit: Shape, shape: Shape) -> str:
+    """How ``shape`` differs from ``habit``: ``missing: email; added: mail; type: amount
+    number→string`` (only the parts that apply, names in sorted order)."""
+    want, got = dict(habit), dict(shape)
+    missing = [name for name in want if name not in got]
+    added = [name for name in got if name not in want]
+    changed = [f"{n} {want[n]}→{got[n]}" for n in want if n in got and got[n] != want[n]]
+    parts = []
+    if missing:
+        parts.append("missing: " + ", ".join(missing))
+    if added:
+        parts.append("added: " + ", ".join(added))
+    if changed:
+        parts.append("type: " + ", ".join(changed))
+    return "; ".join(parts)
+
+
+class _Habit:
+    __slots__ = ("counts", "mode")
+
+    def __init__(self) -> None:
+        self.counts: dict[Shape, int] = {}
+        self.mode: Shape | None = None
+
+
+class ShapeHabits:
+    """Each subject's shape counts and most common shape, within the module doc's bounds."""
+
+    __slots__ = ("_habits", "max_shapes", "max_subjects", "min_habit", "untracked")
+
+    def __init__(
+        self,
+        *,
+        min_habit: int = MIN_HABIT,
+        max_shapes: int = MAX_SHAPES,
+        max_subjects: int = MAX_SUBJECTS,
+    ) -> None:
+        if max_shapes < 2:
+            raise ValueError("max_shapes must be at least 2 (the habit and a newcomer)")
+        self.min_habit = min_habit
+        self.max_shapes = max_shapes
+        self.max_subjects = max_subjects
+        self._habits: dict[SubjectKey, _Habit] = {}
+        #: Events not judged because their subject came past ``max_subjects``.
+        self.untracked = 0
+
+    def habit(self, key: SubjectKey) -> Shape | None:
+        """The most common shape on ``key`` so far (None before any JSON object)."""
+        habit = self._habits.get(key)
+        return None if habit is None else habit.mode
+
+    def judge(self, key: SubjectKey, shape: Shape) -> str | None:
+        """How ``shape`` drifts from ``key``'s habit (None: it does not, or no habit yet);
+        then count it, which may make it the habit."""
+        habit = self._habits.get(key)
+        if habit is None:
+            if len(self._habits) >= self.max_subjects:
+                self.untracked += 1
+                return None
+            habit = self._habits[key] = _Habit()
+        counts, mode = habit.counts, habit.mode
+        drift = None
+        if mode is not None and shape != mode and counts[mode] >= self.min_habit:
+            drift = describe(mode, shape) or None
+        if shape not in counts and len(counts) >= self.max_shapes:
+            del counts[min((s for s in counts if s != mode), key=counts.__getitem__)]
+        counts[shape] = n = counts.get(shape, 0) + 1
+        if mode is None or (shape != mode and n > counts[mode]):
+            habit.mode = shape
+        return drift
