@@ -14,6 +14,10 @@ row numbers to store sequence numbers and is updated in three ways:
 
 Without a filter the rows are the store itself (no per-event bookkeeping at all): row ``r``
 is sequence ``first + r``.
+
+With a ``Lens`` (``evmon.lenses``), ``poll()`` first has it judge the events that arrived
+(``Lens.catch_up``: each once, in arrival order), so the ``dup`` and ``drift`` terms read
+verdicts stored on ingest and a re-filter gives the answers the first filtering gave.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ import time
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from evmon.filter import Filter
 from evmon.model import Event
 from evmon.store import EventStore
+
+if TYPE_CHECKING:
+    from evmon.lenses import Lens
 
 __all__ = ["EventIndex", "PollResult", "Refilter"]
 
@@ -111,8 +119,12 @@ class Refilter:
 class EventIndex:
     """Rows of the event list: store sequence numbers that pass the filter, oldest first."""
 
-    def __init__(self, store: EventStore, flt: Filter | None = None) -> None:
+    def __init__(
+        self, store: EventStore, flt: Filter | None = None, lens: Lens | None = None
+    ) -> None:
         self.store = store
+        #: Judges new events before they are filtered (shared by every index of the store).
+        self.lens = lens
         self.filter: Filter | None = None if flt is None or flt.is_empty else flt
         #: Matching sequence numbers, or None when there is no filter (rows = the store).
         self._seqs: array[int] | None = None
@@ -174,6 +186,8 @@ class EventIndex:
     def poll(self, limit: int | None = None) -> PollResult:
         """Take new events from the store (filtering only those); drop evicted rows."""
         store = self.store
+        if self.lens is not None:
+            self.lens.catch_up(store)
         prepended = 0
         job = self._job
         if job is not None:

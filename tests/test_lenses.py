@@ -327,3 +327,22 @@ def test_lens_modules_are_headless(module: str) -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_event_index_judges_on_poll_and_refilters_stably() -> None:
+    from evmon.event_index import EventIndex
+
+    store = EventStore(1000)
+    lens = Lens()
+    index = EventIndex(store, parse_filter("dup", lens=lens), lens=lens)
+    other = EventIndex(store, lens=lens)  # a second list over the same store and lens
+    for i in range(6):
+        store.append(nats(msg_id=str(i % 3)))
+    assert index.poll().added == 3
+    other.poll()
+    assert lens.judged == 6  # once each, however many lists poll
+    before = list(index.seqs())
+    index.set_filter_now(parse_filter("!dup", lens=lens))
+    assert list(index.seqs()) == [0, 1, 2]
+    index.set_filter_now(parse_filter("dup", lens=lens))
+    assert list(index.seqs()) == before == [3, 4, 5]
