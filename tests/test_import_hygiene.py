@@ -26,6 +26,7 @@ HEADLESS = [
     "evmon.heap",
     "evmon.sources",
     "evmon.sources.ack",
+    "evmon.sources.spec",
     "evmon.sources.nats",
     "evmon.sources.nats.wire",
     "evmon.sources.nats.connect",

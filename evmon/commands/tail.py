@@ -27,6 +27,7 @@ from evmon.errors import RuntimeFailure, UsageError
 from evmon.filter import Filter, FilterError, parse_filter
 from evmon.model import ConnectionStatus, Event
 from evmon.sources import Source
+from evmon.sources.spec import end_summary, source_specs
 
 if TYPE_CHECKING:
     from evmon.lenses import Lens
@@ -311,37 +312,20 @@ async def run(args: argparse.Namespace) -> int:
 
     closing = False
     sources: list[Source] = []
-    cut_off_summaries: list[Callable[[], str]] = []
-    nats = nats_settings(args)
-    kafka = kafka_settings(args)
+    specs = source_specs(
+        nats_settings(args),
+        kafka_settings(args),
+        subjects=args.subjects,
+        streams=args.streams,
+        topics=args.topics,
+        topic_pattern=args.topic_pattern,
+        start=start,
+    )
     try:
-        if nats is not None:
-            from evmon.sources.nats.tail import NatsSource
-
-            ns = NatsSource(
-                nats,
-                writer,
-                subjects=args.subjects,
-                streams=args.streams,
-                start=start,
-                on_status=on_status,
-            )
-            await ns.start()
-            sources.append(ns)
-            cut_off_summaries.append(ns.cut_offs.summary)
-        if kafka is not None:
-            from evmon.sources.kafka.tail import KafkaSource
-
-            ks = KafkaSource(
-                kafka,
-                writer,
-                topics=args.topics,
-                pattern=args.topic_pattern,
-                start=start,
-                on_status=on_status,
-            )
-            await ks.start()
-            sources.append(ks)
+        for spec in specs:
+            source = spec.factory(writer, on_status)
+            await source.start()
+            sources.append(source)
 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -380,9 +364,9 @@ async def run(args: argparse.Namespace) -> int:
             f"evmon: {writer.dropped} messages dropped by the NATS client (slow consumer)",
             file=sys.stderr,
         )
-    for summary in cut_off_summaries:
-        if summary():
-            print(f"evmon: {summary()}", file=sys.stderr)
+    for src in sources:  # a slow-consumer cut-off, a delivery fault
+        if line := end_summary(src):
+            print(f"evmon: {line}", file=sys.stderr)
     if failure:
         raise RuntimeFailure(failure[0])
     if timed_out and args.count is not None and writer.written < args.count:

@@ -2,79 +2,22 @@
 
 The app is given ``SourceSpec``s rather than running sources: it opens each one in its own
 worker (so a broker that is down never blocks the UI or the other broker) and closes them
-all when it quits. ``nats_spec`` and ``kafka_spec`` build specs from settings; tests and the
-demo may build a ``SourceSpec`` around any factory.
+all when it quits. Specs are built by ``evmon.sources.spec`` (``source_specs``), the same way
+``evmon tail`` builds its sources; ``SourceSpec``, ``nats_spec`` and ``kafka_spec`` are
+re-exported here for the tests and the demo.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import ConnectionState, ConnectionStatus, Source
-from evmon.selection import START_NEW, Start
-from evmon.sources import Sink, StatusCallback
-from evmon.sources import Source as Connection
+from evmon.sources import StatusCallback
+from evmon.sources.spec import SourceFactory, SourceSpec, kafka_spec, nats_spec
 
-__all__ = ["SourceSpec", "StatusBoard", "kafka_spec", "nats_spec"]
-
-SourceFactory = Callable[[Sink, StatusCallback], Connection]
-
-
-@dataclass(frozen=True, slots=True)
-class SourceSpec:
-    """One connection to open: which system, where (for display; no secrets) and how.
-
-    ``factory(sink, on_status)`` builds the source without doing I/O; the app then awaits
-    ``source.start(wait=None)`` in a worker, which retries until the broker answers.
-    """
-
-    system: Source
-    url: str
-    factory: SourceFactory = field(repr=False)
-    #: The connection settings, for actions that open their own connection (re-publish,
-    #: skip); None for scripted sources.
-    settings: NatsSettings | KafkaSettings | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return f"{self.system} {self.url}"
-
-
-def nats_spec(
-    settings: NatsSettings,
-    *,
-    subjects: Sequence[str] = (),
-    streams: Sequence[str] = (),
-    start: Start = START_NEW,
-) -> SourceSpec:
-    def factory(sink: Sink, on_status: StatusCallback) -> Connection:
-        from evmon.sources.nats.tail import NatsSource
-
-        return NatsSource(
-            settings, sink, subjects=subjects, streams=streams, start=start, on_status=on_status
-        )
-
-    return SourceSpec("nats", settings.display, factory, settings)
-
-
-def kafka_spec(
-    settings: KafkaSettings,
-    *,
-    topics: Sequence[str] = (),
-    pattern: str | None = None,
-    start: Start = START_NEW,
-) -> SourceSpec:
-    def factory(sink: Sink, on_status: StatusCallback) -> Connection:
-        from evmon.sources.kafka.tail import KafkaSource
-
-        return KafkaSource(
-            settings, sink, topics=topics, pattern=pattern, start=start, on_status=on_status
-        )
-
-    return SourceSpec("kafka", settings.display, factory, settings)
+__all__ = ["SourceFactory", "SourceSpec", "StatusBoard", "kafka_spec", "nats_spec"]
 
 
 @dataclass(slots=True)

@@ -13,9 +13,9 @@ from typing import Any
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.selection import parse_start
+from evmon.sources.spec import source_specs
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
-from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from evmon.tui.options import DashboardOptions
 
 __all__ = ["build_app", "dashboard_app", "run_app", "run_dashboard"]
@@ -36,15 +36,15 @@ def build_app(
     subscriptions. Kafka: ``topics`` and/or ``topic_pattern`` from ``start``.
     """
     opts = dataclasses.replace(options or DashboardOptions(), **changes)
-    specs: list[SourceSpec] = []
-    if nats is not None:
-        specs.append(
-            nats_spec(nats, subjects=opts.subjects, streams=opts.streams, start=opts.start)
-        )
-    if kafka is not None:
-        specs.append(
-            kafka_spec(kafka, topics=opts.topics, pattern=opts.topic_pattern, start=opts.start)
-        )
+    specs = source_specs(
+        nats,
+        kafka,
+        subjects=opts.subjects,
+        streams=opts.streams,
+        topics=opts.topics,
+        topic_pattern=opts.topic_pattern,
+        start=opts.start,
+    )
     return EvmonApp(EventStore(opts.buffer), specs, opts)
 
 

@@ -169,6 +169,11 @@ class NatsSource:
         #: Slow-consumer cut-offs: named in the status, counted in ``cut_offs.intervals``.
         self.cut_offs = CutOffs(on_status, jetstream=bool(self.streams))
 
+    def summary(self) -> str:
+        """One line for the end of a tail ("" when there is nothing to say): the
+        slow-consumer cut-offs (``CutOffs.summary``)."""
+        return self.cut_offs.summary()
+
     def _on_error(self, err: Exception) -> None:
         if isinstance(err, ServerCutOff):
             self.cut_offs.cut(err.at)
