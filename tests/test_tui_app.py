@@ -15,6 +15,7 @@ from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
+from evmon.tui.messages import EventHighlighted, LagRoundDone, RefilterDone, SourceOpened
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.widgets.detail import DETAIL_BYTES
@@ -30,6 +31,11 @@ def nats(subject: str, payload: bytes = b"{}", i: int = 0, **kw: object) -> Even
 
 def kafka(topic: str, payload: bytes, partition: int = 0, offset: int = 0, **kw: object) -> Event:
     return Event("kafka", topic, payload, T0, partition=partition, offset=offset, **kw)  # type: ignore[arg-type]
+
+
+def refiltered(posted: list[Message]) -> RefilterDone | None:
+    """The ``RefilterDone`` the dashboard posted once a re-filter saw every event."""
+    return next((m for m in posted if isinstance(m, RefilterDone)), None)
 
 
 def shown_subjects(app: EvmonApp) -> list[str]:
@@ -286,8 +292,14 @@ async def test_q_quits_and_closes_the_sources() -> None:
 
     spec = SourceSpec("nats", "fake://", make)
     app = EvmonApp(EventStore(10), [spec], blink=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await async_wait_for(lambda: made and made[0].started, message="source opened")
+    posted: list[Message] = []
+    async with app.run_test(size=(100, 30), message_hook=posted.append) as pilot:
+        opened = await async_wait_for(
+            lambda: next((m for m in posted if isinstance(m, SourceOpened)), None),
+            message="SourceOpened posted",
+        )
+        assert (opened.index, opened.name) == (0, "nats fake://")
+        assert made and made[0].started and 0 in app.sources
         await pilot.press("q")
         await async_wait_for(lambda: closed == ["closed"], message="source closed")
     assert app.return_code == 0
@@ -318,7 +330,8 @@ async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() ->
         for i in range(100_000)
     ]
     expected = [i for i in range(100_000) if i % 2 and "9" in str(i)]
-    async with app.run_test(size=(120, 36)) as pilot:
+    posted: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
         app.feed(events)
         assert len(app.index) == 100_000
         await pilot.press("slash", *'orders.eu.> "9"', "enter")
@@ -329,9 +342,10 @@ async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() ->
         assert shown == expected[-len(shown) :]
         await pilot.press("p")  # keys are handled while the older events are filtered
         assert not app.event_list.follow
-        await async_wait_for(
-            lambda: "filtering…" not in app.event_list.border_subtitle, message="refiltered"
-        )
+        done = await async_wait_for(lambda: refiltered(posted), message="RefilterDone posted")
+        assert (done.expr, done.matched) == ('orders.eu.> "9"', len(expected))
+        assert not app.dashboard.filtering
+        assert "filtering…" not in app.event_list.border_subtitle
         await pilot.pause()
         assert list(app.index.seqs()) == expected
         assert app.event_list.border_subtitle == f"matching {len(expected):,} of 100,000 · paused"
@@ -384,14 +398,14 @@ async def test_moving_the_focus_to_the_filter_rerenders_only_the_cursor_row(
 async def test_a_paused_list_keeps_its_event_through_a_large_refilter() -> None:
     app = EvmonApp(EventStore(100_000, clock=lambda: 0.0), blink=False)
     events = [nats(f"s.{'a' if i % 2 else 'b'}", b"x", i) for i in range(100_000)]
-    async with app.run_test(size=(120, 36)) as pilot:
+    posted: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
         app.feed(events)
         await pilot.press("home", *["down"] * 5)  # seq 5, a "s.a" event
         assert app.event_list.cursor_seq == 5 and not app.event_list.follow
         await pilot.press("slash", *"s.a", "enter")
-        await async_wait_for(
-            lambda: "filtering…" not in app.event_list.border_subtitle, message="refiltered"
-        )
+        await async_wait_for(lambda: refiltered(posted), message="RefilterDone posted")
+        assert "filtering…" not in app.event_list.border_subtitle
         await pilot.pause()
         assert len(app.index) == 50_000
         assert app.event_list.cursor_seq == 5
@@ -487,3 +501,26 @@ async def test_position_and_key_columns_appear_with_events_that_have_them(
         header = app.event_list.render_line(0).text
         assert "POSITION" in header and "KEY" in header
         assert "p1@9 k-1" in " ".join(app.event_list.visible_texts()[-1].split())
+
+
+async def test_a_lag_round_is_posted_and_a_backlog_of_them_collapses() -> None:
+    """The lag screen's worker posts ``LagRoundDone`` after each refresh (here with nothing
+    to watch: no broker); pending ones collapse to the newest, as do list highlights."""
+    app = EvmonApp(EventStore(10), blink=False, lag_interval=0.05)
+    posted: list[Message] = []
+    async with app.run_test(size=(120, 36), message_hook=posted.append) as pilot:
+        await pilot.press("l")
+
+        def rounds() -> list[int]:  # each message is seen by the screen, then the app
+            seen = {id(m): m for m in posted if isinstance(m, LagRoundDone)}
+            return [m.refreshes for m in seen.values()]
+
+        await async_wait_for(lambda: len(rounds()) >= 2, message="two LagRoundDone posted")
+        assert rounds()[:2] == [1, 2]
+        await pilot.press("escape")
+    assert LagRoundDone(1).can_replace(LagRoundDone(2))
+    assert EventHighlighted(1).can_replace(EventHighlighted(2))
+    assert EventHighlighted(1).can_replace(EventHighlighted(2, operator=True))
+    assert EventHighlighted(1, operator=True).can_replace(EventHighlighted(2, operator=True))
+    # a list move never drops the operator's: a pinned detail follows only the operator
+    assert not EventHighlighted(1, operator=True).can_replace(EventHighlighted(2))

@@ -53,7 +53,7 @@ from evmon.lag import (
     LagHistory,
     LagPoller,
 )
-from evmon.tui.messages import SubjectChosen
+from evmon.tui.messages import LagRoundDone, SubjectChosen
 from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.skip import skip_stuck_message
 from evmon.tui.widgets.lag_tables import (
@@ -118,7 +118,7 @@ class LagScreen(Screen[None]):
         self.by_lag = False
         #: The rows, their windows and why a refresh failed, per system.
         self.poller = LagPoller(window=window, allowed_lag=allowed_lag)
-        #: Completed refreshes (tests wait on it instead of sleeping).
+        #: Completed refreshes (each also posts ``LagRoundDone``; tests wait on either).
         self.refreshes = 0
         self.kafka_settings: KafkaSettings | None = None
         self.nats_settings: NatsSettings | None = None
@@ -262,6 +262,7 @@ class LagScreen(Screen[None]):
                 self._draw_jetstream()
         finally:  # a drawing bug is notified by the app; the polling goes on
             self.refreshes += 1
+            self.post_message(LagRoundDone(self.refreshes))
             again, self._again = self._again, False
             if self.is_active:
                 # Not 0: a Textual timer divides by its interval when it runs late.
