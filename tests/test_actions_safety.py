@@ -317,6 +317,7 @@ async def test_export_default_name_no_overwrite_and_replayable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     ctx = ActionContext(audit=None)
     events = [
         Event("kafka", "t", None, 1.5, (("h", b"\xff"), ("h", b"2")), b"\x00k", None, 2, 40),
@@ -324,12 +325,13 @@ async def test_export_default_name_no_overwrite_and_replayable(
     ]
     first = await export(ctx, events)
     second = await export(ctx, events[:1])
-    assert first.path.parent == tmp_path and second.path != first.path
+    exports = tmp_path / "data" / "evmon" / "exports"
+    assert first.path.parent == exports and second.path != first.path
     assert re.fullmatch(r"evmon-export-\d{8}-\d{6}\.jsonl", first.path.name)
     assert re.fullmatch(r"evmon-export-\d{8}-\d{6}(-2)?\.jsonl", second.path.name)
     with pytest.raises(UsageError, match="already exists"):
         await export(ctx, events, first.path)
-    assert _hidden_files(tmp_path) == []  # no temporary file left behind
+    assert _hidden_files(exports) == []  # no temporary file left behind
     # the export feeds replay unchanged
     rc, err = _cli("replay", str(first.path), "--dry-run")
     assert rc == 0, err

@@ -47,8 +47,9 @@ SIZE = (140, 40)
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The audit log under tmp_path, and the cwd (default export files) too."""
+    """The audit log under tmp_path, and the default export folder (XDG data) too."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
 
 
@@ -697,7 +698,8 @@ async def test_export_filtered_then_marked_events_read_back_identical(
         )
         path_input = modal.query_one("#export-path", Input)
         default = Path(path_input.value)
-        assert default.parent == tmp_path and default.name.startswith("evmon-export-")
+        assert default.parent == tmp_path / "data" / "evmon" / "exports"
+        assert default.name.startswith("evmon-export-")
         await pilot.press("enter")
         await note(app, f"exported 2 events to {default}")
         await main_screen(app)

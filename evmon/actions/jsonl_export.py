@@ -2,6 +2,8 @@
 
 Allowed in read-only mode (it changes no broker, it writes a local file from events already
 shown) and recorded in the audit log all the same, since it copies data out of the cluster.
+The default file goes to ``$XDG_DATA_HOME/evmon/exports/`` (created 0700), never into the
+current directory; the result names the path.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from evmon.codec import RecordError, encode_record
 from evmon.errors import UsageError
 from evmon.model import Event
 
-__all__ = ["ExportResult", "default_export_path", "export"]
+__all__ = ["ExportResult", "default_export_dir", "default_export_path", "export"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +36,19 @@ class ExportResult:
         return f"exported {self.count} {noun} to {self.path}"
 
 
+def default_export_dir() -> Path:
+    """``$XDG_DATA_HOME/evmon/exports``, else ``~/.local/share/evmon/exports``: exports hold
+    payloads copied out of the cluster, so they stay out of the working tree (and any git
+    repository in it) unless the operator names another place."""
+    data = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(data) if os.path.isabs(data) else Path.home() / ".local" / "share"
+    return base / "evmon" / "exports"
+
+
 def default_export_path(directory: str | Path | None = None, now: float | None = None) -> Path:
-    """``evmon-export-YYYYmmdd-HHMMSS.jsonl`` (local time) in ``directory`` (default cwd),
-    with ``-2``, ``-3``... when that name is taken."""
-    base = Path(directory) if directory is not None else Path.cwd()
+    """``evmon-export-YYYYmmdd-HHMMSS.jsonl`` (local time) in ``directory`` (default
+    ``default_export_dir()``), with ``-2``, ``-3``... when that name is taken."""
+    base = Path(directory) if directory is not None else default_export_dir()
     stamp = datetime.fromtimestamp(time.time() if now is None else now).strftime("%Y%m%d-%H%M%S")
     path = base / f"evmon-export-{stamp}.jsonl"
     n = 1
@@ -45,6 +56,19 @@ def default_export_path(directory: str | Path | None = None, now: float | None =
         n += 1
         path = base / f"evmon-export-{stamp}-{n}.jsonl"
     return path
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents 0700 (``makedirs`` would give the parents
+    the umask's mode)."""
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    for p in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            p.mkdir(mode=0o700)
 
 
 def _write_export(events: list[Event], path: Path, overwrite: bool) -> None:
@@ -58,6 +82,8 @@ def _write_export(events: list[Event], path: Path, overwrite: bool) -> None:
             raise UsageError(f"{identity(ev)}: cannot export: {err}") from None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if path.parent == default_export_dir():
+            _make_private_dirs(path.parent)
         # 0600 like the audit log: an export holds payloads copied out of the cluster.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as f:
