@@ -13,6 +13,7 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client
+from rich.table import Table
 from textual.app import App
 from textual.widgets import Input
 
@@ -144,3 +145,31 @@ async def test_demo_dashboard_skips_the_poison_and_replays_a_dlq_event(
 
         await async_wait_for(replayed, timeout=20, message="the replayed message on PAYMENTS")
         await app.close_sources()
+
+
+def hint_keys(app: App[Any]) -> list[str]:
+    """The keys column of the first-run hint, as drawn."""
+    table = app.query_one(HintPanel).content
+    assert isinstance(table, Table)
+    return [str(cell) for cell in table.columns[0].cells]
+
+
+async def test_the_hint_has_kafka_steps_only_with_kafka(kafka_bootstrap: str, unique: str) -> None:
+    async with demo_system(seed=3) as plain:
+        app = dashboard_app(**dashboard_kwargs(plain), blink=False)
+        async with app.run_test(size=SIZE):
+            keys = hint_keys(app)
+            await app.close_sources()
+    assert not any("fraud-check" in k or "shop." in k for k in keys), keys
+
+    async with demo_system(seed=3, kafka=kafka_bootstrap, kafka_prefix=f"{unique}-") as demo:
+        app = dashboard_app(**dashboard_kwargs(demo), blink=False)
+        async with app.run_test(size=SIZE):
+            with_kafka = hint_keys(app)
+            await app.close_sources()
+    assert with_kafka == [
+        *keys[:-1],
+        "l, pick fraud-check, s",
+        "/ shop.payments ⏎ then r",
+        keys[-1],
+    ]

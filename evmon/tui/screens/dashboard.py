@@ -142,7 +142,8 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self.detail.border_title = "Event"
         self.status_bar = StatusBar(id="status")
         self.footer = KeyFooter()
-        self.hint = HintPanel(id="hint") if options.first_run_hint else None
+        kafka = any(view.system == "kafka" for view in connections)  # the hint's Kafka steps
+        self.hint = HintPanel(id="hint", kafka=kafka) if options.first_run_hint else None
 
     @property
     def evmon(self) -> EvmonApp:

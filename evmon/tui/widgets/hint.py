@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-__all__ = ["DEMO_TIPS", "HintPanel"]
+__all__ = ["DEMO_TIPS", "KAFKA_TIPS", "HintPanel"]
 
 #: (keys, what happens), in the order a newcomer would try them.
 DEMO_TIPS: tuple[tuple[str, str], ...] = (
@@ -22,6 +22,12 @@ DEMO_TIPS: tuple[tuple[str, str], ...] = (
     ("l, pick USERS users-mailer, s", "skip (terminate) the poison message"),
     ("/ dlq.> ⏎ then r", "re-publish a failed payment to payments.card.failed"),
     ("? · ctrl+p · q", "every key · command palette · quit"),
+)
+
+#: With Kafka connected (``evmon demo --kafka``), before the last line of ``DEMO_TIPS``.
+KAFKA_TIPS: tuple[tuple[str, str], ...] = (
+    ("l, pick fraud-check, s", "skip the Kafka payment fraud-check is stopped on"),
+    ("/ shop.payments ⏎ then r", "replay a Kafka record to its topic"),
 )
 
 
@@ -49,7 +55,8 @@ class HintPanel(Static):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(tips_table(), id=id)
+    def __init__(self, *, id: str | None = None, kafka: bool = False) -> None:
+        tips = (*DEMO_TIPS[:-1], *KAFKA_TIPS, DEMO_TIPS[-1]) if kafka else DEMO_TIPS
+        super().__init__(tips_table(tips), id=id)
         self.border_title = "Try this on the demo"
         self.border_subtitle = "h hides this"
