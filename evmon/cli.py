@@ -206,10 +206,12 @@ EXAMPLES_LAG = """examples:
   evmon lag --kafka 127.0.0.1:9092 --group billing --group audit
   evmon lag --nats nats://127.0.0.1:4222 --stream ORDERS --consumer worker --format json
   evmon lag --kafka 127.0.0.1:9092 --nats nats://127.0.0.1:4222 --watch 5 --window 10
+  evmon lag --nats nats://127.0.0.1:4222 --fail-on STALL,STOP --window 3 --watch 10  # exit 3
 
-status (over the last --window samples): OK keeping up or caught up; WARN progressing but
-falling further behind; STALL alive but the position does not move; STOP nobody consuming
-and no progress; ERR gone or the query failed. One-shot reports are OK or ERR.
+status (over the last --window samples): OK keeping up (lag at or below --allowed-lag at some
+sample, or the position moves and lag is not only growing); WARN progressing but falling
+further behind; STALL alive but the position does not move; STOP nobody consuming and no
+progress; ERR gone or the query failed. One-shot reports are OK or ERR.
 """
 
 

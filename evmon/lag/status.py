@@ -202,6 +202,11 @@ def evaluate(samples: Sequence[Sample], allowed_lag: int = 0) -> Status:
     5. Otherwise ``OK`` (the lag is shrinking or holding while the consumer progresses).
 
     ``ERR`` for a gone group/consumer or a failed query is decided by ``LagHistory``.
+
+    So OK is the default, as in Burrow's "Consumer Lag Evaluation Rules": a consumer with a
+    lag of 178 that moves and works it down is OK, never judged on a threshold alone. Unlike
+    Burrow's rule 5 ("lag not decreasing"), a lag that holds steady while the position moves
+    is OK: between two polls that is a consumer keeping pace.
     """
     if not samples:
         return "ERR"
