@@ -7,6 +7,7 @@ temp dir); ``demo_system`` runs in-process for the exception and cancellation pa
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import signal
@@ -396,3 +397,27 @@ async def test_a_dashboard_crash_still_cleans_up(monkeypatch: pytest.MonkeyPatch
     assert pid is not None and not server_alive(pid)
     assert workdir is not None and not workdir.exists()
     assert not _live
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "log"])
+def test_the_fetch_progress_is_one_line_on_a_terminal_and_two_in_a_log(tty: bool) -> None:
+    stream = _Stream(tty)
+    progress = demo_command.ProgressLine(stream)
+    for text in ("fetching K (once)", "fetching K: 1 files, 0.5 MB", "fetching K: 9 files, 5 MB"):
+        progress(text, False)
+    progress("fetched K: 93 jars in /c", True)
+    if tty:  # redrawn in place, one newline at the end
+        assert stream.getvalue().count("\n") == 1
+        assert stream.getvalue().endswith("\r\x1b[Kevmon: fetched K: 93 jars in /c\n")
+        assert "\r\x1b[Kevmon: fetching K: 9 files, 5 MB" in stream.getvalue()
+    else:
+        assert stream.getvalue() == "evmon: fetching K (once)\nevmon: fetched K: 93 jars in /c\n"

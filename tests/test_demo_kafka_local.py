@@ -11,6 +11,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +170,57 @@ def test_no_maven_for_the_first_fetch_is_one_line(tmp_path: Path) -> None:
     assert "Maven (`mvn`) is needed once to fetch the Kafka jars" in lines[0]
     assert "--kafka HOST:PORT" in lines[0]
     assert res.stdout == ""
+
+
+def test_ctrl_c_during_the_first_fetch_stops_maven_at_once(tmp_path: Path) -> None:
+    """A stand-in `mvn` that reports one download and then hangs (a slow network): SIGINT
+    ends the demo with exit 0 without waiting for it, and kills it; nothing half-fetched
+    is taken for the jars."""
+    java = shutil.which("java")
+    assert java is not None, "the Kafka tests need Java 17+ on PATH"
+    bin_dir, cache = tmp_path / "bin", tmp_path / "cache"
+    bin_dir.mkdir()
+    (bin_dir / "java").symlink_to(java)
+    marker = tmp_path / "mvn.pid"
+    (bin_dir / "mvn").write_text(
+        "#!/bin/sh\n"
+        f"echo $$ > {marker}\n"
+        "echo 'Downloaded from central: https://repo/x.jar (1.5 MB at 3.0 MB/s)'\n"
+        "exec sleep 600\n"
+    )
+    (bin_dir / "mvn").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:/bin:/usr/bin", "EVMON_KAFKA_CACHE": str(cache)}
+    env.pop("JAVA_HOME", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evmon", "demo", "--serve", "--kafka", "local"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        pid = int(wait_for(lambda: marker.is_file() and marker.read_text().strip(), timeout=30))
+        wait_for(lambda: _alive(pid), message="the stand-in mvn running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert re.fullmatch(
+        r"evmon: fetching Apache Kafka \S+ from Maven Central \(once, about 55 MB\)\n", err
+    ), err
+    assert "Traceback" not in err and out == ""
+    wait_for(lambda: not _alive(pid), timeout=10, message="the stand-in mvn killed")
+    home = next(cache.glob("kafka-*"))
+    assert not (home / "COMPLETE").exists() and not (home / "libs").exists()
+    assert not (home / "libs.partial").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
