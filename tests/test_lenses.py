@@ -346,3 +346,26 @@ def test_the_event_index_judges_on_poll_and_refilters_stably() -> None:
     assert list(index.seqs()) == [0, 1, 2]
     index.set_filter_now(parse_filter("dup", lens=lens))
     assert list(index.seqs()) == before == [3, 4, 5]
+
+
+def test_badges_and_changed_counts_for_the_dashboard() -> None:
+    lens = Lens()
+    first, copy = nats(msg_id="a"), nats(msg_id="a")
+    replayed = nats(msg_id="a", headers=((PROVENANCE_HEADER, b"x"),))
+    lens.observe_many([first, copy, replayed])
+    assert [lens.badge(e) for e in (first, copy, replayed)] == ["", "dup ", "replay "]
+    assert lens.changed_counts() == {("nats", "orders.created"): (1, 0)}
+    assert lens.changed_counts() == {}
+    for payload in (b'{"a": 1}', b'{"a": 1}', b'{"a": 1}', b'{"b": 1}'):
+        lens.observe(kafka("t", key=None, payload=payload))
+    assert lens.changed_counts() == {("kafka", "t"): (0, 1)}
+
+
+@pytest.mark.parametrize("command", ["tail", "connect"])
+def test_a_bad_dedupe_key_is_a_usage_error_before_anything_connects(command: str) -> None:
+    from tests.helpers import run_evmon
+
+    res = run_evmon([command, "--nats", "nats://127.0.0.1:1", "--dedupe-key", "id"])
+    err = res.stderr.decode()
+    assert res.returncode == 2 and err.startswith("evmon: error: --dedupe-key takes"), err
+    assert len(err.splitlines()) == 1

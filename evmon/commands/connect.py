@@ -13,17 +13,17 @@ import re
 
 from evmon.commands.common import (
     check_selection,
-    event_filter,
     kafka_settings,
     nats_settings,
     start_position,
 )
+from evmon.commands.tail import lens_and_filter
 from evmon.errors import UsageError
 
 
 async def run(args: argparse.Namespace) -> int:
     check_selection(args)
-    event_filter(args.filter)  # a bad --filter is a usage error, not an inline one
+    lens_and_filter(args)  # a bad --filter or --dedupe-key is a usage error, not an inline one
     start = start_position(args)
     if args.buffer <= 0:
         raise UsageError("--buffer must be a positive number of events")
@@ -55,5 +55,6 @@ async def run(args: argparse.Namespace) -> int:
         lag_interval=args.lag_interval,
         lag_window=args.lag_window,
         nats_monitor=args.nats_monitor,
+        dedupe_key=getattr(args, "dedupe_key", None),
     )
     return await run_app(build_app(nats=nats, kafka=kafka, options=options))

@@ -62,10 +62,11 @@ class Verdict:
         return f"Verdict(dup={self.dup!r}, drift={self.drift!r})"
 
 
-def _count(counts: dict[SubjectKey, int], key: SubjectKey) -> None:
+def _count(counts: dict[SubjectKey, int], key: SubjectKey, touched: set[SubjectKey]) -> None:
     if key not in counts and len(counts) >= COUNTED_SUBJECTS:
         key = (key[0], "")
     counts[key] = counts.get(key, 0) + 1
+    touched.add(key)
 
 
 class Lens:
@@ -96,6 +97,7 @@ class Lens:
         self.dups: dict[SubjectKey, int] = {}
         self.replays: dict[SubjectKey, int] = {}
         self.drifts: dict[SubjectKey, int] = {}
+        self._touched: set[SubjectKey] = set()
         #: The next store sequence number ``catch_up`` judges.
         self.next_seq = 0
 
@@ -112,19 +114,19 @@ class Lens:
         if self.dedupe:
             if ev.header(PROVENANCE_HEADER) is not None:
                 dup = "replay"  # evmon's own copy: its identity is not remembered
-                _count(self.replays, key)
+                _count(self.replays, key, self._touched)
             else:
                 ident = self.identity(ev)
                 if ident is not None and self.seen.check(key, ident):
                     dup = "dup"
-                    _count(self.dups, key)
+                    _count(self.dups, key, self._touched)
         drift = None
         if self.drift:
             shape = shape_of(ev.payload)
             if shape is not None:
                 drift = self.habits.judge(key, shape)
                 if drift is not None:
-                    _count(self.drifts, key)
+                    _count(self.drifts, key, self._touched)
         n = self.judged = self.judged + 1
         order = self._order
         while order and order[0][0] <= n - self.keep:
@@ -178,6 +180,19 @@ class Lens:
 
             return drifts
         raise ValueError(f"not a lens term: {term!r}")
+
+    def badge(self, ev: Event) -> str:
+        """The event list's mark: ``dup ``, ``replay `` or ``drift `` (dup first), or ""."""
+        found = self.verdict(ev)
+        if found is None:
+            return ""
+        return f"{found.dup} " if found.dup is not None else "drift "
+
+    def changed_counts(self) -> dict[SubjectKey, tuple[int, int]]:
+        """(duplicates, drifted) of the subjects whose counts moved since the last call
+        (the subject tree asks once a second and relabels only those)."""
+        touched, self._touched = self._touched, set()
+        return {key: self.counts(*key) for key in touched}
 
     def counts(self, source: str, subject: str) -> tuple[int, int]:
         """(duplicates, drifted events) on one subject or topic since start."""

@@ -53,3 +53,6 @@ class DashboardOptions:
     blink: bool = True
     #: ``--nats-monitor``: where a re-publish asks who subscribes to a core target.
     nats_monitor: str | None = None
+    #: ``--dedupe-key``: an event's identity for the duplicate lens (None: Nats-Msg-Id on
+    #: NATS, the key on Kafka).
+    dedupe_key: str | None = None

@@ -39,6 +39,7 @@ from textual.worker import Worker, WorkerState
 
 from evmon.event_index import EventIndex, Refilter
 from evmon.heap import HeapKeeper
+from evmon.lenses import Lens, parse_dedupe_key
 from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui import format as fmt
@@ -120,7 +121,9 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self.store = store
         self.connections = connections
         self.options = options
-        self.index = EventIndex(store)
+        #: The duplicate and drift lenses: each event judged once, as the index takes it.
+        self.lens = Lens(parse_dedupe_key(options.dedupe_key), keep=store.capacity)
+        self.index = EventIndex(store, lens=self.lens)
         self.heap = HeapKeeper()
         self._ticks = 0
         self._generation = 0
@@ -134,11 +137,13 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self._position_seen = 0
         # The widgets are made here, not looked up: the timer may fire while they unmount.
         self.filter_bar = FilterBar(options.initial_filter, blink=options.blink, id="filter-bar")
+        self.filter_bar.lens = self.lens
         self.subject_tree = SubjectTree(id="tree")
         self.subject_tree.border_title = "Subjects"
         self.event_list = EventList(self.index, id="events")
         self.event_list.border_title = "Events"
         self.detail = DetailPane(id="detail")
+        self.detail.lens = self.lens
         self.detail.border_title = "Event"
         self.status_bar = StatusBar(id="status")
         self.footer = KeyFooter()
@@ -225,6 +230,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
 
     def _update_tree(self) -> None:
         self.subject_tree.update_counts(self.store.activity())
+        self.subject_tree.update_lens(self.lens.changed_counts())
 
     def _notice_columns(self, since: int) -> None:
         """Show the position and key columns once events have them (core NATS alone never

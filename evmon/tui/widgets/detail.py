@@ -9,6 +9,7 @@ a small one does; the full payload opens in ``PayloadScreen`` (``f``).
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.highlighter import JSONHighlighter
@@ -22,6 +23,9 @@ from textual.widgets import Static
 from evmon.codec import PayloadKind, classify, hexdump, pretty, safe_text
 from evmon.model import Event
 from evmon.tui import format as fmt
+
+if TYPE_CHECKING:
+    from evmon.lenses import Lens
 
 __all__ = ["DETAIL_BYTES", "DETAIL_LINES", "DetailPane", "payload_text", "render_payload"]
 
@@ -79,6 +83,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         #: The payload render was cut (the full view has more).
         self.truncated = False
         self.renderable: RenderableType = ""
+        #: The dashboard's lens: a duplicate, a replay or a drift gets its own row.
+        self.lens: Lens | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-body")
@@ -130,6 +136,13 @@ class DetailPane(VerticalScroll, can_focus=True):
             meta.add_row("headers", headers)
         else:
             meta.add_row("headers", Text("(none)", style="dim"))
+        lens = self.lens
+        verdict = None if lens is None else lens.verdict(ev)
+        if lens is not None and verdict is not None and verdict.dup is not None:
+            said = "re-published by evmon" if verdict.dup == "replay" else "identity seen before"
+            meta.add_row(verdict.dup, Text(f"{said} ({lens.identity.describe()})"))
+        if verdict is not None and verdict.drift is not None:
+            meta.add_row("drift", Text(safe_text(verdict.drift), style="bold"))
 
         text, cut = payload_text(ev.payload, DETAIL_BYTES, kind)
         lines = text.count("\n") + 1

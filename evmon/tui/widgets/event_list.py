@@ -156,6 +156,10 @@ def _fit(text: str, width: int, right: bool = False) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
+def _no_badge(ev: Event) -> str:
+    return ""
+
+
 def _key_text(key: bytes | None) -> str:
     if key is None:
         return ""
@@ -576,6 +580,7 @@ class EventList(ScrollView, can_focus=True):
             return Strip([mark, Segment(text, style("evicted"))]).adjust_cell_length(width, base)
         source_style = style(ev.source)
         meta = style("meta")
+        badge = _no_badge if self.index.lens is None else self.index.lens.badge  # dup, drift
         values = {
             "time": (fmt.clock(ev.timestamp), style("time")),
             "source": (ev.source, source_style),
@@ -583,7 +588,7 @@ class EventList(ScrollView, can_focus=True):
             "position": (ev.position, meta),
             "key": (_key_text(ev.key), meta),
             "size": (fmt.size(ev.size), meta),
-            "preview": (preview(ev.payload, cols.preview), base),
+            "preview": (badge(ev) + preview(ev.payload, cols.preview), base),
         }
         segs = [mark]
         for name, w, right in cols.cells():

@@ -7,7 +7,7 @@ failing term and the reason) while the last good filter stays applied.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -22,6 +22,9 @@ from textual.widgets import Input, Label, Static
 from evmon.codec import safe_text
 from evmon.filter import Filter, FilterError, parse_filter
 from evmon.tui.messages import FilterChanged
+
+if TYPE_CHECKING:
+    from evmon.lenses import Lens
 
 __all__ = ["FilterBar", "FilterInput"]
 
@@ -72,6 +75,8 @@ class FilterBar(Vertical):
         self.applied = ""
         self.error: FilterError | None = None
         self._timer: Timer | None = None
+        #: What the ``dup`` and ``drift`` terms read (the dashboard's lens).
+        self.lens: Lens | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-line"):
@@ -117,7 +122,7 @@ class FilterBar(Vertical):
             self._timer = None
         expr = self.input.value.strip()
         try:
-            flt: Filter | None = parse_filter(expr) if expr else None
+            flt: Filter | None = parse_filter(expr, self.lens) if expr else None
         except FilterError as err:
             self._show_error(err)
             return

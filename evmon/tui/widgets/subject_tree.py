@@ -52,6 +52,8 @@ class SubjectInfo:
     #: Events counted at and below this node, and the (count, rate) its label shows.
     count: int = 0
     shown: tuple[int, str] = (-1, "")
+    #: The lenses' counts on exactly this subject: "2 dup 1 drift" (``update_lens``).
+    lens: str = ""
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -200,6 +202,17 @@ class SubjectTree(Tree[SubjectInfo]):
                 node.set_label(Text(info.name))  # the same name: marks the line for a redraw
         return len(touched)
 
+    def update_lens(self, changed: Mapping[tuple[str, str], tuple[int, int]]) -> None:
+        """Apply ``Lens.changed_counts()``: each subject's duplicates and drifted events."""
+        for (source, subject), (dups, drifts) in changed.items():
+            node = self._walk((source, subject, None))[-1]
+            info = node.data
+            if info is None or info.path != subject or not subject:
+                continue  # a subject past the node limit: counted in the status line only
+            counts = ((dups, "dup"), (drifts, "drift"))
+            info.lens = " ".join(f"{fmt.short_count(n)} {what}" for n, what in counts if n)
+            node.set_label(Text(info.name))
+
     def render_label(self, node: TreeNode[SubjectInfo], base_style: Style, style: Style) -> Text:
         """The name on the left, count and rate right-aligned to the tree's width."""
         text = super().render_label(node, base_style, style)
@@ -209,7 +222,8 @@ class SubjectTree(Tree[SubjectInfo]):
         if not info.path:
             text.stylize("bold")
         n, rate = info.shown
-        stats = Text(fmt.short_count(n), style="bold" if not info.path else "")
+        stats = Text(f"{info.lens} " if info.lens else "", style="bold red")
+        stats.append(fmt.short_count(n), style="bold" if not info.path else "")
         stats.append(f" {rate:>7}" if rate != "0/s" else " " * 8, style="dim")
         depth = 0
         parent = node.parent
