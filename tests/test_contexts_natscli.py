@@ -194,3 +194,29 @@ def test_contexts_command_survives_a_stale_selection(config: Path) -> None:
     res = subprocess.run(evmon_cmd("contexts"), capture_output=True, env=env, check=False)
     assert res.returncode == 0
     assert "'gone'" in res.stderr.decode() and "in use: none" in res.stdout.decode()
+
+
+def test_the_status_bar_names_the_context(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings carry the chosen context's label; the dashboard's status bar shows it
+    with the system name (so it stays when a narrow bar drops the URL)."""
+    from evmon.tui.connections import StatusBoard, nats_spec
+    from evmon.tui.widgets.status_bar import StatusLine
+
+    monkeypatch.setenv("NATS_CONTEXT", "west")
+    settings = nats_settings(_tail())
+    assert settings is not None and settings.context == "west (natscli)"
+    board = StatusBoard([nats_spec(settings)])
+    ((system, url, state, _),) = StatusLine.connection_rows(list(board))
+    assert (system, url, state) == (
+        "nats [west (natscli)]",
+        "nats://west1:4222,nats://west2:4222",
+        "connecting",
+    )
+    monkeypatch.delenv("NATS_CONTEXT")
+    monkeypatch.setenv("NATS_URL", "nats://env:4222")
+    settings = nats_settings(_tail())
+    assert settings is not None and settings.context == "$NATS_URL"
+    plain = nats_settings(_tail("--nats", "nats://h:4222"))
+    assert plain is not None and plain.context is None
+    ((system, *_),) = StatusLine.connection_rows(list(StatusBoard([nats_spec(plain)])))
+    assert system == "nats"

@@ -79,7 +79,7 @@ class Context:
     @property
     def label(self) -> str:
         """``prod`` or ``ngs (natscli)``, as the status bar names it."""
-        return self.name if self.kind == "evmon" else f"{self.name} ({self.kind})"
+        return f"{self.name} (natscli)" if self.kind == "natscli" else self.name
 
     def masked(self) -> dict[str, Any]:
         """The context as ``evmon contexts`` shows it: secrets replaced by a mask."""

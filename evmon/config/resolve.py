@@ -164,6 +164,7 @@ def nats_settings_from(
         reconnect_deadline=_deadline(flags),
         ping_interval=flags.ping_interval or 5.0,
         monitor=_flag(flags.nats_monitor) or cfg.get("monitor"),
+        context=ctx.label if ctx and ctx.nats else None,
     )
 
 
@@ -232,4 +233,5 @@ def kafka_settings_from(
         ssl_keyfile=key,
         reconnect_deadline=_deadline(flags),
         ping_interval=flags.ping_interval or 5.0,
+        context=ctx.label if ctx and ctx.kafka else None,
     )

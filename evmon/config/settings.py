@@ -45,6 +45,8 @@ class NatsSettings:
     max_outstanding_pings: int = 2
     #: The server's HTTP monitoring endpoint (``--nats-monitor``), when the operator gave one.
     monitor: str | None = None
+    #: The context these settings came from (``Context.label``), for the status bar.
+    context: str | None = field(default=None, compare=False)
 
     @property
     def display(self) -> str:
@@ -78,6 +80,8 @@ class KafkaSettings:
     #: Every broker is asked for its API versions this often; one that answers nothing for
     #: three intervals (a frozen JVM, a silent partition) is named in the status.
     ping_interval: float = 5.0
+    #: The context these settings came from (``Context.label``), for the status bar.
+    context: str | None = field(default=None, compare=False)
 
     @property
     def display(self) -> str:

@@ -29,6 +29,8 @@ class ConnectionView:
     state: ConnectionState = "connecting"
     detail: str = ""
     since: float = field(default_factory=time.monotonic)
+    #: The context the connection's settings came from (``evmon contexts`` names it too).
+    context: str = ""
 
     def describe(self) -> str:
         """``connected``, ``reconnecting: connection refused``, ``failed: ...``."""
@@ -46,7 +48,12 @@ class StatusBoard:
     """
 
     def __init__(self, specs: Sequence[SourceSpec]) -> None:
-        self._views = [ConnectionView(spec.system, spec.url) for spec in specs]
+        self._views = [
+            ConnectionView(
+                spec.system, spec.url, context=getattr(spec.settings, "context", None) or ""
+            )
+            for spec in specs
+        ]
         self.version = 0
 
     def __iter__(self) -> Iterator[ConnectionView]:

@@ -46,7 +46,11 @@ class StatusLine:
 
     @staticmethod
     def connection_rows(views: Sequence[ConnectionView]) -> tuple[tuple[str, str, str, str], ...]:
-        return tuple((v.system, v.url, v.state, v.describe()) for v in views)
+        # the context rides with the system name, so it stays when the URL has no room
+        return tuple(
+            (f"{v.system} [{v.context}]" if v.context else v.system, v.url, v.state, v.describe())
+            for v in views
+        )
 
 
 class StatusBar(Widget):
