@@ -230,3 +230,9 @@ async def palette(pilot: Pilot[Any]) -> None:
 
 def test_command_palette(snap_compare: SnapCompare) -> None:
     assert snap_compare(dashboard(), terminal_size=(120, 36), run_before=palette)
+
+
+def test_lag_screen_80x24(snap_compare: SnapCompare) -> None:
+    # narrower than its rows: each table draws status, trend and lag right after the name
+    app = connected_dashboard()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=lag_screen)

@@ -269,12 +269,55 @@ class LagTable(DataTable[Text]):
     """A row-cursor ``DataTable`` whose rows are replaced by diff (see module doc)."""
 
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: The columns drawn first when the rows are wider than the table (80 columns): the name,
+    #: then the verdict (status, trend, lag) before the numbers behind it; the rest follow.
+    NARROW_FIRST: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self._shown: dict[str, Cells] = {}
-        for key, label in self.COLUMNS:
+        #: The rows last synced, and the width they need (cells plus padding).
+        self._rows: list[ViewRow] = []
+        self._needed = 0
+        #: True: columns in the ``NARROW_FIRST`` order.
+        self.narrow = False
+        self._add_columns()
+
+    def _order(self) -> list[int]:
+        """Indexes into ``COLUMNS`` (and into each row's cells) in the drawn order."""
+        keys = [key for key, _ in self.COLUMNS]
+        if not self.narrow:
+            return list(range(len(keys)))
+        first = [keys.index(key) for key in self.NARROW_FIRST if key in keys]
+        return first + [i for i in range(len(keys)) if i not in first]
+
+    def _add_columns(self) -> None:
+        for i in self._order():
+            key, label = self.COLUMNS[i]
             self.add_column(label, key=key)
+
+    def _fits(self) -> bool | None:
+        """Whether the rows fit the table's width (None: not laid out yet)."""
+        width = self.scrollable_content_region.width
+        return None if width <= 0 else self._needed <= width
+
+    def _relayout(self) -> bool:
+        """Switch the column order if the rows stopped (or started) fitting; True if it did.
+        A ``DataTable`` cannot move a column, so the columns are re-added and every row with
+        them (a rare event: a resize, or names that grew)."""
+        fits = self._fits()
+        if fits is None or self.narrow == (not fits):
+            return False
+        self.narrow = not fits
+        self.clear(columns=True)
+        self._shown = {}
+        self._add_columns()
+        return True
+
+    def on_resize(self) -> None:
+        cursor = self.cursor_key
+        if self._relayout():
+            self._apply(self._rows, cursor)
 
     @property
     def cursor_key(self) -> str | None:
@@ -295,15 +338,26 @@ class LagTable(DataTable[Text]):
     def sync_rows(self, rows: Sequence[ViewRow]) -> None:
         """Show exactly ``rows`` in this order, touching only what changed."""
         cursor = self.cursor_key
+        self._rows = list(rows)
+        pad = 2 * self.cell_padding
+        self._needed = sum(
+            pad + max([len(label), *(cells[i].cell_len for _, cells in rows)])
+            for i, (_, label) in enumerate(self.COLUMNS)
+        )
+        self._relayout()
+        self._apply(rows, cursor)
+
+    def _apply(self, rows: Sequence[ViewRow], cursor: str | None) -> None:
         wanted = dict(rows)
         for key in [k for k in self._shown if k not in wanted]:
             self.remove_row(key)
             del self._shown[key]
         columns = [key for key, _ in self.COLUMNS]
+        drawn = self._order()
         for key, cells in rows:
             old = self._shown.get(key)
             if old is None:
-                self.add_row(*cells, key=key)
+                self.add_row(*(cells[i] for i in drawn), key=key)
             else:
                 for column, before, after in zip(columns, old, cells, strict=True):
                     if not _same(before, after):
@@ -337,6 +391,7 @@ class KafkaLagTable(LagTable):
         ("trend", "trend"),
         ("status", "status"),
     )
+    NARROW_FIRST = ("group", "status", "trend", "lag", "topic", "partition")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("right", "screen.expand", "Expand", show=False),
         Binding("left", "screen.collapse", "Collapse", show=False),
@@ -372,6 +427,7 @@ class JetStreamLagTable(LagTable):
         ("trend", "trend"),
         ("status", "status"),
     )
+    NARROW_FIRST = ("stream", "consumer", "status", "trend", "pending")
 
     @staticmethod
     def parse_key(key: str) -> tuple[str | None, str | None]:
