@@ -331,6 +331,19 @@ def test_aiokafka_partition_records_yield_events() -> None:
     ]
 
 
+async def test_aiokafka_consumer_fetcher_value_deserializer() -> None:
+    """``records.stop_events`` turns the patch off for one consumer by clearing the
+    deserializer its ``Fetcher`` hands to each ``PartitionRecords`` it builds next."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer import fetcher
+
+    assert "self._fetcher = Fetcher(" in source(AIOKafkaConsumer.start)
+    assert "value_deserializer=self._value_deserializer," in source(AIOKafkaConsumer.start)
+    assert "self._value_deserializer = value_deserializer" in source(fetcher.Fetcher.__init__)
+    assert AIOKafkaConsumer(bootstrap_servers="127.0.0.1:9")._fetcher is None
+    assert "del self._records[tp]" in source(fetcher.Fetcher.seek_to)  # seek drops a batch
+
+
 # --------------------------------------------------------------------------- aiokafka: clients
 
 

@@ -27,12 +27,12 @@ from aiokafka.errors import (
 from evmon.codec import safe_text
 from evmon.config import KafkaSettings
 from evmon.errors import ConnectError, UsageError
-from evmon.model import ConnectionStatus
+from evmon.model import ConnectionStatus, Event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
 from evmon.sources.kafka.protocol import ApiVersionRequest, consumer_client
-from evmon.sources.kafka.records import AS_EVENTS
+from evmon.sources.kafka.records import AS_EVENTS, as_events, stop_events
 
 __all__ = ["DISCOVERY_INTERVAL", "KafkaSource"]
 
@@ -88,6 +88,12 @@ class KafkaSource:
         self._silent: dict[int, str] = {}
         self._down_since: float | None = None
         self._watcher: asyncio.Task[None] | None = None
+        #: The record patch did not yield ``Event``s (see ``records.py``): "degraded: ..."
+        #: in the connected status, said once; records converted, and left out unconverted.
+        self._degraded = ""
+        self._patch_off = False
+        self.converted_records = 0
+        self.unconverted_records = 0
 
     def _status(self, state: str, detail: str = "") -> None:
         if state != self._state or detail != self._detail:
@@ -218,7 +224,8 @@ class KafkaSource:
             self._status("reconnecting", silent or self._error or "")
         else:
             self._down_since = None
-            self._status("connected", "; ".join(d for d in (self._gone, silent) if d))
+            detail = "; ".join(d for d in (self._degraded, self._gone, silent) if d)
+            self._status("connected", detail)
 
     async def _watch(self) -> None:
         """Ping every listed broker (an ApiVersions request) each ``ping_interval``.
@@ -306,9 +313,20 @@ class KafkaSource:
         positions = self.next_offsets
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                try:
+                    batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                except (TimeoutError, KafkaError, OSError):
+                    raise
+                except Exception as err:  # raised inside aiokafka's unpacking: the patch?
+                    if self._records_failed(err):
+                        await asyncio.sleep(1.0)
+                    continue
                 for tp, events in batches.items():
                     if events:
+                        if type(events[0]) is not Event or type(events[-1]) is not Event:
+                            events = self._convert(tp, events)
+                            if not events:
+                                continue
                         extend(events)
                         positions[tp] = events[-1].offset + 1
                 if time.monotonic() >= next_discovery:
@@ -326,6 +344,56 @@ class KafkaSource:
                     return
                 await asyncio.sleep(1.0)
                 next_discovery = 0.0  # probe the cluster again at once
+
+    def _convert(self, tp: TopicPartition, batch: list[Any]) -> list[Event]:
+        """A batch the record patch did not make ``Event``s of, converted; said once."""
+        foreign = next(r for r in batch if type(r) is not Event)
+        events, failed = as_events(tp, batch)
+        self.converted_records += len(events)
+        if failed:
+            self.unconverted_records += failed
+            self.sink.add_dropped(failed)
+        if not self._degraded:
+            self._degraded = (
+                f"degraded: the aiokafka record patch gave {type(foreign).__name__}, not "
+                "Event; records are converted (slower)"
+            )
+            self._report()
+        return events
+
+    def _records_failed(self, err: Exception) -> bool:
+        """An exception from inside ``getmany``: the first one turns the record patch off
+        for this consumer (aiokafka's own records, converted); every partition is sought
+        back to the next offset evmon has not shown, so nothing read meanwhile is lost.
+        True when the patch was off already (then it is an error like any other)."""
+        consumer = self.consumer
+        assert consumer is not None
+        cause = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        again = self._patch_off
+        if again:
+            self._error = f"reading records failed ({cause})"
+        else:
+            self._patch_off = True
+            stop_events(consumer)
+            self._degraded = (
+                f"degraded: the aiokafka record patch failed ({cause}); aiokafka's own "
+                "records are converted (slower)"
+            )
+        assigned = consumer.assignment()
+        for tp, offset in self.next_offsets.items():
+            if tp in assigned:
+                consumer.seek(tp, offset)
+        self._report()
+        return again
+
+    def summary(self) -> str:
+        """One line for the end of a tail: records the patch did not make (see ``_convert``
+        and ``_records_failed``); "" when there were none."""
+        if not self._degraded:
+            return ""
+        lost = f", {self.unconverted_records} left out" if self.unconverted_records else ""
+        what = self._degraded.removeprefix("degraded: ")
+        return f"Kafka: {what}: {self.converted_records} records converted{lost}"
 
     async def close(self) -> None:
         for task in (self._watcher, self._task):

@@ -22,12 +22,12 @@ from nats.aio.msg import Msg
 
 from evmon.config import NatsSettings
 from evmon.errors import UsageError
-from evmon.model import Event, new_event
+from evmon.model import ConnectionStatus, Event, new_event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.nats.connect import connect_nats
 from evmon.sources.nats.cutoffs import CutOffs, ServerCutOff
-from evmon.sources.nats.wire import RawHeaderClient, parse_header_block, sid_of
+from evmon.sources.nats.wire import RawHeaderClient, msg_headers, parse_header_block, sid_of
 
 __all__ = ["PENDING_BYTES_LIMIT", "PENDING_MSGS_LIMIT", "NatsSource"]
 
@@ -117,7 +117,7 @@ class _PendingEvents:
         )
         self._bytes += size
 
-    def _hand_over(self) -> None:
+    def hand_over(self) -> None:
         events = self._events
         if events:
             self._events = []
@@ -129,11 +129,11 @@ class _PendingEvents:
         while True:
             await wake.wait()
             wake.clear()
-            self._hand_over()
+            self.hand_over()
 
     def close(self) -> None:
         self._task.cancel()
-        self._hand_over()
+        self.hand_over()
 
 
 class NatsSource:
@@ -167,12 +167,53 @@ class NatsSource:
         self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
         self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
         #: Slow-consumer cut-offs: named in the status, counted in ``cut_offs.intervals``.
-        self.cut_offs = CutOffs(on_status, jetstream=bool(self.streams))
+        self.cut_offs = CutOffs(self._relay, jetstream=bool(self.streams))
+        #: Core subscriptions whose parser-side delivery raised and fell back to nats-py's
+        #: own; ``degraded`` says why (the first fault), in one line; "" while none has.
+        self.delivery_faults = 0
+        self.degraded = ""
+        self._fault_cause = ""
+        self._last_status: ConnectionStatus | None = None
 
     def summary(self) -> str:
         """One line for the end of a tail ("" when there is nothing to say): the
-        slow-consumer cut-offs (``CutOffs.summary``)."""
-        return self.cut_offs.summary()
+        slow-consumer cut-offs (``CutOffs.summary``), a delivery that fell back."""
+        lines = [self.cut_offs.summary()]
+        if self.delivery_faults:
+            n = self.delivery_faults
+            subs = "subscription" if n == 1 else "subscriptions"
+            lines.append(
+                f"{n} NATS {subs} fell back to nats-py's delivery after a parser-side fault "
+                f"({self._fault_cause})"
+            )
+        return "; ".join(line for line in lines if line)
+
+    def _relay(self, status: ConnectionStatus) -> None:
+        """The status on its way out: a degraded delivery is named in the connected detail
+        (before anything else it says) for as long as the source runs."""
+        self._last_status = status
+        if self.degraded and status.state == "connected":
+            extra = "" if status.detail in status.url else status.detail  # not the host
+            detail = f"degraded: {self.degraded}" + (f"; {extra}" if extra else "")
+            status = ConnectionStatus(status.source, status.url, status.state, detail)
+        self.on_status(status)
+
+    def _direct_fault(self, subject: str, pending: _PendingEvents, err: BaseException) -> None:
+        """Called by the client when a subscription's parser-side handler raised, before
+        the message that failed goes to nats-py's own path: what the handler took before
+        the fault reaches the sink first, then the fault is counted and said."""
+        with contextlib.suppress(Exception):
+            pending.hand_over()
+        self.delivery_faults += 1
+        if not self.degraded:
+            cause = self._fault_cause = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+            self.degraded = (
+                f"parser-side delivery failed on {subject} ({cause}); nats-py's own "
+                "delivery took over"
+            )
+        last = self._last_status
+        if last is not None and last.state == "connected":
+            self._relay(last)
 
     def _on_error(self, err: Exception) -> None:
         if isinstance(err, ServerCutOff):
@@ -197,14 +238,32 @@ class NatsSource:
 
     async def _subscribe_core(self, subject: str) -> None:
         assert self.nc is not None
+        sink = self.sink
+
+        async def fallback(msg: Msg) -> None:
+            """nats-py's own delivery, used only after the parser-side handler failed."""
+            try:
+                sink.append(new_event("nats", msg.subject, msg.data, _now(), msg_headers(msg)))
+            except Exception:  # nats-py would hand it to error_cb: "reconnecting"
+                sink.add_dropped(1)
+
         try:
-            sub = await self.nc.subscribe(subject)
+            sub = await self.nc.subscribe(
+                subject,
+                cb=fallback,
+                pending_msgs_limit=self.pending_msgs_limit,
+                pending_bytes_limit=self.pending_bytes_limit,
+            )
         except nats.errors.BadSubjectError:
             raise UsageError(f"invalid NATS subject {subject!r}") from None
         pending = _PendingEvents(self.sink, self.pending_msgs_limit, self.pending_bytes_limit)
         nc = self.nc
         if isinstance(nc, RawHeaderClient):
-            nc.deliver_directly(sid_of(sub), pending.receive)
+            nc.deliver_directly(
+                sid_of(sub),
+                pending.receive,
+                lambda err: self._direct_fault(subject, pending, err),
+            )
         else:  # pragma: no cover - connect_nats always builds a RawHeaderClient
             raise TypeError("evmon's NATS source needs a RawHeaderClient")
         self._pending.append(pending)

@@ -130,6 +130,10 @@ class RawHeaderClient(Client):
     #: parser: no ``Msg``, no asyncio queue, no task switch and coroutine per message. That
     #: dispatch is about half of what a raw nats-py callback subscriber spends per message.
     _direct: dict[int, Callable[[bytes, bytes, bytes], None]] | None = None
+    #: sid -> what to call (once) when that subscription's handler raised.
+    _on_fault: dict[int, Callable[[BaseException], None]] | None = None
+    #: Direct subscriptions that fell back to nats-py's own delivery after a fault.
+    direct_faults = 0
 
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
@@ -141,8 +145,25 @@ class RawHeaderClient(Client):
         stats = self.stats
         stats["in_msgs"] += 1
         stats["in_bytes"] += len(data)
-        handler(subject, data, headers)
+        try:
+            handler(subject, data, headers)
+        except Exception as err:
+            # An exception here would end nats-py's read loop: every later message lost,
+            # nothing counted, the status still "connected". Contain it instead: this
+            # subscription goes back to nats-py's own path (its callback), starting with
+            # the message that failed, and the source says it is degraded.
+            stats["in_msgs"] -= 1
+            stats["in_bytes"] -= len(data)
+            self._fall_back(sid, err)
+            return await super()._process_msg(sid, subject, reply, data, headers)
         return None
+
+    def _fall_back(self, sid: int, err: BaseException) -> None:
+        self.direct_faults += 1
+        on_fault = self._on_fault.pop(sid, None) if self._on_fault else None
+        self.stop_direct(sid)
+        if on_fault is not None:
+            on_fault(err)
 
     #: Why the connection was last lost, when nats-py knows: it calls ``disconnected_cb``
     #: without a reason, and a stale connection (the server stopped answering pings: frozen,
@@ -159,16 +180,33 @@ class RawHeaderClient(Client):
             self.lost_cid = self.client_id
         await super()._process_op_err(e)
 
-    def deliver_directly(self, sid: int, handler: Callable[[bytes, bytes, bytes], None]) -> None:
+    def deliver_directly(
+        self,
+        sid: int,
+        handler: Callable[[bytes, bytes, bytes], None],
+        on_fault: Callable[[BaseException], None] | None = None,
+    ) -> None:
         """Hand every message of subscription ``sid`` to ``handler(subject, data, headers)``
-        from the parser (``headers`` is the raw block or empty)."""
+        from the parser (``headers`` is the raw block or empty).
+
+        When ``handler`` raises, the subscription falls back to nats-py's own delivery (the
+        callback it was subscribed with) for that message and every later one, and
+        ``on_fault(error)`` is called once, before that message is queued there. The
+        connection and the read loop go on.
+        """
         if self._direct is None:
             self._direct = {}
         self._direct[sid] = handler
+        if on_fault is not None:
+            if self._on_fault is None:
+                self._on_fault = {}
+            self._on_fault[sid] = on_fault
 
     def stop_direct(self, sid: int) -> None:
         if self._direct:
             self._direct.pop(sid, None)
+        if self._on_fault:
+            self._on_fault.pop(sid, None)
 
     async def _process_headers(self, headers: Any) -> Any:
         if not headers:  # most messages: no second coroutine (the parent returns None too)
