@@ -207,11 +207,15 @@ EXAMPLES_LAG = """examples:
   evmon lag --nats nats://127.0.0.1:4222 --stream ORDERS --consumer worker --format json
   evmon lag --kafka 127.0.0.1:9092 --nats nats://127.0.0.1:4222 --watch 5 --window 10
   evmon lag --nats nats://127.0.0.1:4222 --fail-on STALL,STOP --window 3 --watch 10  # exit 3
+  evmon lag --kafka 127.0.0.1:9092 --group billing --members   # client id, host, partitions
 
 status (over the last --window samples): OK keeping up (lag at or below --allowed-lag at some
 sample, or the position moves and lag is not only growing); WARN progressing but falling
 further behind; STALL alive but the position does not move; STOP nobody consuming and no
-progress; ERR gone or the query failed. One-shot reports are OK or ERR.
+progress; ERR gone or the query failed. One-shot reports are OK, NOCOMMIT or ERR.
+NOCOMMIT: the Kafka group never committed on that partition; the lag counts from the log
+start and is never judged: a client starting at newest skips those records, at oldest reads
+them (its initial-offset policy decides, and no broker knows it).
 """
 
 
@@ -343,7 +347,13 @@ def _add_lag_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="STATUS[,STATUS]",
         help="for cron and health checks: take --window samples --watch seconds apart "
         "(default 5), print the last table, exit 3 if any row ends in one of these statuses "
-        "(OK, WARN, STALL, STOP, ERR), else 0",
+        "(OK, NOCOMMIT, WARN, STALL, STOP, ERR), else 0",
+    )
+    out.add_argument(
+        "--members",
+        action="store_true",
+        help="list each Kafka group's members (consumer id, host, client id, assigned "
+        "partitions) instead of the lag, like kafka-consumer-groups --describe --members",
     )
     lag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 

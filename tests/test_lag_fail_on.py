@@ -99,13 +99,14 @@ async def test_one_sample_is_ok_or_err(nats_url: str, stream: str) -> None:
 def test_unknown_status_is_a_usage_error(value: str) -> None:
     res = run_evmon(["lag", "--nats", "nats://127.0.0.1:1", "--fail-on", value])
     line = one_line_error(res)
-    assert "--fail-on" in line and "OK, WARN, STALL, STOP, ERR" in line
+    assert "--fail-on" in line and "OK, NOCOMMIT, WARN, STALL, STOP, ERR" in line
     with pytest.raises(UsageError):
         parse_fail_on(value)
 
 
 def test_parse_fail_on() -> None:
     assert parse_fail_on(" stall ,STOP") == frozenset({"STALL", "STOP"})
+    assert parse_fail_on("nocommit") == frozenset({"NOCOMMIT"})
 
 
 def test_trend_is_a_sparkline_and_the_change() -> None:

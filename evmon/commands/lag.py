@@ -10,7 +10,12 @@ succeed, so a wrong address ends the command at once.
 
 ``--fail-on STALL,STOP`` is for cron and health checks: ``--window`` refreshes ``--watch``
 seconds apart (default 5), only the last table printed, exit 3 when a row ends in one of
-those statuses (``EXIT_FOUND``), else 0.
+those statuses (``EXIT_FOUND``), else 0. ``NOCOMMIT`` is a status too: a Kafka partition its
+group never committed on, described in the row's NOTE (``evmon.lag.nocommit_note``).
+
+``--members`` prints the groups' members instead of their lag, like ``kafka-consumer-groups
+--describe --members --verbose`` (``members_table``; ``--format json``: ``members_records``).
+A JetStream consumer has no member list: the table says so in one line, the JSON leaves it out.
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ from evmon.lag import (
     LagHistory,
     LagPoller,
     SystemLag,
+    nocommit_note,
     sparkline,
 )
 
 CLEAR = "\x1b[H\x1b[2J"
-COLOURS = {"OK": "32", "WARN": "33", "STALL": "31", "STOP": "31", "ERR": "1;31"}
+COLOURS = {"OK": "32", "NOCOMMIT": "36", "WARN": "33", "STALL": "31", "STOP": "31", "ERR": "1;31"}
 #: ``--fail-on`` found a row in one of its statuses (README: exit codes).
 EXIT_FOUND = 3
 #: Seconds between the samples of ``--fail-on`` when ``--watch`` does not say.
@@ -83,6 +89,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--allowed-lag cannot be negative")
     if getattr(args, "fail_on", None) is not None:
         parse_fail_on(args.fail_on)
+        if getattr(args, "members", False):
+            raise UsageError("--members lists members, --fail-on judges lag: use one of them")
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -174,6 +182,12 @@ def _emit(
         out.write((terminal_json(data) if tty else data).decode() + "\n")
         out.flush()
         return
+    members = getattr(args, "members", False)
+    if members and args.format == "json":
+        data = orjson.dumps(members_records(reports))
+        out.write((terminal_json(data) if tty else data).decode() + "\n")
+        out.flush()
+        return
     colour = tty and "NO_COLOR" not in os.environ
     blocks = SPARK_BLOCKS if _can_show(out, SPARK_BLOCKS) else SPARK_ASCII
     parts = []
@@ -184,7 +198,10 @@ def _emit(
             + ("  (Ctrl+C to stop)" if tty else "")
         )
     for r in reports:
-        parts.append(render_table(r.name.lower(), r.rows, r.history, colour, blocks))
+        if members:
+            parts.append(members_table(r.name.lower(), r.rows))
+        else:
+            parts.append(render_table(r.name.lower(), r.rows, r.history, colour, blocks))
     text = "\n\n".join(parts) + "\n"
     if watching:
         text = CLEAR + text if tty else text + "\n"
@@ -270,19 +287,100 @@ def render_table(
     header = [*(KAFKA_COLUMNS if kafka else JS_COLUMNS), *TAIL_COLUMNS]
     cells = _kafka_cells if kafka else _js_cells
     text_cols = {0, 1, 3} if kafka else {0, 1}
-    table = [
-        [*map(_cell, cells(r)), _trend(history, r.key, blocks), r.status]
-        for r in sorted(rows, key=_order)
-    ]
+    ordered = sorted(rows, key=_order)
+    table = [[*map(_cell, cells(r)), _trend(history, r.key, blocks), r.status] for r in ordered]
+    status_col = len(header) - 1
+    if any(r.status == "NOCOMMIT" for r in ordered):  # say what the status means, in words
+        header.append("NOTE")
+        for values, r in zip(table, ordered, strict=True):
+            values.append(nocommit_note(r) if r.status == "NOCOMMIT" else "")
     widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
 
     def line(values: list[str], paint: bool) -> str:
         out = []
         for i, (v, w) in enumerate(zip(values, widths, strict=True)):
-            if i == len(values) - 1:  # the status: last, unpadded, coloured on a terminal
-                out.append(f"\x1b[{COLOURS[v]}m{v}\x1b[0m" if paint and v in COLOURS else v)
+            last = i == len(values) - 1  # the status, or the note after it: unpadded
+            if i == status_col:  # coloured on a terminal
+                text = f"\x1b[{COLOURS[v]}m{v}\x1b[0m" if paint and v in COLOURS else v
+                out.append(text if last else text + " " * (w - len(v)))
+            elif last:
+                out.append(v)
             else:
                 out.append(v.ljust(w) if i in text_cols else v.rjust(w))
         return "  ".join(out).rstrip()
 
     return "\n".join([title, line(header, False), *(line(t, colour) for t in table)])
+
+
+MEMBER_COLUMNS = ("GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT")
+#: What ``--members`` says for JetStream: a consumer is one cursor on the server, not a group.
+JETSTREAM_MEMBERS = (
+    "JetStream consumers: no members to list (a consumer is one cursor kept by the server; "
+    "the lag table's WAITING column counts the pull requests waiting on it)"
+)
+
+
+def _groups(rows: Sequence[KafkaLagRow]) -> list[KafkaLagRow]:
+    """The first row of each group, by group name (a group's rows share its member list)."""
+    first: dict[str, KafkaLagRow] = {}
+    for row in rows:
+        first.setdefault(row.group, row)
+    return [first[name] for name in sorted(first)]
+
+
+def members_records(reports: Sequence[SystemLag[Any]]) -> list[dict[str, Any]]:
+    """``--members --format json``: one object per Kafka group (README: lag --members).
+    ``members`` is null when the broker could not describe them (a consumer-protocol group
+    on a broker without ConsumerGroupDescribe), ``[]`` when the group has none."""
+    out: list[dict[str, Any]] = []
+    for report in reports:
+        if report.name != "Kafka":
+            continue
+        for row in _groups(report.rows):
+            out.append(
+                {
+                    "system": "kafka",
+                    "group": row.group,
+                    "state": row.state,
+                    "members": None
+                    if row.members is None
+                    else [m.to_record() for m in row.member_list],
+                }
+            )
+    return out
+
+
+def members_table(system: str, rows: Sequence[Any]) -> str:
+    """``--members``: one line per member, columns as ``kafka-consumer-groups --describe
+    --members --verbose`` prints them; a group with none says so."""
+    if system != "kafka":
+        return JETSTREAM_MEMBERS
+    title = "Kafka consumer group members"
+    if not rows:
+        return f"{title}: no groups"
+    table: list[list[str]] = []
+    quiet: list[str] = []
+    for row in _groups(rows):
+        if row.members is None:
+            quiet.append(f"{_cell(row.group)}: members unknown ({_cell(row.state)})")
+        elif not row.member_list:
+            quiet.append(f"{_cell(row.group)}: no active members ({_cell(row.state)})")
+        for m in row.member_list:
+            parts = m.assignment_text()
+            values = (row.group, m.member_id, m.host, m.client_id, len(m.assignment), parts)
+            table.append([_cell(v) if v != "" else "-" for v in values])
+    lines = [title]
+    if table:
+        header = list(MEMBER_COLUMNS)
+        widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
+
+        def line(values: list[str]) -> str:
+            cells = [
+                v.rjust(w) if i == 4 else v.ljust(w)
+                for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            ]
+            return "  ".join(cells).rstrip()
+
+        lines += [line(header), *(line(t) for t in table)]
+    lines += quiet
+    return "\n".join(lines)

@@ -2,9 +2,9 @@
 (``evmon.lag.status``), and the ``LagPoller`` that takes one round of both brokers
 (``evmon.lag.poller``), shared by ``evmon lag`` and the dashboard's lag screen.
 
-The package root re-exports both modules' public names; callers import from here. The broker
-clients (``evmon.sources.kafka_admin``, ``evmon.sources.nats_admin``) build the rows from
-``evmon.lag.status`` and the poller imports them only when a system is watched, so the
+The package root re-exports both modules' public names; callers import from here. The
+broker clients (``evmon.sources.kafka.group_lag``, ``evmon.sources.nats.jetstream_lag``) build
+the rows from ``evmon.lag.status`` and the poller imports them only when a system is watched, so the
 import graph has no cycle and ``evmon lag --nats`` never loads aiokafka.
 """
 
@@ -20,11 +20,13 @@ from evmon.lag.status import (
     JetStreamLagRow,
     KafkaGroupSummary,
     KafkaLagRow,
+    KafkaMember,
     LagHistory,
     LagRow,
     Sample,
     Status,
     evaluate,
+    nocommit_note,
     sparkline,
     summarize_groups,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "JetStreamLagRow",
     "KafkaGroupSummary",
     "KafkaLagRow",
+    "KafkaMember",
     "LagHistory",
     "LagPoller",
     "LagRow",
@@ -45,6 +48,7 @@ __all__ = [
     "Status",
     "SystemLag",
     "evaluate",
+    "nocommit_note",
     "sparkline",
     "summarize_groups",
 ]

@@ -1,7 +1,8 @@
 """Lag rows, a window of samples per row, and Burrow-style status.
 
-The sources (``sources/kafka_admin.py``, ``sources/nats_admin.py``) return rows whose status
-is only ``OK`` or ``ERR``: one snapshot cannot tell a trend. A ``LagHistory`` per system keeps
+The sources (``sources/kafka/group_lag.py``, ``sources/nats/jetstream_lag.py``) return rows
+whose status is only ``OK``, ``ERR`` or (a Kafka partition with no committed offset)
+``NOCOMMIT``: one snapshot cannot tell a trend. A ``LagHistory`` per system keeps
 the last N samples of every row key and re-evaluates the status over that window (the
 ``LagPoller`` in ``evmon.lag.poller`` keeps one per system)::
 
@@ -27,12 +28,48 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-Status = Literal["OK", "WARN", "STALL", "STOP", "ERR"]
-#: From best to worst: a group shows the worst status of its partitions.
-STATUSES: tuple[Status, ...] = ("OK", "WARN", "STALL", "STOP", "ERR")
+Status = Literal["OK", "NOCOMMIT", "WARN", "STALL", "STOP", "ERR"]
+#: From best to worst: a group shows the worst status of its partitions. ``NOCOMMIT`` (a
+#: Kafka partition the group never committed on) is not judged: where the client starts is
+#: its own initial-offset policy, which no broker reports, so it ranks just above OK.
+STATUSES: tuple[Status, ...] = ("OK", "NOCOMMIT", "WARN", "STALL", "STOP", "ERR")
 DEFAULT_WINDOW = 10
 #: Seconds between refreshes for pollers that are not told otherwise (the dashboard).
 DEFAULT_REFRESH = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaMember:
+    """One member of a consumer group, as DescribeGroups (or ConsumerGroupDescribe) gives it:
+    what ``kafka-consumer-groups --describe --members --verbose`` prints. ``host`` is the
+    broker's view of the client's address (``/10.0.0.7``), as that tool shows it."""
+
+    member_id: str
+    client_id: str
+    host: str
+    assignment: tuple[tuple[str, int], ...] = ()
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "client_id": self.client_id,
+            "host": self.host,
+            "assignment": [{"topic": t, "partition": p} for t, p in sorted(self.assignment)],
+        }
+
+    def assignment_text(self) -> str:
+        """``orders(0,1),payments(2)``: the ASSIGNMENT column of kafka-consumer-groups."""
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in sorted(self.assignment):
+            by_topic.setdefault(topic, []).append(partition)
+        return ",".join(f"{t}({','.join(map(str, ps))})" for t, ps in by_topic.items())
+
+
+def nocommit_note(row: KafkaLagRow) -> str:
+    """What a ``NOCOMMIT`` row means, in the words the table prints: the records between the
+    log start and the end are skipped by a client starting at newest, read by one at oldest."""
+    n = "?" if row.lag is None else str(row.lag)
+    return f"no commit: a client starting at newest skips {n}, at oldest reads {n}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +77,15 @@ class KafkaLagRow:
     """One partition of one consumer group (or the group alone when it has no partitions).
 
     ``committed`` is None when the group never committed on the partition; ``lag`` then
-    counts from the log start offset. ``members`` is None when the broker could not tell (a
+    counts from the log start offset and the status is ``NOCOMMIT`` (``nocommit_note``
+    says it in words). ``members`` is None when the broker could not tell (a
     consumer-protocol group on a broker without ConsumerGroupDescribe). ``topic`` and
     ``partition`` are None only on the single row of a group that has no partition at all.
     ``active_at`` (not part of the record) is the snapshot time when the group had members
-    (or when their number is unknown), else None.
+    (or when their number is unknown), else None. ``member_list`` (not part of the lag
+    record: ``evmon lag --members`` prints it) is the group's members as the broker
+    described them, the same tuple on every row of the group; empty when ``members`` is 0
+    or None.
     """
 
     group: str
@@ -57,6 +98,7 @@ class KafkaLagRow:
     lag: int | None
     status: Status = "OK"
     active_at: float | None = field(default=None, compare=False)
+    member_list: tuple[KafkaMember, ...] = field(default=(), compare=False)
 
     @property
     def key(self) -> tuple[str, str | None, int | None]:
@@ -259,7 +301,9 @@ class LagHistory(Generic[R]):
     """The last ``window`` samples per row key, and the status they give.
 
     A row the source already marked ``ERR`` stays ``ERR`` and adds no sample; a row without a
-    lag (a group with no partitions) keeps the source's status.
+    lag (a group with no partitions) keeps the source's status. A ``NOCOMMIT`` row adds its
+    sample (for the trend) and stays ``NOCOMMIT``: with no committed position there is no
+    progress to judge, so it is never STALL or STOP.
     """
 
     def __init__(self, window: int = DEFAULT_WINDOW, allowed_lag: int = 0) -> None:
@@ -296,6 +340,9 @@ class LagHistory(Generic[R]):
                 out.append(row)
                 continue
             track.samples.append(Sample(now, row.position, lag, row.active_at))
+            if row.status == "NOCOMMIT":  # never judged: the sample only draws the trend
+                out.append(row)
+                continue
             status = evaluate(track.samples, self.allowed_lag)
             out.append(row if status == row.status else dataclasses.replace(row, status=status))
         for key in list(self._tracks):

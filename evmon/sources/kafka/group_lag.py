@@ -21,8 +21,15 @@ next refresh when the previous one ends); ``close()`` when done.
 
 Which partitions a group has: those assigned to its members, those it committed on, and
 every other partition of the topics it committed on — a partition it never committed on shows
-``committed: null`` and the lag from the log start offset, so a partition nobody reads (or
-one added to the topic) shows up as lag instead of hiding.
+``committed: null``, the lag from the log start offset and the status ``NOCOMMIT`` (never
+judged STALL or STOP: a client on OffsetNewest/``latest`` that commits nothing is healthy and
+will never read those records, one that forgot to commit will replay them all on restart, and
+only the client knows its policy), so a partition nobody reads (or one added to the topic)
+shows up instead of hiding.
+
+Members (``KafkaLagRow.member_list``: member id, client id, host, assigned partitions, what
+``kafka-consumer-groups --describe --members --verbose`` shows) come from the same
+DescribeGroups (or ConsumerGroupDescribe) response, so listing them costs no request.
 
 KIP-848 groups (``group.protocol=consumer``) look Dead and empty to classic DescribeGroups.
 aiokafka 0.14 cannot send ConsumerGroupDescribe (API 69), so evmon encodes v0 itself with
@@ -30,8 +37,9 @@ aiokafka's protocol types. A broker without that API gets the state ``unknown (c
 protocol)`` and ``members: null`` — never "empty".
 
 aiokafka's own ``describe_consumer_groups`` cannot decode a v3 response (it parses it with the
-v2 schema) and its ``list_consumer_group_offsets`` reports errors from the wrong field, hence the
-raw requests (built in ``protocol``).
+v2 schema: with two groups or more it fails with "Buffer underrun decoding string", checked on
+aiokafka 0.14 and Kafka 4) and its ``list_consumer_group_offsets`` reports errors from the wrong
+field, hence the raw requests (built in ``protocol``).
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from aiokafka.structs import TopicPartition
 
 from evmon.config import KafkaSettings
 from evmon.errors import RuntimeFailure
-from evmon.lag.status import KafkaLagRow, Status
+from evmon.lag.status import KafkaLagRow, KafkaMember, Status
 from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
 from evmon.sources.kafka.protocol import (
     ConsumerGroupDescribe,
@@ -86,6 +94,7 @@ class _Group:
     state: str = "Dead"
     members: int | None = 0
     assigned: set[TP] = field(default_factory=set)
+    member_list: list[KafkaMember] = field(default_factory=list)
     committed: dict[TP, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -203,8 +212,10 @@ class KafkaLagClient:
                 continue
             g.state = state
             g.members = len(members)
-            for member in members:
-                g.assigned.update(decode_assignment(member[4]))
+            for member_id, client_id, host, _metadata, assignment in members:
+                tps = decode_assignment(assignment)
+                g.assigned.update(tps)
+                g.member_list.append(KafkaMember(member_id, client_id, host, tuple(sorted(tps))))
 
     async def _describe_848(self, node: int, groups: list[_Group]) -> None:
         by_name = {g.name: g for g in groups}
@@ -223,8 +234,10 @@ class KafkaLagClient:
             g.members = len(members)
             for member in members:
                 topics = member[8][0] or []
-                for _tid, topic, parts, _t in topics:
-                    g.assigned.update((topic, p) for p in parts or [])
+                tps = sorted((topic, p) for _tid, topic, parts, _t in topics for p in parts or [])
+                g.assigned.update(tps)
+                # member_id, instance_id, rack_id, epoch, client_id, client_host, ...
+                g.member_list.append(KafkaMember(member[0], member[4], member[5], tuple(tps)))
 
     async def _fetch_committed(self, g: _Group) -> None:
         if g.coordinator is None or g.error is not None:
@@ -288,18 +301,27 @@ def _rows(
         g.state, g.members = UNKNOWN_848, None
     state = f"error ({g.error})" if g.error else g.state
     alive = None if g.members == 0 else now  # unknown members: do not claim nobody is there
+    members = tuple(sorted(g.member_list, key=lambda m: (m.client_id, m.host, m.member_id)))
     if g.error or not tps:
         gone = g.error is not None or (g.state == "Dead" and g.listed_type is None)
         status: Status = "ERR" if gone else "OK"
-        return [KafkaLagRow(g.name, state, g.members, None, None, None, None, None, status, alive)]
+        return [
+            KafkaLagRow(
+                g.name, state, g.members, None, None, None, None, None, status, alive, members
+            )
+        ]
     rows = []
     for tp in tps:
         committed = g.committed.get(tp)
         end, start = ends.get(tp), starts.get(tp)
         base = committed if committed is not None else start
         lag = None if end is None or base is None else max(end - base, 0)
-        status = "ERR" if lag is None else "OK"  # the partition's offsets are unknown
-        rows.append(KafkaLagRow(g.name, state, g.members, *tp, committed, end, lag, status, alive))
+        # ERR: the partition's offsets are unknown; NOCOMMIT: where the client starts is its
+        # own initial-offset policy, which no broker reports, so it is not judged a stall
+        status = "ERR" if lag is None else "NOCOMMIT" if committed is None else "OK"
+        rows.append(
+            KafkaLagRow(g.name, state, g.members, *tp, committed, end, lag, status, alive, members)
+        )
     return rows
 
 
