@@ -4,9 +4,12 @@ filter shown in the payload preview. Deterministic sample data (``evmon.tui.samp
 
 from __future__ import annotations
 
+from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.lag import LagScreen
+from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.widgets.lag_tables import LagTable
-from tests.test_tui_snapshots import connected_dashboard, lag_screen
+from tests.test_tui_snapshots import connected_dashboard, dashboard, fed, lag_screen
+from tests.waiting import async_wait_for
 
 
 def drawn_columns(table: LagTable) -> list[str]:
@@ -44,3 +47,60 @@ async def test_the_lag_tables_put_status_first_when_narrow_and_back_when_wide() 
         await pilot.pause()
         assert not kafka.narrow and drawn_columns(kafka)[-1] == "status"
         assert "ledger-sync" in (kafka.cursor_key or "")
+
+
+# --------------------------------------------------------------------------- detail, payload, help
+
+
+async def test_escape_leaves_the_full_screen_detail_and_the_payload_view() -> None:
+    app = dashboard()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await fed(pilot)
+        events, detail = app.event_list, app.dashboard.detail
+        await pilot.press("enter")  # under 100 columns the detail takes the list's place
+        await pilot.pause()
+        assert detail.display and detail.has_focus and not events.display
+
+        await pilot.press("f")  # the full payload over it
+        await async_wait_for(lambda: isinstance(app.screen, PayloadScreen), message="payload")
+        await pilot.press("escape")
+        await async_wait_for(lambda: app.screen is app.dashboard, message="payload closed")
+        assert detail.display and detail.has_focus  # back in the detail
+
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not detail.display and events.display and events.has_focus
+        assert not app.detail_visible
+
+        await pilot.press("escape")  # with no detail open, escape changes nothing
+        await pilot.pause()
+        assert app.screen is app.dashboard and events.has_focus and not detail.display
+
+
+async def test_shift_tab_reaches_the_subject_tree_as_help_says() -> None:
+    app = dashboard()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await fed(pilot)
+        assert app.event_list.has_focus
+        await pilot.press("shift+tab")
+        assert app.subject_tree.has_focus
+        await pilot.press("tab")
+        assert app.event_list.has_focus
+
+        await pilot.press("question_mark")
+        await async_wait_for(lambda: isinstance(app.screen, HelpScreen), message="help")
+        screen = app.screen
+        assert isinstance(screen, HelpScreen)
+        lines = screen.binding_texts()
+        assert "tab shift+tab Move the focus: filter, subject tree, events, detail" in lines
+        assert any(line.startswith("shift+tab Reach it from the event list") for line in lines)
+        assert "escape Close the detail" in lines
+
+    app = dashboard()
+    async with app.run_test(size=(80, 24)) as pilot:  # no tree under 100 columns until t
+        await fed(pilot)
+        assert not app.subject_tree.display
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("shift+tab")
+        assert app.subject_tree.has_focus

@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from evmon.tui.screens.help import HelpSection
+from evmon.tui.widgets.detail import DetailPane
 from evmon.tui.widgets.event_list import EventList
 from evmon.tui.widgets.filter_bar import FilterInput
 
@@ -83,10 +84,22 @@ def dashboard_bindings(app: EvmonApp) -> list[BindingType]:
 def help_sections(app: EvmonApp) -> list[HelpSection]:
     dashboard = binding_rows(app, _noted(app, dashboard_bindings(app)))
     dashboard.append(("ctrl+p", "Command palette: every action by name"))
+    dashboard.append(("tab shift+tab", "Move the focus: filter, subject tree, events, detail"))
+    tree = [
+        ("shift+tab", "Reach it from the event list (under 100 columns: t shows it first)"),
+        ("enter", "Filter to the subject"),
+        ("space", "Expand / collapse"),
+    ]
+    detail = [
+        *binding_rows(app, DetailPane.BINDINGS),
+        ("enter", "Close the detail (from the event list or the detail)"),
+        ("f", "The full payload"),
+    ]
     return [
         ("Dashboard", dashboard),
         ("Event list", binding_rows(app, EventList.BINDINGS)),
-        ("Subject tree", [("enter", "Filter to the subject"), ("space", "Expand / collapse")]),
+        ("Subject tree", tree),
+        ("Event detail (enter)", detail),
         ("Filter bar", binding_rows(app, FilterInput.BINDINGS)),
         ("Full payload view", [("arrows pgup pgdn", "Scroll"), ("escape f q", "Close")]),
     ]

@@ -9,7 +9,7 @@ a small one does; the full payload opens in ``PayloadScreen`` (``f``).
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Console, Group, RenderableType
 from rich.highlighter import JSONHighlighter
@@ -17,6 +17,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -75,6 +76,12 @@ def _bytes_text(value: bytes) -> Text:
 
 class DetailPane(VerticalScroll, can_focus=True):
     """The highlighted event, formatted; ``show(None)`` when there is none."""
+
+    #: Under 100 columns the open pane takes the list's place (and the focus): ``escape``
+    #: closes it there as it closes every other full-screen view (``enter`` does too).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "screen.toggle_detail", "Close the detail", show=False),
+    ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
