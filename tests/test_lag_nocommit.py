@@ -147,7 +147,7 @@ def test_members_table_is_like_kafka_consumer_groups_members_verbose() -> None:
     assert lines[1].split() == [
         "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT",
     ]  # fmt: skip
-    assert lines[2].split() == ["g", "svc-1-aa", "/10.0.0.7", "svc-1", "3", "t(0,1),u(2)"]
+    assert lines[2].split() == ["g", "svc-1-aa", "/10.0.0.7", "svc-1", "3", "t:0,1;u:2"]
     assert lines[3].split() == ["g", "svc-2-bb", "/10.0.0.8", "svc-2", "0", "-"]
     assert lines[4:] == [
         "idle: no active members (Empty)",

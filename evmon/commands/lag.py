@@ -176,15 +176,13 @@ def _emit(
     watching: bool | None = None,
 ) -> None:
     watching = args.watch is not None if watching is None else watching
-    if args.format == "json":
-        records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
-        data = orjson.dumps(records)
-        out.write((terminal_json(data) if tty else data).decode() + "\n")
-        out.flush()
-        return
     members = getattr(args, "members", False)
-    if members and args.format == "json":
-        data = orjson.dumps(members_records(reports))
+    if args.format == "json":
+        if members:
+            records = members_records(reports)
+        else:
+            records = [row.to_record() for r in reports for row in sorted(r.rows, key=_order)]
+        data = orjson.dumps(records)
         out.write((terminal_json(data) if tty else data).decode() + "\n")
         out.flush()
         return

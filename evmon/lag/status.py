@@ -58,11 +58,12 @@ class KafkaMember:
         }
 
     def assignment_text(self) -> str:
-        """``orders(0,1),payments(2)``: the ASSIGNMENT column of kafka-consumer-groups."""
+        """``orders:0,1;payments:2``: the CURRENT-ASSIGNMENT column of Kafka 4's
+        ``kafka-consumer-groups --describe --members --verbose``; ``-`` for none."""
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(self.assignment):
             by_topic.setdefault(topic, []).append(partition)
-        return ",".join(f"{t}({','.join(map(str, ps))})" for t, ps in by_topic.items())
+        return ";".join(f"{t}:{','.join(map(str, ps))}" for t, ps in by_topic.items()) or "-"
 
 
 def nocommit_note(row: KafkaLagRow) -> str:
