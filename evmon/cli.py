@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from evmon import __version__
+from evmon.commands.interest_cli import add_interest_parser
 from evmon.errors import EvmonError
 
 EXAMPLES_TAIL = """examples:
@@ -581,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     contexts.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_action_parsers(sub)
     _add_demo_parser(sub)
+    add_interest_parser(sub, _add_connection_flags, POSITIVE)
     return parser
 
 
