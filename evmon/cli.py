@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from evmon import __version__
+from evmon.commands import kafka_flags
 from evmon.commands.interest_cli import add_interest_parser
 from evmon.errors import EvmonError
 
@@ -189,6 +190,7 @@ def _add_selection_flags(p: argparse.ArgumentParser) -> None:
         help="where streams and Kafka partitions start: new (default), first, a sequence/"
         "offset number, an RFC 3339 time, or a relative time such as -15m",
     )
+    kafka_flags.add_position_flags(g)
     g.add_argument(
         "--filter",
         metavar="EXPR",
@@ -567,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         "{key} {hcount} {headers} {data}' (also {clock} {source} {topic} {stream} {position} "
         "{size}; \\t, \\n; values escaped, absent ones '-')",
     )
+    kafka_flags.add_until_flag(out)
     tail.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     _add_connect_parser(sub)
     _add_lag_parser(sub)

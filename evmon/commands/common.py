@@ -11,7 +11,7 @@ from evmon.config.resolve import ConnectionFlags, kafka_settings_from, nats_sett
 from evmon.config.settings import KafkaSettings, NatsSettings
 from evmon.errors import UsageError
 from evmon.filter import Filter, FilterError, parse_filter
-from evmon.selection import Start, parse_start
+from evmon.selection import Start, parse_selection
 
 
 def apply_context(args: argparse.Namespace) -> Context | None:
@@ -73,10 +73,21 @@ def kafka_settings(args: argparse.Namespace) -> KafkaSettings | None:
 
 
 def start_position(args: argparse.Namespace) -> Start:
+    """``--from`` with the Kafka positions (``--last``, ``--partition``, tail's ``--until``)."""
     try:
-        return parse_start(args.start)
+        start = parse_selection(
+            args.start,
+            getattr(args, "last", None),
+            getattr(args, "partitions", ()),
+            getattr(args, "until", None),
+        )
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if start.kind == "last" and getattr(args, "streams", None):
+        raise UsageError("--last N counts Kafka offsets: read a JetStream stream with --from")
+    if start.until is not None and getattr(args, "nats", None):
+        raise UsageError("--until bounds a read of Kafka partitions: tail NATS without it")
+    return start
 
 
 def event_filter(expr: str) -> Filter | None:

@@ -261,6 +261,15 @@ class TailWriter:
             self.flush()
 
 
+async def _bounded_end(sources: Sequence[Source], writer: TailWriter) -> None:
+    """``--until``: the tail is done once every bounded source (Kafka) reached its bound;
+    what they read is written by the drain that follows."""
+    ended = [e for src in sources if (e := getattr(src, "ended", None)) is not None]
+    if ended:
+        await asyncio.gather(*(e.wait() for e in ended))
+        writer.done.set()
+
+
 async def run(args: argparse.Namespace) -> int:
     check_selection(args)
     lens, flt = lens_and_filter(args)
@@ -331,6 +340,7 @@ async def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, writer.done.set)
         flusher = asyncio.create_task(writer.flush_forever())
+        bounded = asyncio.create_task(_bounded_end(sources, writer))
         timed_out = False
         try:
             await asyncio.wait_for(writer.done.wait(), args.timeout)
@@ -338,6 +348,7 @@ async def run(args: argparse.Namespace) -> int:
             timed_out = True
         finally:
             flusher.cancel()
+            bounded.cancel()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     finally:

@@ -31,6 +31,7 @@ from evmon.model import ConnectionStatus, Event
 from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
+from evmon.sources.kafka.positions import UntilBounds, check_partitions, last_offsets
 from evmon.sources.kafka.protocol import ApiVersionRequest, consumer_client
 from evmon.sources.kafka.records import AS_EVENTS, as_events, stop_events
 
@@ -48,7 +49,9 @@ class KafkaSource:
     ``start`` applies to the partitions that exist when the tail starts; partitions that
     appear later (new topics matching the pattern, added partitions) are read from their
     beginning so that nothing produced to them is missed. Internal topics (``__*``) are
-    only read when named explicitly.
+    only read when named explicitly. ``start.partitions`` limits every topic to those
+    partitions; with ``start.until`` the read is bounded (``positions.UntilBounds``): only
+    the partitions there at the start are read, and ``ended`` is set once all reached it.
     """
 
     def __init__(
@@ -70,6 +73,9 @@ class KafkaSource:
         except re.error as err:
             raise UsageError(f"bad --topic-pattern {pattern!r}: {err}") from None
         self.start_at = start
+        self.bounds = UntilBounds(start.until) if start.until is not None else None
+        #: Set when a bounded read is over (None: the tail follows the topics live).
+        self.ended = self.bounds.ended if self.bounds is not None else None
         self.on_status = on_status
         self.discovery_interval = discovery_interval
         self.consumer: AIOKafkaConsumer | None = None
@@ -139,12 +145,18 @@ class KafkaSource:
             if missing:
                 names = ", ".join(repr(t) for t in missing)
                 raise UsageError(f"Kafka topic {names} not found on {self.settings.display}")
+            check_partitions(cluster, self.topics, self.start_at.partitions, self.settings.display)
             await self._assign(cluster, initial=True)
+            if self.bounds is not None:
+                await self.bounds.begin(consumer, self.next_offsets)
         except BaseException:
             await self.close()
             raise
 
     def _wanted(self, cluster: Any) -> set[TopicPartition]:
+        if self.bounds is not None and self.next_offsets:
+            return set(self.next_offsets)  # a bounded read keeps the partitions it started on
+        only = self.start_at.partitions
         wanted: set[TopicPartition] = set()
         for topic in cluster.topics():
             named = topic in self.topics
@@ -155,7 +167,8 @@ class KafkaSource:
             )
             if named or matched:
                 for p in cluster.partitions_for_topic(topic) or ():
-                    wanted.add(TopicPartition(topic, p))
+                    if not only or p in only:
+                        wanted.add(TopicPartition(topic, p))
         return wanted
 
     async def _assign(self, cluster: Any, initial: bool = False) -> None:
@@ -189,6 +202,9 @@ class KafkaSource:
             await consumer.seek_to_beginning(*tps)
         elif start.kind == "new":
             await consumer.seek_to_end(*tps)
+        elif start.kind == "last":
+            for tp, offset in (await last_offsets(consumer, tps, start.offset)).items():
+                consumer.seek(tp, offset)
         elif start.kind == "offset":
             begin = await consumer.beginning_offsets(tps)
             end = await consumer.end_offsets(tps)
@@ -311,6 +327,7 @@ class KafkaSource:
         next_discovery = time.monotonic() + self.discovery_interval
         extend = self.sink.extend
         positions = self.next_offsets
+        bounds = self.bounds
         while True:
             try:
                 try:
@@ -327,8 +344,14 @@ class KafkaSource:
                             events = self._convert(tp, events)
                             if not events:
                                 continue
+                        if bounds is not None:
+                            events = bounds.cut(tp, events)
+                            if not events:
+                                continue
                         extend(events)
                         positions[tp] = events[-1].offset + 1
+                if bounds is not None and bounds.open:
+                    await bounds.reached(consumer)
                 if time.monotonic() >= next_discovery:
                     next_discovery = time.monotonic() + self.discovery_interval
                     cluster = await consumer_client(consumer).fetch_all_metadata()
@@ -396,6 +419,8 @@ class KafkaSource:
         return f"Kafka: {what}: {self.converted_records} records converted{lost}"
 
     async def close(self) -> None:
+        if self.bounds is not None:
+            self.bounds.close()
         for task in (self._watcher, self._task):
             if task is not None:
                 task.cancel()
