@@ -8,7 +8,7 @@ lower-cased or JSON-parsed at most once, and only when a term needs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Filter",
     "FilterError",
+    "JsonPath",
     "RegexBudget",
     "parse_filter",
     "subject_matches",
@@ -61,6 +62,8 @@ _EVENT, _TEXT, _LOWER, _JSON = range(4)
 _MISSING = object()
 
 Pred = Callable[[Any], bool]
+#: A ``json:`` term's path: object keys, and list indexes as ints.
+JsonPath = tuple[str | int, ...]
 
 
 class _Term:
@@ -148,6 +151,7 @@ class _Parser:
         self.negative_subjects: list[Callable[[str], bool]] = []
         self.terms: list[_Term] = []
         self.budget: RegexBudget | None = None
+        self.json_paths: dict[str, JsonPath] = {}
 
     def fail(self, start: int, reason: str, end: int | None = None) -> FilterError:
         if end is None:
@@ -398,6 +402,7 @@ class _Parser:
             is_index = step.lstrip("-").isdigit() and step.isascii() and step.count("-") <= 1
             path.append(int(step) if is_index else step)
         self.i += 1
+        self.json_paths.setdefault(raw_path, tuple(path))
         text, quoted = self.value(start)
         expected: Any = text
         if not quoted:
@@ -424,19 +429,23 @@ class Filter:
     ``__call__`` hop (about a tenth of a simple filter's cost).
     """
 
-    __slots__ = ("budget", "expr", "is_empty", "predicate")
+    __slots__ = ("budget", "expr", "is_empty", "json_paths", "predicate")
 
     def __init__(
         self,
         expr: str,
         predicate: Callable[[Event], bool] | None = None,
         budget: RegexBudget | None = None,
+        json_paths: Sequence[tuple[str, JsonPath]] = (),
     ) -> None:
         self.expr = expr
         self.is_empty = predicate is None
         self.predicate: Callable[[Event], bool] = predicate or _match_all
         #: Set when the filter has ``/regex/`` terms: how many events they could not decide.
         self.budget = budget
+        #: The fields its ``json:`` terms look at, as typed and as steps, in order and once
+        #: each (negated ones too): the event list shows them first in the preview.
+        self.json_paths = tuple(json_paths)
 
     def __call__(self, ev: Event) -> bool:
         return self.predicate(ev)
@@ -540,4 +549,4 @@ def parse_filter(expr: str, lens: Lens | None = None) -> Filter:
     """
     parser = _Parser(expr, lens)
     parser.parse()
-    return Filter(expr, _compile(parser), parser.budget)
+    return Filter(expr, _compile(parser), parser.budget, tuple(parser.json_paths.items()))

@@ -4,6 +4,8 @@ filter shown in the payload preview. Deterministic sample data (``evmon.tui.samp
 
 from __future__ import annotations
 
+from evmon.codec.display import preview
+from evmon.filter import parse_filter
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
@@ -104,3 +106,49 @@ async def test_shift_tab_reaches_the_subject_tree_as_help_says() -> None:
         await pilot.pause()
         await pilot.press("shift+tab")
         assert app.subject_tree.has_focus
+
+
+# --------------------------------------------------------------------------- json: in the preview
+
+
+async def test_a_json_filter_shows_its_fields_first_in_the_preview() -> None:
+    app = dashboard()
+    async with app.run_test(size=(220, 36)) as pilot:  # room for the payload after the fields
+        await fed(pilot)
+        events = app.event_list
+        before = events.visible_texts()[-1]
+        assert "total=" not in before  # no json: term: the payload as it comes
+
+        await pilot.press("slash", *"orders.*.created json:currency=EUR !json:total=0", "enter")
+        await async_wait_for(lambda: not app.dashboard.filtering, message="re-filter")
+        await pilot.pause()
+        rows = events.visible_texts()
+        assert rows and all(" currency=EUR · total=" in row for row in rows)
+        first = rows[-1].split("currency=EUR · ", 1)[1]
+        assert first.split(" · ")[0].startswith("total=") and '{"order_id":' in first
+
+        # a path into a list, a field some payloads lack (left out), another filter's field
+        await pilot.press("slash", "ctrl+u", *"json:items.0.qty=1 !json:nope=1", "enter")
+        await async_wait_for(lambda: not app.dashboard.filtering, message="re-filter")
+        await pilot.pause()
+        rows = events.visible_texts()
+        assert rows and all("items.0.qty=1 · {" in row and "nope=" not in row for row in rows)
+
+        await pilot.press("slash", "ctrl+u", "enter")  # no filter: back to the plain preview
+        await async_wait_for(lambda: not app.dashboard.filtering, message="re-filter")
+        await pilot.pause()
+        assert events.visible_texts()[-1] == before
+
+
+def test_preview_fields_fit_the_width_and_are_escaped() -> None:
+    paths = parse_filter('json:type="x" json:a.b=1').json_paths
+    payload = b'{"a":{"b":[1, 2]},"type":"Order\\u001b[31mPaid"}'
+    # the escape character decoded from the JSON is shown escaped, never sent to the terminal
+    assert preview(payload, 100, paths) == (
+        r'type=Order\x1b[31mPaid · a.b=[1,2] · {"a":{"b":[1, 2]},"type":"Order\u001b[31mPaid"}'
+    )
+    assert preview(payload, 24, paths) == r"type=Order\x1b[31mPaid…"  # cut to the width
+    assert preview(b"not json", 40, paths) == "not json"  # nothing to show first
+    assert preview(b'{"other":1}', 40, paths) == '{"other":1}'
+    big = b'{"type":"x","pad":"' + b"y" * 300_000 + b'"}'
+    assert preview(big, 20, paths) == preview(big, 20)  # too big to parse per row

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ __all__ = [
     "PayloadKind",
     "classify",
     "hexdump",
+    "json_fields",
     "pretty",
     "preview",
     "safe_text",
@@ -164,16 +166,23 @@ def _binary_preview(payload: bytes, width: int) -> str:
     return f"{prefix}{payload[:count].hex(' ')}{more}>"
 
 
-def preview(payload: bytes | None, width: int) -> str:
+def preview(payload: bytes | None, width: int, fields: Sequence[FieldPath] = ()) -> str:
     """One line of at most ``width`` characters for the event list and ``tail``.
 
     Text is shown with whitespace collapsed and controls escaped; that includes UTF-8
     payloads with a few control characters (coloured log lines), which classify() calls
     BINARY. Only payloads that are not UTF-8 or contain NUL are shown as hex. Only the first
     few hundred bytes are looked at, so a 1 MiB payload costs what a small one does.
+
+    ``fields`` (a filter's ``json:`` paths, ``Filter.json_paths``) are shown first when the
+    payload has them, ``amount=12.5 · {"type":…``, so the value a filter looks at is seen.
     """
     if width <= 0:
         return ""
+    shown = json_fields(payload, fields) if fields else ""
+    if shown:
+        rest = preview(payload, width - len(shown) - 3)
+        return _fit(f"{shown} · {rest}" if rest else shown, width)
     if payload is None:
         return _fit("<tombstone>", width)
     n = len(payload)
@@ -194,6 +203,46 @@ def preview(payload: bytes | None, width: int) -> str:
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+#: ``json_fields`` parses payloads up to this size (the filter parsed them whole already).
+JSON_FIELDS_BYTES = 256 * 1024
+#: A field as a filter names it (``items.0.sku``) and its steps (``("items", 0, "sku")``).
+FieldPath = tuple[str, Sequence[str | int]]
+_GONE = object()
+
+
+def _field(doc: Any, steps: Sequence[str | int]) -> Any:
+    for step in steps:
+        if isinstance(doc, dict):
+            doc = doc.get(str(step), _GONE)
+        elif isinstance(doc, list) and isinstance(step, int) and -len(doc) <= step < len(doc):
+            doc = doc[step]
+        else:
+            return _GONE
+    return doc
+
+
+def json_fields(payload: bytes | None, paths: Sequence[FieldPath]) -> str:
+    """``amount=12.5 · type=OrderPlaced``: the fields a filter's ``json:`` terms name, as
+    found in a JSON object or array payload (strings bare, other values as compact JSON,
+    absent fields left out); ``""`` when there is nothing to show. Escaped like a preview."""
+    if not paths or not payload or len(payload) > JSON_FIELDS_BYTES:
+        return ""
+    if payload.lstrip(_JSON_WS)[:1] not in (b"{", b"["):
+        return ""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return ""
+    parts = []
+    for label, steps in paths:
+        value = _field(doc, steps)
+        if value is _GONE:
+            continue
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        parts.append(f"{label}={' '.join(text.split())}")
+    return safe_text(" · ".join(parts))
 
 
 _ASCII = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))

@@ -581,6 +581,7 @@ class EventList(ScrollView, can_focus=True):
         source_style = style(ev.source)
         meta = style("meta")
         badge = _no_badge if self.index.lens is None else self.index.lens.badge  # dup, drift
+        fields = () if self.index.filter is None else self.index.filter.json_paths  # json:
         values = {
             "time": (fmt.clock(ev.timestamp), style("time")),
             "source": (ev.source, source_style),
@@ -588,7 +589,7 @@ class EventList(ScrollView, can_focus=True):
             "position": (ev.position, meta),
             "key": (_key_text(ev.key), meta),
             "size": (fmt.size(ev.size), meta),
-            "preview": (badge(ev) + preview(ev.payload, cols.preview), base),
+            "preview": (badge(ev) + preview(ev.payload, cols.preview, fields), base),
         }
         segs = [mark]
         for name, w, right in cols.cells():
