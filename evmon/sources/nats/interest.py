@@ -405,9 +405,11 @@ async def watch_interest(
     *,
     account: str | None = None,
     stop: asyncio.Event | None = None,
+    started: asyncio.Event | None = None,
 ) -> InterestReport:
     """Count the messages on ``patterns`` for ``seconds`` (or until ``stop``) and read the
-    table at both ends of the window; the report of ``evmon.interest.report``."""
+    table at both ends of the window; the report of ``evmon.interest.report``. ``started``
+    is set once the window's first table is read (tests publish after it)."""
     patterns = list(patterns) or [">"]
     traffic: dict[str, int] = {}
 
@@ -418,6 +420,8 @@ async def watch_interest(
     try:
         await nc.flush()
         before = await source.snapshot(account)
+        if started is not None:
+            started.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for((stop or asyncio.Event()).wait(), seconds)
         await nc.flush()
