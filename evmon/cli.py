@@ -432,6 +432,7 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     k.add_argument("--topic", metavar="T", help="topic")
     k.add_argument("--partition", type=INDEX, metavar="P", help="partition")
     k.add_argument("--offset", type=INDEX, metavar="N", help="offset to skip (default: committed)")
+    kafka_flags.add_group_move_flags(k)
     j = skip.add_argument_group("JetStream")
     j.add_argument("--stream", metavar="S", help="stream")
     j.add_argument("--consumer", metavar="C", help="durable consumer")

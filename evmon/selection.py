@@ -77,7 +77,7 @@ class Start:
         return self.kind == "last" or bool(self.partitions) or self.until is not None
 
 
-def _parse_time(value: str, flag: str, forms: str, now: float | None) -> float:
+def parse_time(value: str, flag: str, forms: str, now: float | None) -> float:
     """An RFC 3339 time or a relative ``-15m`` as epoch seconds; ValueError naming ``flag``
     and, for text that is neither, the ``forms`` it takes."""
     v = value.strip()
@@ -113,7 +113,7 @@ def parse_start(value: str, now: float | None = None) -> Start:
     if v.isdigit():
         return Start(kind="offset", offset=int(v))
     forms = "new, first, an offset/sequence number"
-    return Start(kind="time", time=_parse_time(v, "--from", forms, now))
+    return Start(kind="time", time=parse_time(v, "--from", forms, now))
 
 
 def parse_until(value: str, now: float | None = None) -> Until:
@@ -124,7 +124,7 @@ def parse_until(value: str, now: float | None = None) -> Until:
         return Until("end")
     if v.isdigit():
         return Until("offset", offset=int(v))
-    return Until("time", time=_parse_time(v, "--until", "end, an offset", now))
+    return Until("time", time=parse_time(v, "--until", "end, an offset", now))
 
 
 def parse_last(value: str | int) -> Start:

@@ -32,7 +32,9 @@ each other by module path, never through the root. The modules:
 - ``republish``: re-publish (``evmon replay``, the dashboard's r): plan, checks, report;
 - ``jsonl_export``: export to a JSONL file (the dashboard's x);
 - ``kafka_skip`` / ``jetstream_skip``: skip a poison message (``evmon skip``, s), with
-  ``skip_report`` (the result and the preview lines both share).
+  ``skip_report`` (the result and the preview lines both share);
+- ``kafka_group_move``: move a whole empty Kafka group to a time, its log start or end
+  (``evmon skip --group G --to-time``).
 
 Module names are nouns so that none shadows the function it holds (``replay``, ``export``,
 ``skip_kafka`` are functions re-exported here).
@@ -51,6 +53,14 @@ from evmon.actions.jetstream_skip import (
     skip_jetstream,
 )
 from evmon.actions.jsonl_export import ExportResult, default_export_path, export
+from evmon.actions.kafka_group_move import (
+    GroupMovePlan,
+    GroupMoveResult,
+    MoveTarget,
+    inspect_group_move,
+    move_group,
+    parse_move_target,
+)
 from evmon.actions.kafka_skip import KafkaSkipPlan, inspect_kafka_skip, skip_kafka
 from evmon.actions.republish import (
     MSG_ID_HEADER,
@@ -82,10 +92,13 @@ __all__ = [
     "AuditLog",
     "ConsumerPosition",
     "ExportResult",
+    "GroupMovePlan",
+    "GroupMoveResult",
     "JetStreamSkip",
     "JetStreamSkipPlan",
     "KafkaPosition",
     "KafkaSkipPlan",
+    "MoveTarget",
     "MsgIdPolicy",
     "PlannedPublish",
     "PublishAck",
@@ -100,9 +113,12 @@ __all__ = [
     "default_export_path",
     "export",
     "identity",
+    "inspect_group_move",
     "inspect_jetstream_skip",
     "inspect_kafka_skip",
+    "move_group",
     "open_jetstream_skip",
+    "parse_move_target",
     "plan_event",
     "plan_replay",
     "replay",

@@ -14,9 +14,12 @@ import sys
 
 from evmon.actions import (
     ActionContext,
+    inspect_group_move,
     inspect_jetstream_skip,
     inspect_kafka_skip,
+    move_group,
     open_jetstream_skip,
+    parse_move_target,
     skip_jetstream,
     skip_kafka,
 )
@@ -25,6 +28,7 @@ from evmon.commands.confirm import cancelled, confirm
 from evmon.errors import UsageError
 
 KAFKA_USAGE = "--kafka HOST:PORT --group G --topic T --partition P [--offset N]"
+MOVE_USAGE = "--kafka HOST:PORT --group G --to-time TIME|earliest|latest [--topic T]"
 NATS_USAGE = "--nats URL --stream S --consumer C [--seq N]"
 
 
@@ -33,7 +37,10 @@ def _missing(args: argparse.Namespace, names: list[str]) -> list[str]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    kafka_mode = any(v is not None for v in (args.group, args.topic, args.partition, args.offset))
+    to_time = getattr(args, "to_time", None)
+    kafka_mode = any(
+        v is not None for v in (args.group, args.topic, args.partition, args.offset, to_time)
+    )
     nats_mode = any(v is not None for v in (args.stream, args.consumer, args.seq))
     if kafka_mode and nats_mode:
         raise UsageError(f"skip either on Kafka ({KAFKA_USAGE}) or on JetStream ({NATS_USAGE})")
@@ -43,6 +50,8 @@ async def run(args: argparse.Namespace) -> int:
         nats=nats_settings(args), kafka=kafka_settings(args), read_only=args.read_only
     )
     ctx.guard("skip")
+    if to_time is not None:
+        return await _move_group(ctx, args, to_time)
     if kafka_mode:
         missing = _missing(args, ["group", "topic", "partition"])
         if missing:
@@ -76,5 +85,26 @@ async def run(args: argparse.Namespace) -> int:
                     )
                     return 1
                 result = await held.terminate()
+    print(result.summary())
+    return 0
+
+
+async def _move_group(ctx: ActionContext, args: argparse.Namespace, to_time: str) -> int:
+    """``--to-time``: the whole group, shown per partition before and after."""
+    if args.group is None:
+        raise UsageError(f"moving a group needs --group ({MOVE_USAGE})")
+    if args.partition is not None or args.offset is not None:
+        raise UsageError(
+            "--to-time moves every partition of the group; --partition/--offset skip one "
+            f"message ({MOVE_USAGE})"
+        )
+    target = parse_move_target(to_time)
+    ctx.need_kafka("moving a Kafka group")
+    topics = (args.topic,) if args.topic is not None else ()
+    plan = await inspect_group_move(ctx, args.group, target, topics)
+    print(plan.preview(), flush=True)
+    if not confirm(plan.question(), args.yes):
+        return cancelled()
+    result = await move_group(ctx, plan)
     print(result.summary())
     return 0

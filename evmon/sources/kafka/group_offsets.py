@@ -9,13 +9,16 @@ members; otherwise it answers UnknownMemberId / IllegalGeneration / RebalanceInP
 raised here as ``GroupActiveError``.
 
 ``KafkaGroupOffsets.record_at`` reads the record at an offset with that same assigned consumer,
-for the preview before the commit.
+for the preview before the commit. ``KafkaGroupPositions`` is the same on many partitions at
+once (moving a whole group to a time, the log start or end): committed offsets, log bounds,
+``offsets_for_times`` and one commit of them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +38,13 @@ from evmon.sources import PREVIEW_BYTES
 from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
 from evmon.sources.kafka.protocol import consumer_client
 
-__all__ = ["GroupActiveError", "KafkaGroupOffsets", "KafkaRecord"]
+__all__ = [
+    "GroupActiveError",
+    "KafkaGroupOffsets",
+    "KafkaGroupPositions",
+    "KafkaRecord",
+    "topic_partitions",
+]
 
 
 class GroupActiveError(UsageError):
@@ -185,3 +194,111 @@ class KafkaRecord:
     size: int
     timestamp: float | None  # broker/producer time; None when the record has none (-1)
     headers: int
+
+
+class KafkaGroupPositions:
+    """Committed offsets of ``group`` on many partitions at once, without joining it: the
+    I/O of moving a whole group (``evmon skip --group G --to-time``). Same consumer as
+    ``KafkaGroupOffsets`` (``group_id=G``, ``assign()``ed and paused partitions), so the
+    broker takes the one commit only while G has no members (``GroupActiveError``)."""
+
+    def __init__(self, settings: KafkaSettings, group: str, tps: Sequence[TopicPartition]) -> None:
+        self.settings = settings
+        self.group = group
+        self.tps = sorted(tps)
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> KafkaGroupPositions:
+        consumer = AIOKafkaConsumer(
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            **client_kwargs(self.settings),
+        )
+        await start_client(self.settings, consumer)
+        self.consumer = consumer
+        try:
+            consumer.assign(self.tps)
+            consumer.pause(*self.tps)
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        consumer, self.consumer = self.consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 5)
+
+    async def _call(self, what: str, coro: Any) -> Any:
+        try:
+            return await asyncio.wait_for(coro, self.settings.request_timeout * 2)
+        except _GROUP_BUSY:
+            raise
+        except (TimeoutError, KafkaError, OSError) as err:
+            raise RuntimeFailure(
+                f"{what} for group {self.group}: {describe_kafka_error(err)}"
+            ) from None
+
+    async def committed(self) -> dict[TopicPartition, int | None]:
+        """The group's committed offset per partition (None: never committed there)."""
+        consumer = self.consumer
+        assert consumer is not None, "enter first"
+        out: dict[TopicPartition, int | None] = {}
+        for tp in self.tps:
+            out[tp] = await self._call("reading the committed offsets", consumer.committed(tp))
+        return out
+
+    async def bounds(self) -> dict[TopicPartition, tuple[int, int]]:
+        """Log start and end offset per partition."""
+        consumer = self.consumer
+        assert consumer is not None, "enter first"
+        begin = await self._call("log start", consumer.beginning_offsets(self.tps))
+        end = await self._call("log end", consumer.end_offsets(self.tps))
+        return {tp: (int(begin[tp]), int(end[tp])) for tp in self.tps}
+
+    async def offsets_at(self, ms: int) -> dict[TopicPartition, int | None]:
+        """The first offset stamped at or after ``ms`` per partition (None: no such record),
+        from the broker's time index (``offsets_for_times``)."""
+        consumer = self.consumer
+        assert consumer is not None, "enter first"
+        found = await self._call(
+            "offsets for a time", consumer.offsets_for_times(dict.fromkeys(self.tps, ms))
+        )
+        return {tp: (None if found.get(tp) is None else int(found[tp].offset)) for tp in self.tps}
+
+    async def commit(self, offsets: dict[TopicPartition, int], metadata: str = "") -> None:
+        """Commit every offset in one request; GroupActiveError when G is not empty."""
+        consumer = self.consumer
+        assert consumer is not None, "enter first"
+        request = {tp: OffsetAndMetadata(o, metadata) for tp, o in offsets.items()}
+        try:
+            await self._call("commit", consumer.commit(request))
+        except _GROUP_BUSY as err:
+            cause = err.__cause__ or err
+            raise GroupActiveError(
+                f"group {self.group} has active members; stop them first "
+                f"(the broker refused the commit: {type(cause).__name__})"
+            ) from None
+
+
+async def topic_partitions(settings: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of ``topics``, from one metadata request; UsageError naming a topic
+    that does not exist (nothing is created)."""
+    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **client_kwargs(settings))
+    await start_client(settings, consumer)
+    try:
+        cluster = await consumer_client(consumer).fetch_all_metadata()
+    except (KafkaError, OSError) as err:
+        raise RuntimeFailure(f"Kafka metadata: {describe_kafka_error(err)}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(consumer.stop(), 5)
+    out: list[TopicPartition] = []
+    for topic in topics:
+        parts = cluster.partitions_for_topic(topic)
+        if not parts:
+            raise UsageError(f"Kafka topic {topic!r} not found on {settings.display}")
+        out += [TopicPartition(topic, p) for p in sorted(parts)]
+    return out
