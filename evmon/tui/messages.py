@@ -9,6 +9,7 @@ the UI through the store, on a timer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 
@@ -97,3 +98,15 @@ class LagRoundDone(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, LagRoundDone)
+
+
+@dataclass
+class InterestRoundDone(Message):
+    """The interest screen finished window number ``refreshes``; ``report`` is None when
+    the round failed. A backlog collapses to the newest."""
+
+    refreshes: int
+    report: Any
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, InterestRoundDone)

@@ -52,6 +52,7 @@ from evmon.tui.messages import (
 )
 from evmon.tui.operator import OperatorActions
 from evmon.tui.options import DashboardOptions
+from evmon.tui.screens.interest import InterestScreen
 from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.targets import follow_note
@@ -112,6 +113,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
             "x", "export", "Export", tooltip="Export the marked (or all filtered) events to JSONL"
         ),
         Binding("l", "lag", "Lag"),
+        Binding("i", "interest", "Who listens", show=False),  # the footer must fit 80 columns
     ]
 
     def __init__(
@@ -440,6 +442,14 @@ class DashboardScreen(OperatorActions, Screen[None]):
             self.app.notify("No event highlighted.", severity="warning")
             return
         self.app.push_screen(PayloadScreen(ev))
+
+    def action_interest(self) -> None:
+        """``i``: the interest screen, installed once (tests install their own first)."""
+        app = self.app
+        if not app.is_screen_installed("interest"):
+            app.install_screen(InterestScreen(interval=self.options.lag_interval), "interest")
+        if app.get_screen("interest") not in app.screen_stack:
+            app.push_screen("interest")
 
     def action_lag(self) -> None:
         """``l``: the lag screen, installed once so its windows of samples outlive a visit

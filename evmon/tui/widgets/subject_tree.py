@@ -54,6 +54,8 @@ class SubjectInfo:
     shown: tuple[int, str] = (-1, "")
     #: The lenses' counts on exactly this subject: "2 dup 1 drift" (``update_lens``).
     lens: str = ""
+    #: Traffic and no listener in the interest screen's last window (``mark_unheard``).
+    unheard: bool = False
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -213,6 +215,17 @@ class SubjectTree(Tree[SubjectInfo]):
             info.lens = " ".join(f"{fmt.short_count(n)} {what}" for n, what in counts if n)
             node.set_label(Text(info.name))
 
+    def mark_unheard(self, subjects: set[str]) -> None:
+        """Mark the NATS subjects that had traffic and no listener (the interest screen)."""
+        for node in self._subject_nodes.values():
+            info = node.data
+            if info is None:
+                continue
+            now = info.source == "nats" and info.exact and info.path in subjects
+            if now != info.unheard:
+                info.unheard = now
+                node.set_label(Text(info.name))
+
     def render_label(self, node: TreeNode[SubjectInfo], base_style: Style, style: Style) -> Text:
         """The name on the left, count and rate right-aligned to the tree's width."""
         text = super().render_label(node, base_style, style)
@@ -223,6 +236,8 @@ class SubjectTree(Tree[SubjectInfo]):
             text.stylize("bold")
         n, rate = info.shown
         stats = Text(f"{info.lens} " if info.lens else "", style="bold red")
+        if info.unheard:
+            stats.append("no listener ", style="bold red")
         stats.append(fmt.short_count(n), style="bold" if not info.path else "")
         stats.append(f" {rate:>7}" if rate != "0/s" else " " * 8, style="dim")
         depth = 0
