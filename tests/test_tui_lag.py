@@ -82,8 +82,9 @@ async def refreshed(screen: LagScreen, count: int = 1) -> None:
 
 
 def texts(table: LagTable, key: str) -> list[str]:
-    """A row's cells as drawn (read from the DataTable itself)."""
-    return [cell.plain for cell in table.get_row(key)]
+    """A row's cells as drawn (read from the DataTable itself), in the table's ``COLUMNS``
+    order whatever order a narrow table draws them in."""
+    return [cell(table, key, column).plain for column, _ in table.COLUMNS]
 
 
 def cell(table: LagTable, key: str, column: str) -> Text:

@@ -16,7 +16,10 @@ Keys: ``enter``/``right`` expand a Kafka group to its partitions, ``left`` folds
 on a partition or consumer row (or ``f`` on any row) filters the live view to that topic
 (``TOPIC partition:N``) or stream (``stream:NAME``) and returns to it; ``o`` sorts by lag or
 by name; ``s`` skips the message a partition or consumer is stuck on, after a confirmation
-(``evmon.actions``, refused in read-only mode); ``escape``/``l`` go back.
+(``evmon.actions``, refused in read-only mode); ``m`` shows or hides, for every row, the
+lines under the Kafka table (``widgets.lag_detail``: the highlighted group's members, client
+id, host and assigned partitions, and what NOCOMMIT means), which a NOCOMMIT row shows
+anyway; ``escape``/``l`` go back.
 
 The app is reached through ``LagHost`` (its groups, streams and ``action_context()``) and
 filtered with the ``SubjectChosen`` message it already handles, so this module needs nothing
@@ -56,6 +59,7 @@ from evmon.lag import (
 from evmon.tui.messages import LagRoundDone, SubjectChosen
 from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.skip import skip_stuck_message
+from evmon.tui.widgets.lag_detail import KafkaDetail
 from evmon.tui.widgets.lag_tables import (
     JetStreamLagTable,
     KafkaLagTable,
@@ -97,6 +101,7 @@ class LagScreen(Screen[None]):
         Binding("o", "toggle_sort", "Sort lag/name"),
         Binding("f", "filter_live", "Filter live view"),
         Binding("s", "skip", "Skip message"),
+        Binding("m", "toggle_members", "Members", show=False),
         # The live view's own keys would act on the hidden event list (re-publish the event
         # highlighted there...): here they only say where they work.
         Binding("slash,space,p,r,x,t", "live_only", show=False),
@@ -124,6 +129,7 @@ class LagScreen(Screen[None]):
         self.nats_settings: NatsSettings | None = None
         self.kafka_table = KafkaLagTable(id="kafka-lag")
         self.jetstream_table = JetStreamLagTable(id="jetstream-lag")
+        self.kafka_detail = KafkaDetail(id="kafka-detail")
         self._timer: Timer | None = None
         self._polling = False
         self._again = False
@@ -168,6 +174,7 @@ class LagScreen(Screen[None]):
             box.border_title = "Kafka consumer groups"
             yield Static("", id="kafka-error", classes="lag-error")
             yield self.kafka_table
+            yield self.kafka_detail
         with Vertical(id="jetstream-box") as box:
             box.border_title = "JetStream consumers"
             yield Static("", id="jetstream-error", classes="lag-error")
@@ -277,6 +284,7 @@ class LagScreen(Screen[None]):
         )
         with self.app.batch_update():
             table.sync_rows(rows)
+            self.kafka_detail.show(self.kafka_rows, table.cursor_key)
         groups = len({r.group for r in self.kafka_rows})
         self._caption("kafka", f"{groups} group{'' if groups == 1 else 's'}", self.kafka_error)
 
@@ -338,6 +346,17 @@ class LagScreen(Screen[None]):
             self.kafka_table.expanded.discard(group)
             self._draw_kafka()
             self.kafka_table.keep_cursor_on(group_key(group))
+
+    @on(DataTable.RowHighlighted, "#kafka-lag")
+    def _kafka_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.kafka_detail.show(self.kafka_rows, self.kafka_table.cursor_key)
+
+    def action_toggle_members(self) -> None:
+        detail = self.kafka_detail
+        detail.enabled = not detail.enabled
+        detail.show(self.kafka_rows, self.kafka_table.cursor_key)
+        shown = "shown on every row" if detail.enabled else "shown on NOCOMMIT rows only"
+        self.notify(f"Group members {shown}.", timeout=2)
 
     @on(DataTable.RowSelected, "#kafka-lag")
     def _kafka_selected(self, event: DataTable.RowSelected) -> None:

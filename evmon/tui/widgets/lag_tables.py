@@ -42,9 +42,11 @@ __all__ = [
     "status_text",
 ]
 
-#: How each status is drawn (OK green, WARN yellow, STALL red, STOP magenta, ERR red reverse).
+#: How each status is drawn (OK green, NOCOMMIT cyan, WARN yellow, STALL red, STOP magenta,
+#: ERR red reverse).
 STATUS_STYLES: dict[Status, str] = {
     "OK": "bold green",
+    "NOCOMMIT": "bold cyan",
     "WARN": "bold yellow",
     "STALL": "bold red",
     "STOP": "bold magenta",
@@ -74,6 +76,13 @@ def status_text(status: Status) -> Text:
 def number(value: int | None) -> Text:
     """Exact, right-aligned (offsets are copied into commands); ``-`` when unknown."""
     return Text("-" if value is None else str(value), justify="right", no_wrap=True)
+
+
+def committed_cell(row: KafkaLagRow) -> Text:
+    """The committed offset; ``none`` (dim) where the group never committed (NOCOMMIT)."""
+    if row.committed is None and row.status == "NOCOMMIT":
+        return Text("none", style="dim", justify="right", no_wrap=True)
+    return number(row.committed)
 
 
 def sparkline(values: Sequence[int], width: int, style: str = "") -> Text:
@@ -210,7 +219,7 @@ def kafka_rows(
                         Text(""),
                         Text(safe_text(row.topic or ""), no_wrap=True),
                         number(row.partition),
-                        number(row.committed),
+                        committed_cell(row),
                         number(row.end),
                         number(row.lag),
                         _spark(lags, width, row.status),
@@ -219,6 +228,15 @@ def kafka_rows(
                 )
             )
     return out
+
+
+def _consumer(row: JetStreamLagRow) -> Text:
+    """The consumer's name; ``(ephemeral)`` after it when it has no durable name (the name is
+    often random: a client's, gone with it)."""
+    cell = Text(safe_text(row.consumer or "?"), no_wrap=True)
+    if row.ephemeral:
+        cell.append(" (ephemeral)", style="dim")
+    return cell
 
 
 def jetstream_rows(
@@ -242,7 +260,7 @@ def jetstream_rows(
                 key,
                 (
                     _name(safe_text(row.stream or "?"), key),
-                    Text(safe_text(row.consumer or "?"), no_wrap=True),
+                    _consumer(row),
                     number(row.num_pending),
                     number(row.num_ack_pending),
                     number(row.num_redelivered),
