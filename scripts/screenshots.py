@@ -12,7 +12,9 @@ stuck on the poison message). So the images only change when the dashboard's loo
 
 Shots: ``main`` (live stream and subject tree), ``filter`` (``payments.*.failed``),
 ``detail`` (an order's JSON payload and headers), ``lag`` (OK / WARN / STALL) and
-``republish`` (the re-publish modal on a DLQ event, target ``payments.card.failed``).
+``republish`` (the re-publish modal on a DLQ event, target ``payments.card.failed``) and
+``interest`` (the interest screen on ``evmon.interest.sample``: a publisher nobody hears, a
+wrong-case subscriber, an uneven queue group, a slow client).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from textual.widgets import Input  # noqa: E402
 from evmon.config import NatsSettings  # noqa: E402
 from evmon.demo import CONSUMERS, STREAMS, EventFactory  # noqa: E402
 from evmon.demo.generator import DemoEvent, dlq_copy, rate_at  # noqa: E402
+from evmon.interest.sample import sample_report  # noqa: E402
 from evmon.lag import JetStreamLagRow  # noqa: E402
 from evmon.model import ConnectionStatus, Event  # noqa: E402
 from evmon.sources import Sink, StatusCallback  # noqa: E402
 from evmon.tui.app import EvmonApp  # noqa: E402
 from evmon.tui.connections import SourceSpec  # noqa: E402
 from evmon.tui.sample import BASE_TIME, ScriptedSource, sample_store  # noqa: E402
+from evmon.tui.screens.interest import InterestScreen  # noqa: E402
 from evmon.tui.screens.lag import LagScreen  # noqa: E402
 from evmon.tui.screens.republish import RepublishModal  # noqa: E402
 
@@ -165,6 +169,14 @@ async def lag(app: EvmonApp, pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
+async def interest(app: EvmonApp, pilot: Pilot[int]) -> None:
+    screen = InterestScreen(live=False)
+    app.install_screen(screen, "interest")
+    await pilot.press("i")
+    screen.observe(sample_report())
+    await pilot.pause()
+
+
 async def republish(app: EvmonApp, pilot: Pilot[int]) -> None:
     await pilot.press("slash", *"dlq.>", "enter", "p", "r")
     while not isinstance(app.screen, RepublishModal):
@@ -179,6 +191,7 @@ SHOTS: dict[str, Step] = {
     "detail": detail,
     "lag": lag,
     "republish": republish,
+    "interest": interest,
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from textual.message import Message
 
 from evmon.config import NatsSettings
-from evmon.interest import InterestReport, InterestRow
+from evmon.interest import InterestReport
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import nats_spec
@@ -107,21 +107,3 @@ async def test_without_a_monitor_the_screen_says_what_it_needs(server: NatsServe
         screen = app.screen
         assert isinstance(screen, InterestScreen)
         assert str(screen.query_one("#interest-note").render()) == NEEDS_MONITOR
-
-
-def sample_report() -> InterestReport:
-    """Deterministic rows for the snapshot and the README screenshot."""
-    from evmon.interest import QueueMember, QueueSplit
-
-    rows = (
-        InterestRow("User.Created", 0, 1, {}, "near-miss", ("user.created",), ("mailer",)),
-        InterestRow("orders.created", 120, 1, {"billing": 2}, None, (), ("audit",)),
-        InterestRow("payments.failed", 14, 0, {}, "no-subscriber"),
-        InterestRow("user.created", 37, 0, {}, "near-miss", ("User.Created",)),
-    )
-    split = QueueSplit(
-        "orders.created",
-        "billing",
-        (QueueMember("billing-1", "N1", 5, 96), QueueMember("billing-2", "N1", 6, 24)),
-    )
-    return InterestReport(rows, (split,), (), 1)
