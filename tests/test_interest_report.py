@@ -104,7 +104,7 @@ def test_no_subscriber_no_traffic_and_a_healthy_queue_group() -> None:
 
 def test_evmon_never_counts_by_name_or_by_its_own_cid() -> None:
     subs = [_sub(9, 1, ">"), _sub(8, 1, "orders.>")]
-    report = _report({"orders.created": 1}, subs + [_sub(5, 3, "x.y")], own={(S1, 8)})
+    report = _report({"orders.created": 1}, [*subs, _sub(5, 3, "x.y")], own={(S1, 8)})
     by = {r.subject: r for r in report.rows}
     assert by["orders.created"].issue == "no-subscriber"
     assert ">" not in by and "orders.>" not in by
