@@ -127,15 +127,36 @@ async def test_tail_says_the_server_cut_it_off_and_carries_on(
     assert "Traceback" not in text
 
 
+@pytest.fixture
+def deadline_server() -> Iterator[NatsServer]:
+    """A server that cuts a client off when a write to it blocks for 2 s.
+
+    A JetStream push consumer (the ordered consumer of ``--stream``) is paced by flow
+    control: the server holds at most a window of unacknowledged bytes, much of it in the
+    kernel's socket buffers. A ``max_pending`` below what is left of that window
+    cuts a Python reader off again at every resumption, whatever its speed; a write deadline
+    cuts only a reader that stopped reading (the SIGSTOP below), once.
+    """
+    server = NatsServer(config='write_deadline: "2s"\n')
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
 async def test_a_stream_read_resumes_without_a_gap(
-    tight_server: NatsServer, tmp_path: Path, unique: str
+    deadline_server: NatsServer, tmp_path: Path, unique: str
 ) -> None:
+    tight_server = deadline_server
     name = unique.replace("-", "_").upper()
     nc = await nats.connect(tight_server.url)
     js = nc.jetstream()
     await js.add_stream(name=name, subjects=[f"{unique}.>"], storage="memory")
-    total = 8000
-    pad = b"x" * 1000
+    # 40 MB in 10 KiB messages: the flow-control window (about 36 MB for messages this size)
+    # is far more than the socket buffers take, so the server's writes to a stopped reader block.
+    total = 4000
+    pad = b"x" * 10_000
     for i in range(total):
         await js.publish(f"{unique}.m", b'{"i":%d,"pad":"%s"}' % (i, pad))
     await nc.close()
