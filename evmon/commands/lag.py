@@ -259,7 +259,7 @@ def _kafka_cells(r: KafkaLagRow) -> list[object]:
 def _js_cells(r: JetStreamLagRow) -> list[object]:
     return [
         r.stream,
-        r.consumer,
+        f"{r.consumer} (ephemeral)" if r.ephemeral else r.consumer,
         r.num_pending,
         r.num_ack_pending,
         r.num_redelivered,

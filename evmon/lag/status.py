@@ -138,6 +138,9 @@ class JetStreamLagRow:
     (messages not yet acknowledged) and the position is the ack floor: what the consumer has
     committed to having processed. ``active_at`` (not part of the record) is the last time
     the server saw the consumer deliver or receive an ack, or now if a client is waiting on it.
+    ``ephemeral``: the consumer has no durable name (the server deletes it once its client
+    is gone, so its name is often random); the record has ``"ephemeral": true`` only then,
+    which leaves the record of a durable consumer as it always was.
     """
 
     stream: str | None
@@ -151,6 +154,7 @@ class JetStreamLagRow:
     last_stream_seq: int | None
     status: Status = "OK"
     active_at: float | None = field(default=None, compare=False)
+    ephemeral: bool = False
 
     @property
     def key(self) -> tuple[str | None, str | None]:
@@ -167,7 +171,7 @@ class JetStreamLagRow:
         return self.num_pending + self.num_ack_pending
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "system": "jetstream",
             "stream": self.stream,
             "consumer": self.consumer,
@@ -180,6 +184,9 @@ class JetStreamLagRow:
             "last_stream_seq": self.last_stream_seq,
             "status": self.status,
         }
+        if self.ephemeral:
+            record["ephemeral"] = True
+        return record
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,11 @@ and ``consumers_info()`` return only the first page), so the raw ``$JS.API.STREA
 
 Named streams and consumers that do not exist come back as ``ERR`` rows with null numbers, so
 a script watching ``--stream S --consumer C`` sees the consumer disappear instead of an empty
-report. A failed refresh raises ``RuntimeFailure`` (``UsageError`` if JetStream is not
-enabled); the connection reconnects by itself, so the next refresh may succeed. Await one
-``snapshot()`` at a time. Nothing here creates, changes or acks anything.
+report. This process's own consumers (the ordered consumer of a dashboard's ``--stream`` read,
+``evmon.sources.nats.own``) are left out unless named; other consumers without a durable name
+are marked ``ephemeral``. A failed refresh raises ``RuntimeFailure`` (``UsageError`` if
+JetStream is not enabled); the connection reconnects by itself, so the next refresh may
+succeed. Await one ``snapshot()`` at a time. Nothing here creates, changes or acks anything.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from evmon.config import NatsSettings
 from evmon.errors import RuntimeFailure, UsageError
 from evmon.lag.status import JetStreamLagRow
 from evmon.sources.nats.connect import connect_nats
+from evmon.sources.nats.own import own_deliver_subjects
 
 API = "$JS.API"
 REQUEST_TIMEOUT = 5.0
@@ -67,6 +70,7 @@ def consumer_row(info: dict[str, Any], last_seq: int, now: float) -> JetStreamLa
     waiting = int(info.get("num_waiting") or 0)
     seen = [_seconds(delivered.get("last_active")), _seconds(ack_floor.get("last_active"))]
     active_at = now if waiting or info.get("push_bound") else max(filter(None, seen), default=None)
+    config = info.get("config") or {}
     return JetStreamLagRow(
         stream=info["stream_name"],
         consumer=info["name"],
@@ -78,6 +82,7 @@ def consumer_row(info: dict[str, Any], last_seq: int, now: float) -> JetStreamLa
         ack_floor_stream_seq=int(ack_floor.get("stream_seq") or 0),
         last_stream_seq=last_seq,
         active_at=active_at,
+        ephemeral=not config.get("durable_name"),
     )
 
 
@@ -145,11 +150,14 @@ class JetStreamLagClient:
         lists = await asyncio.gather(*(consumers_of(i) for i in found))
         now = time.time()
         seen: set[str] = set()
+        own = own_deliver_subjects()
         for info, consumers in zip(found, lists, strict=True):
             last_seq = int(info.get("state", {}).get("last_seq") or 0)
             for c in consumers:
                 if wanted and c["name"] not in wanted:
                     continue
+                if not wanted and (c.get("config") or {}).get("deliver_subject") in own:
+                    continue  # this process's own read (named ones are shown)
                 seen.add(c["name"])
                 rows.append(consumer_row(c, last_seq, now))
             if streams and wanted:

@@ -27,6 +27,7 @@ from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.nats.connect import connect_nats
 from evmon.sources.nats.cutoffs import CutOffs, ServerCutOff
+from evmon.sources.nats.own import add_own_read
 from evmon.sources.nats.wire import RawHeaderClient, msg_headers, parse_header_block, sid_of
 
 __all__ = ["PENDING_BYTES_LIMIT", "PENDING_MSGS_LIMIT", "NatsSource"]
@@ -320,6 +321,7 @@ class NatsSource:
         except nats.js.errors.BadRequestError as err:
             raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
         self._subs.append(sub)
+        add_own_read(sub)  # the lag reports leave this process's own consumer out
 
     async def close(self) -> None:
         nc, self.nc = self.nc, None
