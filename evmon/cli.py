@@ -416,6 +416,7 @@ def _add_action_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="Nats-Msg-Id of NATS records: keep (default, byte exact; a stream drops an id it "
         "holds within its duplicate window), drop, or new (<original>.evmon-<uuid>)",
     )
+    kafka_flags.add_replay_flags(r)
     _add_confirm_flags(replay)
 
     skip = sub.add_parser(

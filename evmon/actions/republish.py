@@ -37,10 +37,12 @@ from typing import Any, Literal
 import orjson
 
 from evmon.actions.context import ActionContext
+from evmon.actions.replay_error import ReplayError
 from evmon.codec import safe_text
-from evmon.errors import RuntimeFailure, UsageError
+from evmon.errors import UsageError
 from evmon.model import Event, Headers
 from evmon.sources.ack import PublishAck, PublishError
+from evmon.sources.kafka.partitioners import Partitioner, replay_partition
 from evmon.sources.kafka.publish import KafkaPublisher
 from evmon.sources.nats.interest import (
     Interest,
@@ -113,6 +115,10 @@ class PlannedPublish:
     partition: int | None = None
     #: what was done to ``Nats-Msg-Id`` (``new``: a fresh id no stream has seen)
     msg_id_policy: MsgIdPolicy = "keep"
+    #: Kafka: ``--partitioner`` (None: ``partition``, else the producer's murmur2), and the
+    #: record time to produce with (``--keep-timestamp``; None: now)
+    partitioner: Partitioner | None = None
+    timestamp_ms: int | None = None
 
     @property
     def source(self) -> str:
@@ -129,7 +135,10 @@ class PlannedPublish:
         """The dry-run line: ``identity -> source:target[ partition], size, headers``."""
         where = f"{self.source}:{self.target}"
         if self.source == "kafka":
-            where += f" (partition {self.partition})" if self.partition is not None else " (by key)"
+            how = self.partitioner
+            part = self.event.partition if how == "keep" else self.partition
+            by = f"by {how} of the key" if how in ("murmur2", "fnv1a") else "by key"
+            where += f" (partition {part})" if part is not None else f" ({by})"
         payload = "tombstone" if self.event.payload is None else f"{self.event.size} B"
         line = f"{self.identity} -> {where}, {payload}, {_plural(len(self.headers), 'header')}"
         msg_id = self.msg_id
@@ -159,12 +168,15 @@ def plan_event(
     target: str | None = None,
     provenance: bool = True,
     msg_id: MsgIdPolicy = "keep",
+    partitioner: Partitioner | None = None,
+    keep_timestamp: bool = False,
 ) -> PlannedPublish:
     """Validate one event for re-publishing; UsageError saying what cannot be sent, and why.
 
     ``msg_id`` applies to NATS events: ``keep`` sends ``Nats-Msg-Id`` byte for byte, ``drop``
     leaves it out, ``new`` gives this copy a fresh one (``new_msg_id``); each call makes a
-    new id, so plan every copy with its own call.
+    new id, so plan every copy with its own call. ``partitioner`` and ``keep_timestamp``
+    apply to Kafka events (``partitioners.replay_partition`` when sending).
     """
     if msg_id not in MSG_ID_POLICIES:
         raise UsageError(f"--msg-id: {msg_id!r} is not one of keep, drop, new")
@@ -186,8 +198,9 @@ def plan_event(
             return PlannedPublish(ev, ident, dest, headers, msg_id_policy=msg_id)
         if _KAFKA_TOPIC.fullmatch(dest) is None or dest in (".", ".."):
             raise UsageError(f"{dest!r} is not a valid Kafka topic name")
-        partition = ev.partition if dest == ev.subject else None
-        return PlannedPublish(ev, ident, dest, headers, partition)
+        partition = ev.partition if dest == ev.subject and partitioner is None else None
+        stamp = round(ev.timestamp * 1000) if keep_timestamp else None
+        return PlannedPublish(ev, ident, dest, headers, partition, "keep", partitioner, stamp)
     except UsageError as err:
         raise UsageError(safe_text(f"{ident}: {err}")) from None
 
@@ -419,23 +432,6 @@ class ReplayResult:
         return safe_text(head + (": " + ", ".join(parts) if parts else ""))
 
 
-class ReplayError(RuntimeFailure):
-    """A publish was not acknowledged. ``acknowledged`` events before it were; none after."""
-
-    def __init__(self, failed: str, target: str, reason: str, acknowledged: int, total: int):
-        self.failed = failed
-        self.target = target
-        self.reason = reason
-        self.acknowledged = acknowledged
-        self.total = total
-        super().__init__(
-            safe_text(
-                f"re-publish of {failed} to {target} failed: {reason}; {acknowledged} of "
-                f"{total} events were acknowledged before it, the rest were not sent"
-            )
-        )
-
-
 # --------------------------------------------------------------------------- replay
 
 
@@ -503,6 +499,7 @@ async def replay(
     digest = hashlib.sha256()
     npub = NatsPublisher(nats) if nats is not None else None
     kpub = KafkaPublisher(kafka) if kafka is not None else None
+    parts: list[int | None] = []
     try:
         if npub is not None:
             await npub.start()
@@ -512,6 +509,19 @@ async def replay(
             await kpub.start()
             for topic in dict.fromkeys(p.target for p in plan if p.source == "kafka"):
                 await kpub.partitions(topic)  # an unknown topic stops us before any send
+            parts = [  # --partitioner keep refused here: nothing sent
+                None
+                if p.source != "kafka"
+                else replay_partition(
+                    p.partitioner,
+                    p.event.key,
+                    p.event.partition,
+                    p.partition,
+                    await kpub.partitions(p.target),
+                    p.identity,
+                )
+                for p in plan
+            ]
     except BaseException:
         for pub in (npub, kpub):
             if pub is not None:
@@ -532,6 +542,10 @@ async def replay(
             "duplicates": done.duplicates,
             "delivered": delivered,
         }
+        how = {p.partitioner for p in plan if p.partitioner} | (  # Kafka choices, when made
+            {"keep_timestamp"} if any(p.timestamp_ms is not None for p in plan) else set()
+        )
+        extra.update({"kafka": sorted(how)} if how else {})
         ctx.record(
             action="replay",
             broker=_brokers(ctx, plan),
@@ -557,7 +571,9 @@ async def replay(
                     ack = await npub.publish(p.target, ev.payload, p.headers)
                 else:
                     assert kpub is not None
-                    ack = await kpub.publish(p.target, ev.payload, ev.key, p.headers, p.partition)
+                    ack = await kpub.publish(
+                        p.target, ev.payload, ev.key, p.headers, parts[i], p.timestamp_ms
+                    )
             except (PublishError, UsageError) as err:
                 raise ReplayError(p.identity, p.target, str(err), len(acks), total) from None
             acks.append(ack)

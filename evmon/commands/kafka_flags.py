@@ -1,11 +1,15 @@
-"""The Kafka flags of ``tail``/``connect`` (positions) and ``skip`` (moving a group), kept
-out of ``evmon.cli`` so it stays one screenful per command. Only argparse here: ``evmon
---help`` loads no broker client.
+"""The Kafka flags of ``tail``/``connect`` (positions), ``skip`` (moving a group) and
+``replay`` (partitioner, timestamps), kept out of ``evmon.cli`` so it stays one screenful
+per command. Only argparse here: ``evmon --help`` loads no broker client.
 """
 
 from __future__ import annotations
 
 import argparse
+
+#: How ``evmon replay`` picks a Kafka record's partition (``evmon.sources.kafka.partitioners``).
+PARTITIONERS = ("murmur2", "fnv1a", "keep")
+
 
 def add_position_flags(g: argparse._ArgumentGroup) -> None:
     """``--last N`` and ``--partition N``: shared by tail and the dashboard."""
@@ -42,4 +46,21 @@ def add_group_move_flags(g: argparse._ArgumentGroup) -> None:
         metavar="TIME|earliest|latest",
         help="move the whole group (every partition it committed on, or of --topic): to the "
         "first offset at or after TIME (RFC 3339 or -15m), the log start or the log end",
+    )
+
+
+def add_replay_flags(g: argparse._ArgumentGroup) -> None:
+    """``replay --partitioner`` and ``--keep-timestamp``."""
+    g.add_argument(
+        "--partitioner",
+        choices=PARTITIONERS,
+        help="Kafka partition of each record: murmur2 of the key (Kafka's Java clients and "
+        "aiokafka), fnv1a (sarama's default, Go), or keep (the source partition; refused "
+        "when the target has fewer). Default: the source partition when replayed into its "
+        "own topic, else murmur2",
+    )
+    g.add_argument(
+        "--keep-timestamp",
+        action="store_true",
+        help="Kafka: produce each record with its original timestamp (default: now)",
     )

@@ -108,11 +108,13 @@ async def _run(args: argparse.Namespace) -> int:
         nats_monitor=args.nats_monitor,
     )
     plan: list[PlannedPublish] = []
+    # --partitioner, --keep-timestamp (Kafka records only)
+    kafka_how = (getattr(args, "partitioner", None), getattr(args, "keep_timestamp", False))
     for n, ev in records:
         if flt is not None and not flt(ev):
             continue
         try:
-            plan.append(plan_event(ev, args.to, not args.no_provenance, msg_id))
+            plan.append(plan_event(ev, args.to, not args.no_provenance, msg_id, *kafka_how))
         except UsageError as err:
             raise UsageError(f"line {n}: {err}") from None
         if not args.dry_run:

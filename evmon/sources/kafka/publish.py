@@ -77,10 +77,13 @@ class KafkaPublisher:
         key: bytes | None = None,
         headers: Headers = (),
         partition: int | None = None,
+        timestamp_ms: int | None = None,
     ) -> PublishAck:
         """Produce one record (``value=None`` is a tombstone) and wait for all replicas.
 
         ``partition`` is used when the topic has it, else the record goes by key.
+        ``timestamp_ms`` is the record's CreateTime (None: now); a topic with
+        ``message.timestamp.type=LogAppendTime`` stamps it with the broker's time anyway.
         """
         assert self.producer is not None, "start() first"
         if partition is not None and partition not in await self.partitions(topic):
@@ -90,7 +93,12 @@ class KafkaPublisher:
         try:
             md = await asyncio.wait_for(
                 self.producer.send_and_wait(
-                    topic, value=value, key=key, partition=partition, headers=list(headers)
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    headers=list(headers),
+                    timestamp_ms=timestamp_ms,
                 ),
                 self.settings.request_timeout * 3,
             )
