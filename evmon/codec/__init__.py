@@ -14,8 +14,9 @@ needs and skips this indirection.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evmon.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from evmon.codec.display import PayloadKind as PayloadKind
@@ -33,35 +34,27 @@ if TYPE_CHECKING:
     from evmon.codec.timestamps import format_timestamp as format_timestamp
     from evmon.codec.timestamps import parse_timestamp as parse_timestamp
 
-#: Public name -> the submodule that defines it.
-_HOME = {
-    "PayloadKind": "display",
-    "classify": "display",
-    "hexdump": "display",
-    "pretty": "display",
-    "preview": "display",
-    "safe_text": "display",
-    "text_line": "display",
-    "RecordError": "record",
-    "decode_record": "record",
-    "encode_record": "record",
-    "encode_records": "record",
-    "terminal_json": "record",
-    "format_timestamp": "timestamps",
-    "parse_timestamp": "timestamps",
-}
-
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # found once; later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+#: The submodule that defines each public name.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "display": [
+            "PayloadKind",
+            "classify",
+            "hexdump",
+            "pretty",
+            "preview",
+            "safe_text",
+            "text_line",
+        ],
+        "record": [
+            "RecordError",
+            "decode_record",
+            "encode_record",
+            "encode_records",
+            "terminal_json",
+        ],
+        "timestamps": ["format_timestamp", "parse_timestamp"],
+    },
+)

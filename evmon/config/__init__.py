@@ -15,8 +15,9 @@ TOML and JSON readers of the contexts.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evmon.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from evmon.config.contexts import ENV_CONTEXT as ENV_CONTEXT
@@ -50,51 +51,46 @@ if TYPE_CHECKING:
     from evmon.config.settings import NatsSettings as NatsSettings
     from evmon.config.settings import redact as redact
 
-#: Public name -> the submodule that defines it.
-_HOME = {
-    "ENV_CONTEXT": "contexts",
-    "ENV_NATS_CONTEXT": "contexts",
-    "ENV_NATS_URL": "contexts",
-    "NATS_DEFAULT_URL": "contexts",
-    "Context": "contexts",
-    "Warn": "contexts",
-    "config_home": "contexts",
-    "default_nats_context": "contexts",
-    "evmon_config_path": "contexts",
-    "find_context": "contexts",
-    "list_natscli_contexts": "contexts",
-    "load_evmon_contexts": "contexts",
-    "load_natscli_context": "contexts",
-    "natscli_context_dir": "contexts",
-    "natscli_selected_path": "contexts",
-    "natscli_selection": "contexts",
-    "selected_context": "contexts",
-    "DEFAULT_RECONNECT_DEADLINE": "resolve",
-    "ENV_KAFKA_PASSWORD": "resolve",
-    "ENV_NATS_PASSWORD": "resolve",
-    "ENV_NATS_TOKEN": "resolve",
-    "ConnectionFlags": "resolve",
-    "kafka_settings_from": "resolve",
-    "nats_settings_from": "resolve",
-    "KAFKA_SASL_MECHANISMS": "settings",
-    "KAFKA_SECURITY_PROTOCOLS": "settings",
-    "MASK": "settings",
-    "KafkaSettings": "settings",
-    "NatsSettings": "settings",
-    "redact": "settings",
-}
-
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # found once; later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+#: The submodule that defines each public name.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "contexts": [
+            "ENV_CONTEXT",
+            "ENV_NATS_CONTEXT",
+            "ENV_NATS_URL",
+            "NATS_DEFAULT_URL",
+            "Context",
+            "Warn",
+            "config_home",
+            "default_nats_context",
+            "evmon_config_path",
+            "find_context",
+            "list_natscli_contexts",
+            "load_evmon_contexts",
+            "load_natscli_context",
+            "natscli_context_dir",
+            "natscli_selected_path",
+            "natscli_selection",
+            "selected_context",
+        ],
+        "resolve": [
+            "DEFAULT_RECONNECT_DEADLINE",
+            "ENV_KAFKA_PASSWORD",
+            "ENV_NATS_PASSWORD",
+            "ENV_NATS_TOKEN",
+            "ConnectionFlags",
+            "kafka_settings_from",
+            "nats_settings_from",
+        ],
+        "settings": [
+            "KAFKA_SASL_MECHANISMS",
+            "KAFKA_SECURITY_PROTOCOLS",
+            "MASK",
+            "KafkaSettings",
+            "NatsSettings",
+            "redact",
+        ],
+    },
+)

@@ -17,8 +17,9 @@ names is first used (PEP 562), so the test harness can use ``evmon.demo.kafka_ja
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evmon.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from evmon.demo.consumers import CONSUMERS as CONSUMERS
@@ -37,25 +38,7 @@ if TYPE_CHECKING:
     from evmon.demo.system import PoisonMessage as PoisonMessage
     from evmon.demo.system import demo_system as demo_system
 
-#: Public name -> (the submodule that defines it, its name there).
-_HOME = {
-    "CONSUMERS": ("consumers", "CONSUMERS"),
-    "STREAMS": ("consumers", "STREAMS"),
-    "DemoConsumer": ("consumers", "DemoConsumer"),
-    "KAFKA_POISON_PAYMENT_ID": ("generator", "KAFKA_POISON_PAYMENT_ID"),
-    "POISON_MSG_ID": ("generator", "POISON_MSG_ID"),
-    "DemoEvent": ("generator", "DemoEvent"),
-    "EventFactory": ("generator", "EventFactory"),
-    "KAFKA_GROUPS": ("kafka", "GROUPS"),
-    "ORDERS_TOPIC": ("kafka", "ORDERS_TOPIC"),
-    "PAYMENTS_TOPIC": ("kafka", "PAYMENTS_TOPIC"),
-    "KafkaPoison": ("kafka", "KafkaPoison"),
-    "find_nats_server": ("server", "find_nats_server"),
-    "DemoSystem": ("system", "DemoSystem"),
-    "PoisonMessage": ("system", "PoisonMessage"),
-    "demo_system": ("system", "demo_system"),
-}
-
+#: A literal list, so mypy and ruff see ``KAFKA_GROUPS`` (``kafka.GROUPS``) as exported.
 __all__ = [
     "CONSUMERS",
     "KAFKA_GROUPS",
@@ -74,16 +57,16 @@ __all__ = [
     "find_nats_server",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, attr = home
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-    globals()[name] = value  # found once; later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+#: The submodule that defines each public name.
+__getattr__, __dir__, _exported = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "consumers": ["CONSUMERS", "STREAMS", "DemoConsumer"],
+        "generator": ["KAFKA_POISON_PAYMENT_ID", "POISON_MSG_ID", "DemoEvent", "EventFactory"],
+        "kafka": [("KAFKA_GROUPS", "GROUPS"), "ORDERS_TOPIC", "PAYMENTS_TOPIC", "KafkaPoison"],
+        "server": ["find_nats_server"],
+        "system": ["DemoSystem", "PoisonMessage", "demo_system"],
+    },
+)
+assert sorted(_exported) == sorted(__all__)

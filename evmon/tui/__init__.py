@@ -13,8 +13,9 @@ imported the first time it is named.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evmon.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from evmon.tui.app import EvmonApp as EvmonApp
@@ -24,27 +25,13 @@ if TYPE_CHECKING:
     from evmon.tui.connections import nats_spec as nats_spec
     from evmon.tui.options import DashboardOptions as DashboardOptions
 
-#: Public name -> the submodule that defines it.
-_HOME = {
-    "EvmonApp": "app",
-    "DashboardOptions": "options",
-    "SourceSpec": "connections",
-    "StatusBoard": "connections",
-    "kafka_spec": "connections",
-    "nats_spec": "connections",
-}
-
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value  # found once; later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
+#: The submodule that defines each public name.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "app": ["EvmonApp"],
+        "options": ["DashboardOptions"],
+        "connections": ["SourceSpec", "StatusBoard", "kafka_spec", "nats_spec"],
+    },
+)
