@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -17,6 +18,7 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 from evmon.selection import parse_selection
 from tests.helpers import evmon_cmd, run_evmon
 from tests.kafka_kit import create_topic, produce_split
+from tests.waiting import async_wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -219,3 +221,77 @@ def test_position_flags_parse_and_refuse_mixtures() -> None:
         res = run_evmon(["tail", *args], timeout=30, stdin=subprocess.DEVNULL)
         lines = res.stderr.decode().strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and msg in lines[0], lines
+
+
+async def test_the_dashboard_takes_last_and_partition(kafka_bootstrap: str, unique: str) -> None:
+    """``evmon connect --last 2 --partition 0 --partition 2``: the same Start reaches the
+    dashboard's Kafka source (``build_app`` -> ``source_specs``), and ``--until`` is tail's
+    alone."""
+    from evmon.cli import build_parser
+    from evmon.commands.common import start_position
+    from evmon.config import KafkaSettings
+    from evmon.tui.dashboard import build_app
+
+    topic = f"{unique}-t"
+    await create_topic(kafka_bootstrap, topic, 3)
+    await produce_split(kafka_bootstrap, topic, {0: 4, 1: 4, 2: 1})
+    argv = ["connect", "--kafka", kafka_bootstrap, "-t", topic, "--last", "2"]
+    args = build_parser().parse_args([*argv, "--partition", "0", "--partition", "2"])
+    start = start_position(args)
+    app = build_app(kafka=KafkaSettings(bootstrap=kafka_bootstrap), topics=[topic], start=start)
+    async with app.run_test(size=(120, 30)):
+        await async_wait_for(
+            lambda: len(app.visible_events()) >= 3, timeout=30, message="3 events shown"
+        )
+        shown = sorted((e.partition, e.offset) for e in app.visible_events())
+    assert shown == [(0, 2), (0, 3), (2, 0)]
+    res = run_evmon(["connect", *argv[1:], "--until", "end"], timeout=30, stdin=subprocess.DEVNULL)
+    assert res.returncode == 2 and b"unrecognized arguments: --until end" in res.stderr
+
+
+async def test_until_a_time_to_come_stops_at_the_first_record_stamped_after_it(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    """``--until`` a minute from now: the tail follows live, and a partition ends at its
+    first record stamped at or after that time (not printed), before the clock gets there."""
+    topic = f"{unique}-t"
+    await create_topic(kafka_bootstrap, topic, 1)
+    await produce_split(kafka_bootstrap, topic, {0: 2})
+    until_ms = int(time.time() * 1000) + 60_000
+    proc = await asyncio.create_subprocess_exec(
+        *evmon_cmd(
+            "tail",
+            "--kafka",
+            kafka_bootstrap,
+            "-t",
+            topic,
+            "--from",
+            "first",
+            "--until",
+            _iso(until_ms),
+            "--format",
+            "jsonl",
+        ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        for _ in range(2):  # both records are older than the bound: printed
+            await asyncio.wait_for(proc.stdout.readline(), 60)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, b"before", partition=0, timestamp_ms=until_ms - 1)
+            await producer.send_and_wait(topic, b"at", partition=0, timestamp_ms=until_ms)
+            await producer.send_and_wait(topic, b"older", partition=0, timestamp_ms=until_ms - 5)
+        finally:
+            await producer.stop()
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err
+    assert [orjson.loads(line)["data"] for line in out.splitlines()] == ["before"]
