@@ -106,9 +106,15 @@ ConnectionState = Literal["connecting", "connected", "reconnecting", "failed", "
 
 @dataclass(frozen=True, slots=True)
 class ConnectionStatus:
-    """A source's link to its broker, as the status bar shows it (no secrets in ``url``)."""
+    """A source's link to its broker, as the status bar shows it (no secrets in ``url``).
+
+    ``notice`` is a one-time remark about what evmon is doing to the system it watches
+    (a wildcard subscription that counts as interest for requests): said once, on stderr or
+    as a toast, and not a change of state, so callers show it instead of recording it.
+    """
 
     source: Source
     url: str
     state: ConnectionState
     detail: str = ""
+    notice: str = ""

@@ -295,6 +295,9 @@ async def run(args: argparse.Namespace) -> int:
     said: dict[str, tuple[str, str]] = {}
 
     def on_status(status: ConnectionStatus) -> None:
+        if status.notice:  # said once by the source; not a change of state
+            print(safe_text(f"evmon: {status.notice}"), file=sys.stderr, flush=True)
+            return
         key = f"{status.source} {status.url}"
         if status.state == "reconnecting":
             detail = f": {status.detail}" if status.detail else ""

@@ -112,6 +112,7 @@ class EvmonApp(ReadOnlyGuard, App[int]):
         self.groups = list(options.groups)
         self.streams = list(options.streams)
         self.connections = StatusBoard(self.specs)
+        self.connections.on_notice = self._source_notice
         self._sources: dict[int, Source] = {}
         self._stopping = False
         self._dashboard = DashboardScreen(store, self.connections, options)
@@ -182,6 +183,11 @@ class EvmonApp(ReadOnlyGuard, App[int]):
                 return
             await self._close_source(index)
             await asyncio.sleep(RETRY_AFTER)
+
+    def _source_notice(self, text: str) -> None:
+        """A source's one-time remark (a wildcard subscription that is interest for
+        requests), as a toast; the source says it once."""
+        self.notify(safe_text(text), title="evmon", severity="warning", timeout=20, markup=False)
 
     async def _close_source(self, index: int) -> None:
         source = self._sources.pop(index, None)

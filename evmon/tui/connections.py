@@ -10,7 +10,7 @@ re-exported here for the tests and the demo.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from evmon.model import ConnectionState, ConnectionStatus, Source
@@ -55,6 +55,8 @@ class StatusBoard:
             for spec in specs
         ]
         self.version = 0
+        #: Where a source's one-time ``ConnectionStatus.notice`` goes (the app: a toast).
+        self.on_notice: Callable[[str], None] | None = None
 
     def __iter__(self) -> Iterator[ConnectionView]:
         return iter(self._views)
@@ -69,6 +71,10 @@ class StatusBoard:
         """The ``on_status`` for the source of spec ``index``."""
 
         def on_status(status: ConnectionStatus) -> None:
+            if status.notice:  # a remark, not a change of state
+                if self.on_notice is not None:
+                    self.on_notice(status.notice)
+                return
             self.record(index, status.state, status.detail)
 
         return on_status

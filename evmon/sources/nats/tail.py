@@ -78,6 +78,10 @@ def _js_position(reply: str) -> tuple[int, float] | None:
     return None
 
 
+def _is_wildcard(subject: str) -> bool:
+    return any(token in ("*", ">") for token in subject.split("."))
+
+
 class _PendingEvents:
     """Events of one core subscription between the protocol parser and the sink.
 
@@ -175,6 +179,8 @@ class NatsSource:
         self.degraded = ""
         self._fault_cause = ""
         self._last_status: ConnectionStatus | None = None
+        #: Whether the notice that a wildcard subscription is interest for requests was said.
+        self._requests_said = False
 
     def summary(self) -> str:
         """One line for the end of a tail ("" when there is nothing to say): the
@@ -215,6 +221,32 @@ class NatsSource:
         last = self._last_status
         if last is not None and last.state == "connected":
             self._relay(last)
+
+    def _request_seen(self, pattern: str, subject: bytes, reply: bytes) -> None:
+        """A request under a wildcard subscription: evmon's subscription is interest for its
+        subject, so while evmon listens a request nobody serves waits for its timeout
+        instead of failing at once with "no responders". Said once per source. JetStream's
+        own replies (``$JS.ACK``/``$JS.FC`` on deliveries) are not requests."""
+        if self._requests_said or reply.startswith(b"$JS."):
+            return
+        self._requests_said = True
+        nc = self.nc
+        if isinstance(nc, RawHeaderClient):
+            for sub in self._subs:
+                nc.watch_requests(sid_of(sub), None)
+        name = subject.decode("utf-8", "surrogateescape")
+        last = self._last_status
+        status = last or ConnectionStatus("nats", self.settings.display, "connected")
+        self.on_status(
+            ConnectionStatus(
+                status.source,
+                status.url,
+                status.state,
+                status.detail,
+                notice=f"{name} carries requests: evmon's subscription to {pattern} counts as "
+                "interest, so a request nobody serves times out instead of 'no responders'",
+            )
+        )
 
     def _on_error(self, err: Exception) -> None:
         if isinstance(err, ServerCutOff):
@@ -265,6 +297,8 @@ class NatsSource:
                 pending.receive,
                 lambda err: self._direct_fault(subject, pending, err),
             )
+            if not self._requests_said and _is_wildcard(subject):
+                nc.watch_requests(sid_of(sub), lambda s, r: self._request_seen(subject, s, r))
         else:  # pragma: no cover - connect_nats always builds a RawHeaderClient
             raise TypeError("evmon's NATS source needs a RawHeaderClient")
         self._pending.append(pending)

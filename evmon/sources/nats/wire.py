@@ -145,6 +145,8 @@ class RawHeaderClient(Client):
         stats = self.stats
         stats["in_msgs"] += 1
         stats["in_bytes"] += len(data)
+        if reply and self._on_request:  # a request (most messages have no reply subject)
+            self._request_seen(sid, subject, reply)
         try:
             handler(subject, data, headers)
         except Exception as err:
@@ -157,6 +159,30 @@ class RawHeaderClient(Client):
             self._fall_back(sid, err)
             return await super()._process_msg(sid, subject, reply, data, headers)
         return None
+
+    #: sid -> what to tell about a message with a reply subject on that direct subscription
+    #: (a wildcard subscription is interest for requests: ``NatsSource`` says so once).
+    _on_request: dict[int, Callable[[bytes, bytes], None]] | None = None
+
+    def watch_requests(self, sid: int, seen: Callable[[bytes, bytes], None] | None) -> None:
+        """Call ``seen(subject, reply)`` for each message with a reply subject delivered
+        directly on ``sid`` (``None``: stop). A ``seen`` that raises is dropped."""
+        if seen is None:
+            if self._on_request:
+                self._on_request.pop(sid, None)
+            return
+        if self._on_request is None:
+            self._on_request = {}
+        self._on_request[sid] = seen
+
+    def _request_seen(self, sid: int, subject: bytes, reply: bytes) -> None:
+        seen = self._on_request.get(sid) if self._on_request else None
+        if seen is None:
+            return
+        try:
+            seen(subject, reply)
+        except Exception:  # a remark must never cost a message
+            self.watch_requests(sid, None)
 
     def _fall_back(self, sid: int, err: BaseException) -> None:
         self.direct_faults += 1
@@ -207,6 +233,7 @@ class RawHeaderClient(Client):
             self._direct.pop(sid, None)
         if self._on_fault:
             self._on_fault.pop(sid, None)
+        self.watch_requests(sid, None)
 
     async def _process_headers(self, headers: Any) -> Any:
         if not headers:  # most messages: no second coroutine (the parent returns None too)
