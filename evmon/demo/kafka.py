@@ -1,7 +1,7 @@
-"""The demo's Kafka side (``evmon demo --kafka HOST:PORT``): topics, a producer, three groups.
+"""The demo's Kafka side (``evmon demo --kafka HOST:PORT``): topics, a producer, four groups.
 
 The generator's order and payment events are mirrored to ``shop.orders`` and
-``shop.payments`` (3 partitions each, keyed by order id). Three services consume them in
+``shop.payments`` (3 partitions each, keyed by order id). Four services consume them in
 real consumer groups — they are the demo's "services", unlike evmon's own reading path,
 which never joins a group:
 
@@ -12,6 +12,10 @@ which never joins a group:
   state ``evmon skip --group fraud-check`` is for). On a broker reused across demo runs it
   stops at the first such record after its committed offset, so the committed offset always
   points at a poison record.
+- ``order-audit`` (shop.orders) starts at the newest record (``auto_offset_reset=latest``,
+  like a sarama group on ``OffsetNewest``), reads every order and never commits: the
+  never-committed group ``evmon lag`` shows as ``NOCOMMIT`` (restarted, it would skip
+  whatever arrived while it was down; on ``earliest`` it would read everything again).
 
 A ``prefix`` (for tests on a shared broker) is put in front of every topic and group name.
 
@@ -29,22 +33,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import for_code
-from aiokafka.protocol.admin import DeleteGroupsRequest
-from aiokafka.protocol.coordination import FindCoordinatorRequest
 
 from evmon.config import KafkaSettings
 from evmon.demo.generator import DemoEvent, kafka_poison_payment
 from evmon.errors import RuntimeFailure
-from evmon.sources.kafka.client import bootstrap_errors, client_kwargs, connect_error
+from evmon.sources.kafka.client import client_kwargs, start_client
+from evmon.sources.kafka.protocol import DeleteGroupsRequest, FindCoordinatorRequest
 
 ORDERS_TOPIC = "shop.orders"
 PAYMENTS_TOPIC = "shop.payments"
 PARTITIONS = 3
-GROUPS = ("billing", "analytics", "fraud-check")
+GROUPS = ("billing", "analytics", "fraud-check", "order-audit")
 ANALYTICS_SECONDS_PER_RECORD = 1.0
 POISON_PARTITION = 0
 _TOPIC_ALREADY_EXISTS = 36
@@ -101,7 +103,11 @@ class KafkaDemo:
         self.on_problem = on_problem
         self.orders_topic = f"{prefix}{ORDERS_TOPIC}"
         self.payments_topic = f"{prefix}{PAYMENTS_TOPIC}"
-        self.billing, self.analytics, self.fraud_check = (f"{prefix}{g}" for g in GROUPS)
+        self.billing, self.analytics, self.fraud_check, self.order_audit = (
+            f"{prefix}{g}" for g in GROUPS
+        )
+        #: Records ``order-audit`` has read (it commits none of them).
+        self.audited = 0
         self.poison: KafkaPoison | None = None
         #: Set when ``fraud-check`` has committed at a poison record and left its group.
         self.fraud_check_stopped = asyncio.Event()
@@ -116,7 +122,7 @@ class KafkaDemo:
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return (self.billing, self.analytics, self.fraud_check)
+        return (self.billing, self.analytics, self.fraud_check, self.order_audit)
 
     def _kw(self, client_id: str) -> dict[str, Any]:
         return {**client_kwargs(self.settings), "client_id": client_id}
@@ -124,13 +130,7 @@ class KafkaDemo:
     async def start(self) -> None:
         """Create the topics (keeping existing ones) and start the producer."""
         admin = AIOKafkaAdminClient(**self._kw("evmon-demo-admin"))
-        try:
-            with bootstrap_errors() as seen:
-                await admin.start()
-        except Exception as err:
-            with contextlib.suppress(Exception):
-                await admin.close()
-            raise connect_error(self.settings, err, seen) from None
+        await start_client(self.settings, admin)
         try:
             resp = await admin.create_topics(
                 [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in self.topics]
@@ -149,7 +149,7 @@ class KafkaDemo:
         finally:
             await admin.close()
         self._producer = AIOKafkaProducer(**self._kw("evmon-demo-producer"), linger_ms=20)
-        await self._producer.start()
+        await start_client(self.settings, self._producer)
 
     async def mirror(self, event: DemoEvent) -> None:
         """Produce orders and payments events to their topic (fire and forget: a failed
@@ -191,6 +191,7 @@ class KafkaDemo:
             asyncio.create_task(self._guard("billing", self._billing())),
             asyncio.create_task(self._guard("analytics", self._analytics())),
             asyncio.create_task(self._guard("fraud-check", self._fraud_check())),
+            asyncio.create_task(self._guard("order-audit", self._order_audit())),
         ]
 
     async def _guard(self, name: str, work: Any) -> None:
@@ -202,13 +203,8 @@ class KafkaDemo:
             self.on_problem(f"kafka {name}: {type(err).__name__}: {err}")
 
     def _consumer(self, topic: str, group: str, **kw: Any) -> AIOKafkaConsumer:
-        consumer = AIOKafkaConsumer(
-            topic,
-            **self._kw(f"demo-{group}"),
-            group_id=group,
-            auto_offset_reset="earliest",
-            **kw,
-        )
+        kw.setdefault("auto_offset_reset", "earliest")
+        consumer = AIOKafkaConsumer(topic, **self._kw(f"demo-{group}"), group_id=group, **kw)
         self._consumers.append(consumer)
         return consumer
 
@@ -219,22 +215,34 @@ class KafkaDemo:
             enable_auto_commit=True,
             auto_commit_interval_ms=1000,
         )
-        await consumer.start()
+        await start_client(self.settings, consumer)
         while True:
             await consumer.getmany(timeout_ms=1000)
 
     async def _analytics(self) -> None:
         consumer = self._consumer(self.orders_topic, self.analytics, enable_auto_commit=False)
-        await consumer.start()
+        await start_client(self.settings, consumer)
         while True:
             record = await consumer.getone()
             await asyncio.sleep(ANALYTICS_SECONDS_PER_RECORD)  # the service's (simulated) work
             tp = TopicPartition(record.topic, record.partition)
             await consumer.commit({tp: record.offset + 1})
 
+    async def _order_audit(self) -> None:
+        consumer = self._consumer(
+            self.orders_topic,
+            self.order_audit,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,  # and no commit() anywhere: the trap
+        )
+        await consumer.start()
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000)
+            self.audited += sum(len(records) for records in batch.values())
+
     async def _fraud_check(self) -> None:
         consumer = self._consumer(self.payments_topic, self.fraud_check, enable_auto_commit=False)
-        await consumer.start()
+        await start_client(self.settings, consumer)
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
@@ -300,8 +308,8 @@ class KafkaDemo:
             return []
         client = AIOKafkaClient(**self._kw("evmon-demo-cleanup"))
         failed: list[str] = []
+        await start_client(self.settings, client)
         try:
-            await client.bootstrap()
             for group in self.created_groups:
                 while True:
                     found = await client.send(
@@ -325,7 +333,7 @@ class KafkaDemo:
         if not self.created_topics:
             return []
         admin = AIOKafkaAdminClient(**self._kw("evmon-demo-cleanup"))
-        await admin.start()
+        await start_client(self.settings, admin)
         try:
             resp = await admin.delete_topics(list(self.created_topics))
         finally:

@@ -4,7 +4,8 @@
     await start_client(settings, consumer)    # ConnectError: one line naming the cause
 
 Every client evmon opens (the tail's consumer, the publisher's producer, a skip's assigned
-consumer, the lag poller's cluster client) takes ``client_kwargs`` and is started by
+consumer, the lag poller's cluster client, the demo's admin client, producer and groups)
+takes ``client_kwargs`` and is started by
 ``start_client``: within the request timeout, stopped again when it fails or the caller
 gives up, and the failure said in one line, with the per-host cause aiokafka only logs
 (a SASL failure, a certificate it did not trust) rather than its bare "Unable to bootstrap".
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
@@ -148,15 +150,18 @@ def bootstrap_errors() -> Iterator[_BootstrapErrors]:
 
 async def start_client(
     settings: KafkaSettings,
-    client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaClient,
+    client: AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaClient | AIOKafkaAdminClient,
     wait: float | None = None,
 ) -> None:
-    """Start ``client`` (a cluster client bootstraps) within ``wait`` seconds (default: the
+    """Start ``client`` (a cluster client bootstraps, an admin client is closed, not
+    stopped) within ``wait`` seconds (default: the
     settings' request timeout). When it fails, or the caller gives up (cancellation), the
     half-started client is stopped, or its connections and tasks outlive the caller; a
     failure raises ``connect_error``'s one line."""
     if isinstance(client, AIOKafkaClient):
         start, stop = client.bootstrap, client.close
+    elif isinstance(client, AIOKafkaAdminClient):
+        start, stop = client.start, client.close
     else:
         start, stop = client.start, client.stop
     with bootstrap_errors() as seen:  # the real cause (SASL, TLS) is only logged

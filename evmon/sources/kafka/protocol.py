@@ -20,6 +20,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.protocol.abstract import AbstractType
 from aiokafka.protocol.admin import (
     ApiVersionRequest,
+    DeleteGroupsRequest,
     DescribeGroupsRequest_v3,
     DescribeGroupsResponse_v3,
     ListGroupsRequest,
@@ -42,6 +43,7 @@ __all__ = [
     "ApiVersionRequest",
     "ConsumerGroupDescribe",
     "ConsumerGroupDescribeResponseV0",
+    "DeleteGroupsRequest",
     "DescribeGroups",
     "FindCoordinatorRequest",
     "ListGroupsRequest",
