@@ -11,9 +11,9 @@ BIN ?= $(VENV)/bin/
 # The file that stands for "the dev install is there" (built only when it is missing).
 TOOLS := $(if $(BIN),$(BIN)ruff,)
 
-.PHONY: check lint types test test-fast venv
+.PHONY: check lint types contracts test test-fast venv
 
-check: lint types test
+check: lint types contracts test
 
 venv: $(TOOLS)
 
@@ -28,6 +28,11 @@ lint: $(TOOLS)
 
 types: $(TOOLS)
 	$(BIN)mypy
+
+# The import contracts (layers, no cycle, Textual only in tui, the third-party fence), read
+# from the source in about a second: first, so a broken layer fails before the long tests.
+contracts: $(TOOLS)
+	$(BIN)pytest -q tests/test_import_contracts.py
 
 # pytest exits 5 when it collected no tests: that is a failure here too.
 test: $(TOOLS)
