@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, memory, report, responsiveness, startup
+from bench import ingest, jetstream, memory, report, responsiveness, startup
 from bench.context import FULL, QUICK, Context
 from bench.harness import ROOT
 
@@ -37,6 +37,8 @@ BENCHMARKS: dict[str, Callable[[Context], Any]] = {
     "memory": memory.bench_memory,
     "responsiveness": responsiveness.bench_keys,
     "startup": startup.bench_startup,
+    "jetstream": jetstream.bench_jetstream,
+    "kafka_small": jetstream.bench_kafka_small,
 }
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
