@@ -163,3 +163,50 @@ def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str) -> None:
     said = [line for line in res.stderr.decode().splitlines() if "degraded: " in line]
     assert len(said) == 1, res.stderr.decode()
     assert "connected: degraded: the aiokafka record patch gave ConsumerRecord" in said[0]
+
+
+#: ``evmon tail`` with the patch giving something that is no record at all for one offset.
+_UNCONVERTIBLE_TAIL = """
+import sys
+from aiokafka.consumer import fetcher
+from evmon.sources.kafka import records
+def odd(self, tp, record):
+    if tp.partition == 1 and record.offset == POISON_OFFSET:
+        return object()  # no timestamp, no value: as_events cannot convert it
+    return records._consumer_record(self, tp, record)
+fetcher.PartitionRecords._consumer_record = odd
+from evmon.cli import main
+sys.exit(main(sys.argv[1:]))
+""".replace("POISON_OFFSET", str(POISON_OFFSET))
+
+
+def test_an_unconvertible_record_is_said_in_kafka_words(kafka_bootstrap: str, unique: str) -> None:
+    """The record evmon could not convert is counted as a Kafka drop, not as "dropped by
+    the NATS client (slow consumer)" (one sink counts both)."""
+    topic = f"{unique}-odd"
+
+    async def prepare() -> None:
+        await create_topic(kafka_bootstrap, topic, partitions=2)
+        await _produce(kafka_bootstrap, topic)
+
+    asyncio.run(prepare())
+    n = 2 * PER_PARTITION - 1
+    args = ["tail", "--kafka", kafka_bootstrap, "-t", topic, "--from", "first", "-n", str(n)]
+    res = subprocess.run(
+        [sys.executable, "-c", _UNCONVERTIBLE_TAIL, *args, "--timeout", "60"],
+        capture_output=True,
+        timeout=90,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr.decode()
+    payloads = sorted(line.rsplit(" ", 1)[-1] for line in res.stdout.decode().splitlines())
+    expected = [f"{p}:{i}" for p in (0, 1) for i in range(PER_PARTITION)]
+    expected.remove(f"1:{POISON_OFFSET}")
+    assert payloads == sorted(expected)
+    err = res.stderr.decode()
+    assert "NATS" not in err, err
+    said = [line for line in err.splitlines() if "dropped" in line]
+    assert said == [
+        "evmon: 1 Kafka record dropped: aiokafka gave what evmon could not convert to an event"
+    ], err
+    assert "1 left out" in err  # the source's own summary line agrees

@@ -373,9 +373,20 @@ async def run(args: argparse.Namespace) -> int:
             ),
             file=sys.stderr,
         )
-    if writer.dropped:
+    # One sink counts both: a Kafka record aiokafka gave in a shape evmon could not convert
+    # (KafkaSource.unconverted_records) is no NATS slow-consumer drop.
+    unconverted = sum(int(getattr(src, "unconverted_records", 0)) for src in sources)
+    if writer.dropped > unconverted:
         print(
-            f"evmon: {writer.dropped} messages dropped by the NATS client (slow consumer)",
+            f"evmon: {writer.dropped - unconverted} messages dropped by the NATS client "
+            "(slow consumer)",
+            file=sys.stderr,
+        )
+    if unconverted:
+        records = "record" if unconverted == 1 else "records"
+        print(
+            f"evmon: {unconverted} Kafka {records} dropped: aiokafka gave what evmon could "
+            "not convert to an event",
             file=sys.stderr,
         )
     for src in sources:  # a slow-consumer cut-off, a delivery fault
