@@ -223,6 +223,69 @@ def test_nats_unexpected_eof_is_a_stale_connection() -> None:
     assert issubclass(nats.errors.UnexpectedEOF, nats.errors.StaleConnectionError)
 
 
+async def test_nats_parser_side_jetstream_delivery() -> None:
+    """``deliver_js_directly``: the parser hands a push subscription's data, flow-control and
+    heartbeat messages to the handler with the reply subject; a handler that raises leaves
+    direct delivery (``on_fault`` once) and the read loop goes on."""
+    from evmon.sources.nats.wire import RawHeaderClient
+
+    nc = RawHeaderClient()
+    got: list[tuple[bytes, bytes, bytes, bytes]] = []
+    faults: list[BaseException] = []
+    nc.deliver_js_directly(9, lambda s, r, d, h: got.append((s, r, d, h)), faults.append)
+    ack = b"$JS.ACK.S.C.1.5.1.1700000000000000000.0"
+    await nc._ps.parse(b"MSG a.b 9 %s 2\r\nhi\r\n" % ack)
+    fc = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
+    await nc._ps.parse(b"HMSG _INBOX.x 9 $JS.FC.S.x.1 %d %d\r\n%s\r\n" % (len(fc), len(fc), fc))
+    assert got == [(b"a.b", ack, b"hi", b""), (b"_INBOX.x", b"$JS.FC.S.x.1", b"", fc)]
+    nc.deliver_js_directly(9, lambda s, r, d, h: 1 // 0, faults.append)
+    await nc._ps.parse(b"MSG a.b 9 %s 2\r\nhi\r\n" % ack)
+    assert len(faults) == 1 and nc.direct_faults == 1
+    await nc._ps.parse(b"MSG a.b 9 %s 2\r\nhi\r\n" % ack)  # no longer direct: dropped
+    assert len(faults) == 1
+
+
+def test_nats_ordered_consumer_config_and_error_cb() -> None:
+    """``OrderedRead`` creates the consumer nats-py's ``js.subscribe(ordered_consumer=True)``
+    creates (the settings below are nats-py's own lines), re-creates it the way its
+    ``_JSI.reset_ordered_consumer`` does, and reports a failed re-creation through
+    ``Client._error_cb`` (``report_error``) as ``_JSI.recreate_consumer`` does. The ack
+    subject layout it parses is the one ``Msg.Metadata`` reads."""
+    import nats.js.api
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+
+    from evmon.sources.nats.ordered import HEARTBEAT, ordered_config
+    from evmon.sources.nats.wire import report_error
+
+    body = source(JetStreamContext.subscribe)
+    for line in (
+        "config.flow_control = True",
+        "config.ack_policy = api.AckPolicy.NONE",
+        "config.max_deliver = 1",
+        "config.ack_wait = 22 * 3600  # 22 hours",
+        "config.num_replicas = 1",
+        "config.mem_storage = True",
+        "idle_heartbeat = config.idle_heartbeat or 5",
+    ):
+        assert line in body, line
+    assert HEARTBEAT == 5
+    reset = source(JetStreamContext._JSI.reset_ordered_consumer)
+    assert "config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE" in reset
+    assert "config.opt_start_seq = sseq" in reset
+    assert "await self._conn._error_cb(err)" in source(JetStreamContext._JSI.recreate_consumer)
+    config = ordered_config(nats.js.api.ConsumerConfig(filter_subject="a.>"))
+    assert (config.ack_policy, config.max_deliver, config.flow_control) == (
+        nats.js.api.AckPolicy.NONE, 1, True,
+    )  # fmt: skip
+    assert config.idle_heartbeat == 5 and config.mem_storage and config.num_replicas == 1
+    assert "self._error_cb = error_cb or _default_error_callback" in source(Client.connect)
+    assert params(report_error) == ["nc", "err"]
+    meta = Msg.Metadata._from_reply("$JS.ACK.S.C.1.5.7.1700000000000000000.3")
+    assert (meta.sequence.stream, meta.sequence.consumer, meta.num_pending) == (5, 7, 3)
+
+
 # --------------------------------------------------------------------------- nats-py: publishing
 
 

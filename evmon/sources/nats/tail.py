@@ -27,6 +27,7 @@ from evmon.selection import START_NEW, Start
 from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.nats.connect import connect_nats
 from evmon.sources.nats.cutoffs import CutOffs, ServerCutOff
+from evmon.sources.nats.ordered import OrderedRead
 from evmon.sources.nats.own import add_own_read
 from evmon.sources.nats.wire import RawHeaderClient, msg_headers, parse_header_block, sid_of
 
@@ -169,6 +170,8 @@ class NatsSource:
         self.nc: Client | None = None
         self._subs: list[Any] = []
         self._pending: list[_PendingEvents] = []
+        self._reads: list[OrderedRead] = []
+        self._fallbacks: set[asyncio.Future[None]] = set()
         self.pending_msgs_limit = _env_limit("EVMON_NATS_PENDING_MSGS", PENDING_MSGS_LIMIT)
         self.pending_bytes_limit = _env_limit("EVMON_NATS_PENDING_BYTES", PENDING_BYTES_LIMIT)
         #: Slow-consumer cut-offs: named in the status, counted in ``cut_offs.intervals``.
@@ -205,7 +208,9 @@ class NatsSource:
             status = ConnectionStatus(status.source, status.url, status.state, detail)
         self.on_status(status)
 
-    def _direct_fault(self, subject: str, pending: _PendingEvents, err: BaseException) -> None:
+    def _direct_fault(
+        self, subject: str, pending: _PendingEvents | OrderedRead, err: BaseException
+    ) -> None:
         """Called by the client when a subscription's parser-side handler raised, before
         the message that failed goes to nats-py's own path: what the handler took before
         the fault reaches the sink first, then the fault is counted and said."""
@@ -321,6 +326,51 @@ class NatsSource:
             filter_subject=filters[0] if len(filters) == 1 else None,
             **_deliver_policy(self.start_at),
         )
+        nc = self.nc
+        if not isinstance(nc, RawHeaderClient):  # pragma: no cover - connect_nats builds one
+            raise TypeError("evmon's NATS source needs a RawHeaderClient")
+        read = OrderedRead(
+            nc,
+            stream,
+            config,
+            self.sink,
+            msgs_limit=self.pending_msgs_limit,
+            bytes_limit=self.pending_bytes_limit,
+            on_fault=lambda err, seq: self._stream_fault(stream, filters, read, err, seq),
+        )
+        try:
+            await read.start()
+        except nats.js.errors.BadRequestError as err:
+            await read.close()
+            raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
+        except BaseException:
+            await read.close()
+            raise
+        self._reads.append(read)
+
+    def _stream_fault(
+        self, stream: str, filters: list[str], read: OrderedRead, err: BaseException, seq: int
+    ) -> None:
+        """The parser-side read of ``stream`` raised (it has stopped, what it read is in
+        the sink): nats-py's own ordered consumer takes over from sequence ``seq``."""
+        self._direct_fault(f"stream {stream}", read, err)
+        start = Start("offset", offset=seq)
+        task = asyncio.ensure_future(self._subscribe_stream_nats_py(stream, filters, start))
+        self._fallbacks.add(task)
+        task.add_done_callback(self._fallbacks.discard)
+
+    async def _subscribe_stream_nats_py(
+        self, stream: str, filters: list[str], start: Start
+    ) -> None:
+        """nats-py's ordered consumer with a callback: the fallback of ``OrderedRead``."""
+        nc = self.nc
+        if nc is None:
+            return
+        config = nats.js.api.ConsumerConfig(
+            filter_subjects=filters if len(filters) > 1 else None,
+            filter_subject=filters[0] if len(filters) == 1 else None,
+            **_deliver_policy(start),
+        )
         append = self.sink.append
         mk = new_event
 
@@ -343,7 +393,7 @@ class NatsSource:
             )
 
         try:
-            sub = await js.subscribe(
+            sub = await nc.jetstream().subscribe(
                 filters[0] if filters else "",
                 stream=stream,
                 config=config,
@@ -352,10 +402,11 @@ class NatsSource:
                 pending_msgs_limit=self.pending_msgs_limit,
                 pending_bytes_limit=self.pending_bytes_limit,
             )
-        except nats.js.errors.BadRequestError as err:
-            raise UsageError(f"cannot read stream {stream!r}: {err.description}") from None
+        except Exception as err:  # said like any other error of the connection
+            self._on_error(err)
+            return
         self._subs.append(sub)
-        add_own_read(sub)  # the lag reports leave this process's own consumer out
+        add_own_read(sub)
 
     async def close(self) -> None:
         nc, self.nc = self.nc, None
@@ -367,6 +418,12 @@ class NatsSource:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         self._subs.clear()
+        for task in list(self._fallbacks):
+            task.cancel()
+        for read in self._reads:
+            with contextlib.suppress(Exception):
+                await read.close()  # what was read is delivered first
+        self._reads.clear()
         for pending in self._pending:
             pending.close()  # what was read is delivered, then the drain task ends
         self._pending.clear()

@@ -4,7 +4,9 @@ Nothing else in evmon reaches into nats-py's internals; ``tests/test_third_party
 names each hook below and fails in milliseconds when a nats-py release moves one:
 
 - ``RawHeaderClient`` (a ``Client`` subclass) overrides ``_process_msg`` for parser-side
-  delivery (``deliver_directly``, keyed by ``sid_of(sub)``, i.e. ``Subscription._id``),
+  delivery (``deliver_directly`` for core subscriptions, ``deliver_js_directly`` for the
+  ordered consumer's push subscription, both keyed by ``sid_of(sub)``, i.e.
+  ``Subscription._id``), and ``report_error`` calls ``Client._error_cb``;
   ``_process_headers`` and ``_build_message`` (the raw header block, subjects that are not
   UTF-8), ``_process_op_err`` (why a connection was lost), reads ``_server_info`` and
   replaces ``_ps`` with ``_CountingParser``, nats-py's own parser code run with exact
@@ -135,12 +137,28 @@ class RawHeaderClient(Client):
     #: Direct subscriptions that fell back to nats-py's own delivery after a fault.
     direct_faults = 0
 
+    #: JetStream push subscriptions evmon reads itself (sid -> handler(subject, reply, data,
+    #: headers)): the ordered consumer of ``evmon.sources.nats.ordered``, which also needs
+    #: the ``$JS.ACK`` reply subject (sequences) and sees the control messages.
+    _direct_js: dict[int, Callable[[bytes, bytes, bytes, bytes], None]] | None = None
+
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
     ) -> None:
         direct = self._direct
         handler = direct.get(sid) if direct else None
         if handler is None:
+            direct_js = self._direct_js
+            js_handler = direct_js.get(sid) if direct_js else None
+            if js_handler is not None:
+                stats = self.stats
+                stats["in_msgs"] += 1
+                stats["in_bytes"] += len(data)
+                try:
+                    js_handler(subject, reply, data, headers or b"")
+                except Exception as err:
+                    self._js_fault(sid, err)
+                return None
             return await super()._process_msg(sid, subject, reply, data, headers)
         stats = self.stats
         stats["in_msgs"] += 1
@@ -183,6 +201,15 @@ class RawHeaderClient(Client):
             seen(subject, reply)
         except Exception:  # a remark must never cost a message
             self.watch_requests(sid, None)
+
+    def _js_fault(self, sid: int, err: BaseException) -> None:
+        # As for core subscriptions, never end the read loop. The message that failed is
+        # not taken: the reader's owner resumes at it (``on_fault``).
+        self.direct_faults += 1
+        on_fault = self._on_fault.pop(sid, None) if self._on_fault else None
+        self.stop_direct(sid)
+        if on_fault is not None:
+            on_fault(err)
 
     def _fall_back(self, sid: int, err: BaseException) -> None:
         self.direct_faults += 1
@@ -228,9 +255,32 @@ class RawHeaderClient(Client):
                 self._on_fault = {}
             self._on_fault[sid] = on_fault
 
+    def deliver_js_directly(
+        self,
+        sid: int,
+        handler: Callable[[bytes, bytes, bytes, bytes], None],
+        on_fault: Callable[[BaseException], None],
+    ) -> None:
+        """Hand every message of JetStream push subscription ``sid`` to ``handler(subject,
+        reply, data, headers)`` from the parser: data, flow-control and heartbeat messages
+        alike (``headers`` is the raw block or empty). nats-py's own JetStream handling of
+        that subscription (its ``_jsi``) never sees them.
+
+        When ``handler`` raises, the message is dropped, the subscription leaves direct
+        delivery and ``on_fault(error)`` is called once; the read loop goes on.
+        """
+        if self._direct_js is None:
+            self._direct_js = {}
+        self._direct_js[sid] = handler
+        if self._on_fault is None:
+            self._on_fault = {}
+        self._on_fault[sid] = on_fault
+
     def stop_direct(self, sid: int) -> None:
         if self._direct:
             self._direct.pop(sid, None)
+        if self._direct_js:
+            self._direct_js.pop(sid, None)
         if self._on_fault:
             self._on_fault.pop(sid, None)
         self.watch_requests(sid, None)
@@ -291,6 +341,12 @@ def msg_headers(msg: Msg) -> Headers:
 def sid_of(sub: Subscription) -> int:
     """The sid the parser passes to ``_process_msg`` for ``sub`` (nats-py's ``_id``)."""
     return sub._id
+
+
+async def report_error(nc: Client, err: Exception) -> None:
+    """Hand ``err`` to the client's ``error_cb``, as nats-py's ordered consumer does when it
+    cannot re-create its consumer (evmon's says "reconnecting" with the cause)."""
+    await nc._error_cb(err)
 
 
 def nats_header_block(headers: Headers) -> bytes:
