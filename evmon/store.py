@@ -7,14 +7,16 @@ possible (one slot write, one counter bump), and everything the UI wants that co
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import cast
 
 from evmon.model import Event
 
-__all__ = ["DEFAULT_CAPACITY", "EventStore", "SubjectKey"]
+__all__ = ["DEFAULT_CAPACITY", "EventStore", "Footprint", "SubjectKey"]
 
 DEFAULT_CAPACITY = 100_000
 
@@ -34,6 +36,20 @@ FOLD_LIMIT = 1_000
 #: ``_pending`` is folded into the totals once it holds this many keys, even if no reader
 #: asks (a store nobody reads must not grow either).
 _DRAIN_AT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """What a store holds besides its events, for checking its memory bounds (the tests,
+    the memory bench): each number is bounded whatever the traffic."""
+
+    slots: int  # the ring's length: ``capacity``, allocated once
+    slots_bytes: int  # ``sys.getsizeof`` of the ring's list: constant once allocated
+    held: int  # slots that reference an event (0 after ``clear()``)
+    pending_keys: int  # keys counted since the last fold (< 50,000: folded on its own)
+    counted_keys: int  # keys with a total (max_subjects + FOLD_LIMIT + 2 at most)
+    samples: int  # rate samples (one a second, RATE_WINDOW + 1 at most)
+    sample_keys: int  # keys over all samples: only those that changed in each second
 
 
 class EventStore:
@@ -157,6 +173,18 @@ class EventStore:
 
     def __len__(self) -> int:
         return self._total - self._first
+
+    def footprint(self) -> Footprint:
+        buf = self._buf
+        return Footprint(
+            slots=len(buf),
+            slots_bytes=sys.getsizeof(buf),
+            held=sum(slot is not None for slot in buf),
+            pending_keys=len(self._pending),
+            counted_keys=len(self._counts),
+            samples=len(self._samples),
+            sample_keys=sum(len(sample[1]) for sample in self._samples),
+        )
 
     def __getitem__(self, index: int) -> Event:
         """The retained event at ``index`` (0 = oldest, -1 = newest)."""

@@ -77,7 +77,7 @@ def test_batch_encoder_is_byte_identical(
         Event(source, f"orders.{i}", p, ts + i / 7, headers, key, stream, i % 3, offset)  # type: ignore[arg-type]
         for i, p in enumerate(payloads)
     ]
-    assert codec.encode_records(events) == [codec._general_record(ev) for ev in events]
+    assert codec.encode_records(events) == [codec.reference_record(ev) for ev in events]
 
 
 def test_batch_encoder_raises_like_encode_record() -> None:
@@ -102,11 +102,11 @@ def test_the_second_before_the_epoch_has_its_date(ts: float, stamp: str, payload
     """The fast path once wrote ".999Z" / ".000Z" with no date for the second before the
     epoch (its "no second yet" marker was -1), and replay rejected the line."""
     ev = Event("kafka", "orders", payload, ts, (), b"k", None, 0, 7)
-    for line in (codec.encode_records([ev])[0], codec._general_record(ev)):
+    for line in (codec.encode_records([ev])[0], codec.reference_record(ev)):
         assert orjson.loads(line)["timestamp"] == stamp
         assert codec.decode_record(line).timestamp == ts
     # as the first event of a batch and after another second alike
     later = Event("kafka", "orders", payload, 1_700_000_000.5, (), b"k", None, 0, 8)
     assert codec.encode_records([ev, later, ev]) == [
-        codec._general_record(e) for e in (ev, later, ev)
+        codec.reference_record(e) for e in (ev, later, ev)
     ]

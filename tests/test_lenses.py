@@ -178,7 +178,7 @@ def test_the_whole_lens_stays_within_its_bounds() -> None:
         lens.observe(nats(f"s.{i % 20}", msg_id=str(i)))
         lens.observe(nats(f"s.{i % 20}", msg_id=str(i)))  # every second copy is a dup
     assert len(lens.seen) <= 200
-    assert len(lens._verdicts) <= 1000
+    assert lens.verdicts_kept <= 1000
     assert sum(lens.dups.values()) == 5000
 
 
@@ -266,7 +266,7 @@ def test_shape_counts_are_bounded() -> None:
         habits.judge(key, habit)
     for i in range(100):
         assert habits.judge(key, ((f"f{i}", "number"),)) is not None
-    assert len(habits._habits[key].counts) <= 3
+    assert habits.shapes_counted(key) <= 3
     assert habits.habit(key) == habit  # rare shapes never push out the habit
     habits.judge(("nats", "other"), habit)
     assert habits.judge(("nats", "third"), habit) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 
 import pytest
@@ -150,7 +149,7 @@ def test_clear_keeps_sequence_numbers() -> None:
     store = EventStore(4)
     for i in range(6):
         store.append(make(i))
-    size = len(store._buf)
+    size = store.footprint().slots
     store.clear()
     assert len(store) == 0
     assert store.total == 6
@@ -158,8 +157,8 @@ def test_clear_keeps_sequence_numbers() -> None:
     assert store.evicted == 2  # clear() is not eviction
     assert store.subject_counts() == {}
     assert store.since(3) == ([], 6)
-    assert len(store._buf) == size
-    assert all(slot is None for slot in store._buf)  # references released
+    assert store.footprint().slots == size
+    assert store.footprint().held == 0  # references released
     store.append(make(6))
     assert store.since(3) == ([make(6)], 7)
     assert store[0] == make(6)
@@ -222,20 +221,20 @@ def test_rates_sample_at_most_once_a_second() -> None:
         store.rates()
         clock.now += 0.1
     # 5 seconds of calls at 10 Hz: 5 samples, not 50 (and never more than the history).
-    assert len(store._samples) == 5
+    assert store.footprint().samples == 5
     for _ in range(100):
         clock.now += 1
         store.rates()
-    assert len(store._samples) == 6
+    assert store.footprint().samples == 6
     store.clear()
-    assert len(store._samples) == 0
+    assert store.footprint().samples == 0
     assert store.rates() == {}
 
 
 def test_memory_stays_flat_once_full() -> None:
     capacity = 2000
     store = EventStore(capacity)
-    list_size = sys.getsizeof(store._buf)
+    list_size = store.footprint().slots_bytes
     tracemalloc.start()
     try:
         store.extend(
@@ -248,8 +247,8 @@ def test_memory_stays_flat_once_full() -> None:
     finally:
         tracemalloc.stop()
     assert len(store) == capacity
-    assert len(store._buf) == capacity
-    assert sys.getsizeof(store._buf) == list_size
+    assert store.footprint().slots == capacity
+    assert store.footprint().slots_bytes == list_size
     # 20 000 events of ~150 B went through; what stays is the newest 2 000 replacing the
     # old ones, so growth is a few kB of allocator noise, not ~3 MB.
     assert after - full < 64 * 1024

@@ -63,8 +63,8 @@ def test_a_store_nobody_reads_stays_bounded() -> None:
     store = EventStore(100, max_subjects=1000)
     for i in range(120_000):
         store.append(nats(f"s.{i}"))
-    assert len(store._pending) < 50_000
-    assert len(store._counts) <= 1000 + 1
+    assert store.footprint().pending_keys < 50_000
+    assert store.footprint().counted_keys <= 1000 + 1
     assert sum(store.subject_counts().values()) == 120_000
 
 
@@ -77,7 +77,8 @@ def test_rate_samples_hold_only_what_changed() -> None:
         clock.now += 1
         store.extend([nats("busy")] * 20)
         assert store.rates()[("nats", "busy", None)] == 20.0
-    assert sum(len(sample[1]) for sample in store._samples) == len(store._samples)
+    footprint = store.footprint()
+    assert footprint.sample_keys == footprint.samples
     activity = store.activity()
     assert activity == {("nats", "busy", None): (200, 20.0)} | {
         ("nats", f"old.{i}", None): (1, 0.0) for i in range(50_000)

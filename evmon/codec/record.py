@@ -26,6 +26,7 @@ __all__ = [
     "decode_record",
     "encode_record",
     "encode_records",
+    "reference_record",
     "terminal_json",
 ]
 
@@ -103,9 +104,10 @@ def encode_record(ev: Event) -> bytes:
     return encode_records((ev,))[0]
 
 
-def _general_record(ev: Event) -> bytes:
+def reference_record(ev: Event) -> bytes:
     """Any event's record, built as a dict and written by orjson: the reference that the
-    one-line JSON path of ``encode_records`` matches byte for byte."""
+    one-line JSON path of ``encode_records`` matches byte for byte (public so the tests
+    and the bench compare against it)."""
     ts = ev.timestamp
     if not _MIN_TS <= ts <= _MAX_TS:
         raise RecordError(f"timestamp: out of range: {ts!r}")
@@ -177,13 +179,13 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
     headers, a UTF-8 or absent key) is built here in one loop with everything it needs in
     locals: one ``orjson.loads`` to validate, one ``orjson.dumps`` of the text for ``data``
     and one join for the line, about half the cost of the general path. Everything else
-    goes through ``_general_record``, whose errors (a timestamp out of range) propagate.
+    goes through ``reference_record``, whose errors (a timestamp out of range) propagate.
     """
     out: list[bytes] = []
     append = out.append
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
     heads, millis, json_open, join = _heads, _MILLIS_B, _JSON_OPEN, b"".join
-    general = _general_record
+    general = reference_record
     # No second yet: -1 is a real one (the second before the epoch), so None marks "unset".
     last_sec: int | None = None
     last_text = b""

@@ -115,6 +115,11 @@ class ShapeHabits:
         habit = self._habits.get(key)
         return None if habit is None else habit.mode
 
+    def shapes_counted(self, key: SubjectKey) -> int:
+        """How many shapes ``key`` has counts for (``max_shapes`` at most)."""
+        habit = self._habits.get(key)
+        return 0 if habit is None else len(habit.counts)
+
     def judge(self, key: SubjectKey, shape: Shape) -> str | None:
         """How ``shape`` drifts from ``key``'s habit (None: it does not, or no habit yet);
         then count it, which may make it the habit."""

@@ -105,6 +105,12 @@ class Lens:
     def active(self) -> bool:
         return self.dedupe or self.drift
 
+    @property
+    def verdicts_kept(self) -> int:
+        """Verdicts held now (flagged events among the last ``keep`` judged): the bound
+        the memory tests check."""
+        return len(self._verdicts)
+
     # ----------------------------------------------------------------- judging
 
     def observe(self, ev: Event) -> Verdict | None:
