@@ -22,6 +22,9 @@ from evmon.demo.generator import (
     rate_at,
 )
 from evmon.demo.kafka import is_poison
+from evmon.demo.traps import DRIFT_FROM, DRIFT_TO, RETRY_AFTER
+from evmon.lenses import Lens
+from evmon.model import Event
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
@@ -62,8 +65,8 @@ def test_the_mix_covers_the_shop_with_headers_binary_and_malformed_payloads() ->
     for e in evs:
         assert TRACEPARENT.match(e.header("traceparent") or ""), e
         assert e.header("content-type") in ("application/json", "application/x-protobuf")
-    ids = [e.header("Nats-Msg-Id") for e in evs]
-    assert len(set(ids)) == len(ids), "JetStream would drop duplicate Nats-Msg-Id"
+    ids = [e.header("Nats-Msg-Id") for e in evs if e.kind != "retry"]
+    assert len(set(ids)) == len(ids), "only the gateway's re-publishes repeat a Nats-Msg-Id"
     for e in evs:
         if e.kind == "binary":
             assert e.header("content-type") == "application/x-protobuf"
@@ -73,7 +76,7 @@ def test_the_mix_covers_the_shop_with_headers_binary_and_malformed_payloads() ->
             assert e.header("content-type") == "application/json"
             with pytest.raises(orjson.JSONDecodeError):
                 orjson.loads(e.payload)
-        elif e.kind == "json":
+        elif e.kind in ("json", "retry", "drift"):
             doc = orjson.loads(e.payload)
             assert doc["event_id"] == e.header("Nats-Msg-Id")
 
@@ -118,7 +121,7 @@ def test_rate_varies_between_the_bounds() -> None:
 def test_the_preview_says_what_happened_and_how_much_first() -> None:
     """The event list shows the payload's first characters: they name the event type and,
     for money, the amount and currency; the ids that look alike on every row come last."""
-    evs = [e for e in events(4, 500) if e.kind in ("json", "poison")]
+    evs = [e for e in events(4, 500) if e.kind in ("json", "poison", "retry", "drift")]
     for e in evs:
         keys = list(orjson.loads(e.payload))
         assert keys[0] == "type", e
@@ -135,3 +138,48 @@ def test_the_preview_says_what_happened_and_how_much_first() -> None:
         assert line.startswith(f'{{"type":"{doc["type"]}",'), line
         if "amount" in doc or "total" in doc:
             assert f'"currency":"{doc["currency"]}"' in line, line
+
+
+def _as_read(evs: list[DemoEvent]) -> list[Event]:
+    """The events as evmon reads them from the streams (all of them stored: PAYMENTS's
+    duplicate window is shorter than the gateway's backoff)."""
+    return [
+        Event("nats", e.subject, e.payload, 0.0, tuple((k, v.encode()) for k, v in e.headers))
+        for e in evs
+    ]
+
+
+def test_the_duplicate_and_the_drift_traps_are_what_the_lenses_find() -> None:
+    """The gateway re-publishes a captured payment (same subject, payload and Nats-Msg-Id)
+    RETRY_AFTER events later; warehouse-v2 renames tracking in every DRIFT_EVERY-th shipped
+    order. evmon's lenses flag exactly those events, and nothing else of the mix."""
+    evs = events(11, 1500)
+    retries = [i for i, e in enumerate(evs) if e.kind == "retry"]
+    drifted = [i for i, e in enumerate(evs) if e.kind == "drift"]
+    assert len(retries) >= 3 and len(drifted) >= 10
+    opening = len(EventFactory(11, clock=fixed_clock).opening())
+    assert retries[0] < opening + 2 * RETRY_AFTER  # within seconds of the start
+    for i in retries:
+        copy = evs[i]
+        originals = [j for j in range(i) if evs[j].payload == copy.payload]
+        assert len(originals) == 1 and i - originals[0] >= RETRY_AFTER
+        first = evs[originals[0]]
+        assert (first.subject, first.headers, first.key) == (copy.subject, copy.headers, copy.key)
+        assert copy.subject == "payments.card.captured" and not copy.to_dlq
+    for i in drifted:
+        doc = orjson.loads(evs[i].payload)
+        assert DRIFT_TO in doc and DRIFT_FROM not in doc, doc
+        assert evs[i].subject.endswith(".shipped") and evs[i].header("producer") == "warehouse-v2"
+    shipped = [e for e in evs if e.subject.endswith(".shipped") and e.kind == "json"]
+    assert all(DRIFT_FROM in orjson.loads(e.payload) for e in shipped)
+
+    lens = Lens()
+    read = _as_read(evs)
+    verdicts = [lens.observe(ev) for ev in read]
+    assert [i for i, v in enumerate(verdicts) if v is not None and v.dup] == retries
+    drifts = [i for i, v in enumerate(verdicts) if v is not None and v.drift]
+    # the lens learns a subject's habit from its first events: drifted ones before that
+    # are not judged (and a habit needs 3 of its shape first)
+    assert set(drifts) <= set(drifted) and len(drifts) >= len(drifted) - 4
+    said = {v.drift for v in verdicts if v is not None and v.drift}
+    assert said == {f"missing: {DRIFT_FROM}; added: {DRIFT_TO}"}

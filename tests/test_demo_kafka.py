@@ -26,7 +26,7 @@ async def test_demo_kafka_topics_and_groups(
         kd = demo.kafka_demo
         assert kd is not None and demo.kafka is not None
         orders, payments = demo.kafka_topics
-        billing, analytics, fraud = demo.kafka_groups
+        billing, analytics, fraud, _audit = demo.kafka_groups
         assert (orders, payments) == (f"{unique}-shop.orders", f"{unique}-shop.payments")
         assert demo.kafka_poison is not None
         assert demo.kafka_poison.partition == POISON_PARTITION

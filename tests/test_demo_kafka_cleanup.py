@@ -49,7 +49,7 @@ async def groups_formed(demo: DemoSystem, bootstrap: str) -> None:
         _, groups = await topics_and_groups(bootstrap)
         return set(demo.kafka_groups) <= groups
 
-    await async_wait_for(all_there, timeout=60, message="the three demo groups")
+    await async_wait_for(all_there, timeout=60, message="the four demo groups")
 
 
 async def test_the_demo_deletes_what_it_created_and_keep_keeps_it(
@@ -108,7 +108,8 @@ async def test_the_demo_deletes_what_it_created_and_keep_keeps_it(
 async def test_serve_says_on_exit_what_it_did_with_the_topics(kafka_bootstrap: str) -> None:
     """The CLI prints the line on stderr after SIGINT (the demo's own names: skipped if a
     broker given by the environment already has them, since then none are deleted)."""
-    topics, groups = {"shop.orders", "shop.payments"}, {"billing", "analytics", "fraud-check"}
+    topics = {"shop.orders", "shop.payments"}
+    groups = {"billing", "analytics", "fraud-check", "order-audit"}
     before_topics, before_groups = await topics_and_groups(kafka_bootstrap)
     if topics & before_topics or groups & before_groups:
         pytest.skip("this broker already has the demo's topics or groups (EVMON_TEST_KAFKA?)")
@@ -120,14 +121,14 @@ async def test_serve_says_on_exit_what_it_did_with_the_topics(kafka_bootstrap: s
         async def formed() -> bool:
             return groups <= (await topics_and_groups(kafka_bootstrap))[1]
 
-        await async_wait_for(formed, timeout=60, message="the three demo groups")
+        await async_wait_for(formed, timeout=60, message="the four demo groups")
         assert demo.stop(signal.SIGINT, timeout=60) == 0, demo.stderr
     finally:
         demo.kill()
     lines = [line for line in demo.stderr.splitlines() if line.startswith("evmon demo: ")]
     assert lines == [
         "evmon demo: deleted the demo's Kafka topics shop.orders, shop.payments and groups "
-        f"billing, analytics, fraud-check from {kafka_bootstrap} (--keep keeps them)"
+        f"billing, analytics, fraud-check, order-audit from {kafka_bootstrap} (--keep keeps them)"
     ], demo.stderr
     after_topics, after_groups = await topics_and_groups(kafka_bootstrap)
     assert not topics & after_topics and not groups & after_groups

@@ -57,6 +57,7 @@ def banner(demo: DemoSystem) -> str:
     lines = [
         f"evmon demo: NATS at {url}",
         f"  nats-server pid {demo.server_pid}, JetStream data in {demo.workdir}",
+        f"  monitoring (subscriptions, connections) at {demo.nats_monitor}",
     ]
     local = demo.local_kafka
     if local is not None:
@@ -78,6 +79,7 @@ def banner(demo: DemoSystem) -> str:
             f"  Kafka at {demo.kafka.bootstrap}: topics {', '.join(demo.kafka_topics)}; "
             f"groups {', '.join(demo.kafka_groups)}"
         )
+    lines += trap_lines(demo)
     lines += [
         "",
         "Paste in another terminal:",
@@ -85,6 +87,9 @@ def banner(demo: DemoSystem) -> str:
         f"  evmon connect --nats {url} -s {q('orders.>')} -s {q('payments.>')}",
         f"  evmon tail --nats {url} -s {q('payments.card.failed')}",
         f"  evmon lag --nats {url} --watch 2",
+        f"  evmon interest --nats {url} --nats-monitor {demo.nats_monitor}",
+        f"  evmon tail --nats {url} -s {q('payments.>')} --filter dup",
+        f"  evmon tail --nats {url} --stream ORDERS --from first --filter drift",
         f"  evmon tail --nats {url} --stream DLQ --from first -n 3 --format jsonl > dlq.jsonl",
         f"  evmon replay dlq.jsonl --nats {url} --to payments.card.failed",
         f"  evmon skip --nats {url} --stream USERS --consumer users-mailer",
@@ -112,12 +117,42 @@ def banner(demo: DemoSystem) -> str:
     return "\n".join(lines)
 
 
+def trap_lines(demo: DemoSystem) -> list[str]:
+    """The traps of event subscription the demo sets (``evmon.demo.traps``), one line each."""
+    from evmon.demo.traps import (
+        ANNOUNCE_SUBJECT,
+        DRIFT_FROM,
+        DRIFT_TO,
+        DUPLICATE_WINDOW,
+        NOTIFIER_SUBJECT,
+        STOCK_SUBJECT,
+    )
+
+    lines = [
+        "  traps (README: The traps of event subscription):",
+        f"    nobody listens: {STOCK_SUBJECT} is published, nobody subscribes (evmon interest, i)",
+        f"    wrong case: the notifier subscribed to {NOTIFIER_SUBJECT}, checkout publishes "
+        f"{ANNOUNCE_SUBJECT} (near-miss)",
+        "    duplicate: the payments gateway re-publishes with the same Nats-Msg-Id after "
+        f"PAYMENTS's {DUPLICATE_WINDOW:g} s duplicate_window (--filter dup)",
+        f"    drift: warehouse-v2 renamed {DRIFT_FROM} to {DRIFT_TO} in some orders.*.shipped "
+        "(--filter drift)",
+    ]
+    if demo.kafka_demo is not None:
+        lines.append(
+            f"    never committed: Kafka group {demo.kafka_demo.order_audit} reads from the "
+            "newest record and never commits (NOCOMMIT in evmon lag)"
+        )
+    return lines
+
+
 def dashboard_kwargs(demo: DemoSystem) -> dict[str, Any]:
     """What ``run_dashboard`` is given (the demo's Pilot test builds its app from the same).
 
     The streams are read from the first message (ordered consumers), so events carry their
     stream and sequence and the DLQ's stored failures are there to replay; Kafka, when
-    present, is read from the demo's own topics only.
+    present, is read from the demo's own topics only; the server's monitoring endpoint is
+    the interest screen's subscription table.
     """
     return {
         "nats_urls": [demo.nats_url],
@@ -127,6 +162,7 @@ def dashboard_kwargs(demo: DemoSystem) -> dict[str, Any]:
         "topics": list(demo.kafka_topics),
         "start": "first",
         "first_run_hint": True,
+        "nats_monitor": demo.nats_monitor,  # the interest screen (i) works out of the box
     }
 
 

@@ -29,6 +29,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.client import JetStreamContext
 
+from evmon.demo.traps import DUPLICATE_WINDOW
+
 #: name -> subjects. DLQ holds dead letters of any stream under ``dlq.<original subject>``.
 STREAMS: dict[str, str] = {
     "ORDERS": "orders.>",
@@ -44,6 +46,8 @@ STREAM_DESCRIPTIONS = {
 }
 #: Keeps a long-running demo's temp dir small.
 STREAM_MAX_BYTES = 64 * 1024 * 1024
+#: JetStream's own default (seconds).
+DEFAULT_DUPLICATE_WINDOW = 120.0
 
 LEDGER_SECONDS_PER_PAYMENT = 1.0
 MAILER_RETRY_DELAY = 1.0
@@ -103,6 +107,9 @@ async def connect(url: str, name: str, on_problem: Problem) -> Client:
 
 
 async def create_streams(js: JetStreamContext) -> None:
+    """The four streams. PAYMENTS keeps a ``Nats-Msg-Id`` for only ``DUPLICATE_WINDOW``
+    seconds, less than the payments gateway's retry backoff: its re-publishes are stored
+    twice (the duplicate trap of ``evmon.demo.traps``); the others keep JetStream's 2 min."""
     for name, subjects in STREAMS.items():
         await js.add_stream(
             name=name,
@@ -110,6 +117,7 @@ async def create_streams(js: JetStreamContext) -> None:
             description=STREAM_DESCRIPTIONS[name],
             max_bytes=STREAM_MAX_BYTES,
             allow_direct=True,
+            duplicate_window=DUPLICATE_WINDOW if name == "PAYMENTS" else DEFAULT_DUPLICATE_WINDOW,
         )
 
 

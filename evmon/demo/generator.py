@@ -30,7 +30,11 @@ from typing import Any, Literal
 
 import orjson
 
-EventKind = Literal["json", "binary", "malformed", "poison"]
+from evmon.demo.traps import Drift, Retries
+
+#: ``retry``: a payment the gateway published again (``evmon.demo.traps``); ``drift``: an
+#: event whose shape a newer producer changed.
+EventKind = Literal["json", "binary", "malformed", "poison", "retry", "drift"]
 
 #: Identifies the poison message on USERS that ``users-mailer`` keeps nak-ing.
 POISON_MSG_ID = "evt-poison-users-mailer"
@@ -178,6 +182,9 @@ class EventFactory:
         self._users: list[_User] = []
         self._open: list[_Order] = []  # created, not yet paid
         self._paid: list[_Order] = []  # authorized, not yet captured/shipped
+        self.made = 0  # events of next()
+        self.retries = Retries()
+        self.drift = Drift()
 
     # ------------------------------------------------------------------ helpers
 
@@ -386,7 +393,12 @@ class EventFactory:
         )
 
     def next(self) -> DemoEvent:
-        """The next event of the mix (users first: orders need customers)."""
+        """The next event of the mix (users first: orders need customers), or a payment the
+        gateway publishes again (``evmon.demo.traps``)."""
+        self.made += 1
+        again = self.retries.due(self.made)
+        if again is not None:
+            return again
         if len(self._users) < 3:
             return self.user_created()
         kinds, weights = zip(*MIX, strict=True)
@@ -402,7 +414,9 @@ class EventFactory:
             "payments.card.failed": self.payment_failed,
             "payments.paypal.authorized": lambda: self.payment_authorized("paypal"),
         }
-        return make[kind]()
+        event = self.drift.apply(make[kind]())
+        self.retries.offer(event, self.made)
+        return event
 
     # ------------------------------------------------------------------ the story
 

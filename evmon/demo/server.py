@@ -160,11 +160,14 @@ def stop_all_now() -> None:
 
 
 class NatsServerProcess:
-    """nats-server on 127.0.0.1 with JetStream stored in a private temp dir."""
+    """nats-server on 127.0.0.1 with JetStream stored in a private temp dir, and its
+    monitoring endpoint on a free loopback port (``monitor_url``: the interest screen and
+    ``evmon interest`` read the subscription table there)."""
 
     def __init__(self, port: int | None = None, *, start_timeout: float = START_TIMEOUT) -> None:
         self.requested_port = port
         self.port = port or 0
+        self.monitor_port = 0
         self.start_timeout = start_timeout
         self.workdir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -172,6 +175,10 @@ class NatsServerProcess:
     @property
     def url(self) -> str:
         return f"nats://{HOST}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{HOST}:{self.monitor_port}"
 
     @property
     def pid(self) -> int | None:
@@ -202,13 +209,17 @@ class NatsServerProcess:
         sweep_stale_workdirs()
         self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         _live.add(self)
-        attempts = 1 if self.requested_port else 5
+        attempts = 5
         for attempt in range(attempts):
             self.port = self.requested_port or free_port()
+            self.monitor_port = free_port()
             self._spawn(binary)
             if await self._wait_ready():
                 return
-            in_use = "address already in use" in self.log_tail().lower()
+            log = self.log_tail()
+            in_use = "address already in use" in log.lower()
+            if in_use and f"{HOST}:{self.monitor_port}" in log and attempt < 4:
+                continue  # the monitoring port was taken: another free one, same --port
             if in_use and self.requested_port:
                 self.stop_now()
                 raise UsageError(
@@ -223,7 +234,7 @@ class NatsServerProcess:
         assert self.workdir is not None
         store = self.workdir / "jetstream"
         argv = [str(binary), "-a", HOST, "-p", str(self.port), "-js", "-sd", str(store)]
-        argv += ["-n", "evmon-demo"]
+        argv += ["-m", str(self.monitor_port), "-n", "evmon-demo"]
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 argv,

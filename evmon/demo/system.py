@@ -35,6 +35,7 @@ from evmon.demo.consumers import (
 from evmon.demo.generator import POISON_MSG_ID, DemoEvent, EventFactory, Generator
 from evmon.demo.kafka_jars import Progress
 from evmon.demo.server import NatsServerProcess
+from evmon.demo.traps import CoreTraps, Notifier
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -62,7 +63,10 @@ class PoisonMessage:
 class DemoSystem:
     """A running demo. Attributes are plain values to print or pass to the dashboard.
 
-    - ``nats_url``: the embedded server (``nats://127.0.0.1:PORT``); ``nats`` as settings.
+    - ``nats_url``: the embedded server (``nats://127.0.0.1:PORT``); ``nats`` as settings;
+      ``nats_monitor``: its monitoring endpoint (``http://127.0.0.1:PORT``).
+    - ``traps``/``notifier``: the core-NATS traps of ``evmon.demo.traps`` (a subject nobody
+      listens to, a wrong-case subscriber).
     - ``kafka``: the Kafka settings when ``--kafka`` was given, else ``None``.
     - ``local_kafka``: the demo's own broker (``--kafka local``), else ``None``.
     - ``streams``/``subjects``: the four streams and their subjects, in the same order.
@@ -85,6 +89,9 @@ class DemoSystem:
         self._on_note = on_note
         self._server = server
         self.nats_url = ""
+        self.nats_monitor = ""
+        self.traps: CoreTraps | None = None
+        self.notifier: Notifier | None = None
         self.kafka: KafkaSettings | None = None
         self.streams: tuple[str, ...] = tuple(STREAMS)
         self.subjects: tuple[str, ...] = tuple(STREAMS.values())
@@ -161,6 +168,7 @@ class DemoSystem:
             await local.launch()  # the JVM boots while the nats-server starts
         await self._server.start()
         self.nats_url = self._server.url
+        self.nats_monitor = self._server.monitor_url
         self._nc = await connect(self.nats_url, "demo-generator", self.problem)
         js = self._nc.jetstream()
         await create_streams(js)
@@ -172,7 +180,8 @@ class DemoSystem:
             )
             return ack.stream, ack.seq
 
-        mirrors = []
+        self.traps = CoreTraps(await connect(self.nats_url, "demo-checkout", self.problem))
+        mirrors = [self.traps.mirror]
         if local is not None:
             await local.wait_ready()
             kafka = KafkaSettings(bootstrap=local.bootstrap)
@@ -204,6 +213,8 @@ class DemoSystem:
             service = Service(self.nats_url, consumer, self.problem)
             self._services.append(service)
             self._task(consumer.name, service.run)
+        self.notifier = Notifier(await connect(self.nats_url, "demo-notifier", self.problem))
+        self._task("notifier", self.notifier.run)
         self._task("generator", self.generator.run)
 
     async def close(self) -> None:
@@ -222,6 +233,11 @@ class DemoSystem:
                 await asyncio.wait(self._tasks, timeout=5)
             for service in self._services:
                 await service.close()
+            if self.notifier is not None:
+                await self.notifier.close()
+            if self.traps is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.traps.nc.close(), 3)
             if self.kafka_demo is not None:
                 await self.kafka_demo.close()
                 note = self.kafka_demo.exit_note
