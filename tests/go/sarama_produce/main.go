@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -28,6 +29,11 @@ func main() {
 	config.Version = sarama.V3_0_0_0
 	config.Producer.RequiredAcks = sarama.WaitForAll
 	config.Producer.Return.Successes = true
+	// A topic the test created a moment ago may have no leader yet: retry, not fail.
+	config.Producer.Retry.Max = 20
+	config.Producer.Retry.Backoff = 250 * time.Millisecond
+	config.Metadata.Retry.Max = 20
+	config.Metadata.Retry.Backoff = 250 * time.Millisecond
 	producer, err := sarama.NewSyncProducer(strings.Split(*bootstrap, ","), config)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sarama_produce: connect:", err)
