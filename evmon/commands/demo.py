@@ -88,7 +88,7 @@ def banner(demo: DemoSystem) -> str:
         f"  evmon tail --nats {url} -s {q('payments.card.failed')}",
         f"  evmon lag --nats {url} --watch 2",
         f"  evmon interest --nats {url} --nats-monitor {demo.nats_monitor}",
-        f"  evmon tail --nats {url} -s {q('payments.>')} --filter dup",
+        f"  evmon tail --nats {url} --stream PAYMENTS --from first --filter dup",
         f"  evmon tail --nats {url} --stream ORDERS --from first --filter drift",
         f"  evmon tail --nats {url} --stream DLQ --from first -n 3 --format jsonl > dlq.jsonl",
         f"  evmon replay dlq.jsonl --nats {url} --to payments.card.failed",
@@ -133,8 +133,8 @@ def trap_lines(demo: DemoSystem) -> list[str]:
         f"    nobody listens: {STOCK_SUBJECT} is published, nobody subscribes (evmon interest, i)",
         f"    wrong case: the notifier subscribed to {NOTIFIER_SUBJECT}, checkout publishes "
         f"{ANNOUNCE_SUBJECT} (near-miss)",
-        "    duplicate: the payments gateway re-publishes with the same Nats-Msg-Id after "
-        f"PAYMENTS's {DUPLICATE_WINDOW:g} s duplicate_window (--filter dup)",
+        "    duplicate: the payments gateway re-publishes with the same Nats-Msg-Id later than "
+        f"PAYMENTS's {DUPLICATE_WINDOW:g} s duplicate_window: stored twice (--filter dup)",
         f"    drift: warehouse-v2 renamed {DRIFT_FROM} to {DRIFT_TO} in some orders.*.shipped "
         "(--filter drift)",
     ]
