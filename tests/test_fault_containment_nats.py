@@ -143,3 +143,90 @@ def test_tail_says_degraded_once_and_keeps_going(
     assert "connected: degraded: parser-side delivery failed" in said[0]
     assert "RuntimeError: injected" in said[0]
     assert "1 NATS subscription fell back to nats-py's delivery" in err.decode()
+
+
+async def _js_stream(url: str, name: str, subject: str, payloads: list[bytes]) -> None:
+    """A stream ``name`` on ``subject.>`` holding ``payloads``; the one that is ``b"bad
+    header"`` carries the header ``X: Bad``."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name=name, subjects=[f"{subject}.>"])
+        for p in payloads:
+            await js.publish(
+                f"{subject}.m", p, headers={"X": "Bad"} if p == b"bad header" else None
+            )
+    finally:
+        await nc.close()
+
+
+async def test_a_failing_jetstream_callback_is_contained(
+    nats_url: str, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``--stream`` read whose nats-py callback raises (the fallback read, after the
+    parser-side one failed): the message is converted plainly, counted, and the status
+    says "degraded: ..."; nothing goes to nats-py's error_cb, so no "reconnecting", the
+    connection is kept, and no message is lost."""
+    from evmon.selection import Start
+    from evmon.sources.nats.ordered import OrderedRead
+
+    receive = OrderedRead.receive
+
+    def failing_read(
+        self: OrderedRead, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        if data == b"poison":  # the parser-side read hands the stream to nats-py here
+            raise RuntimeError("injected read fault")
+        receive(self, subject, reply, data, headers)
+
+    parse = tail.parse_header_block
+
+    def failing_parse(raw: bytes) -> object:
+        if b"Bad" in raw:  # only in the callback: wire's own parser is left alone
+            raise RuntimeError("injected\ncallback fault")
+        return parse(raw)
+
+    monkeypatch.setattr(OrderedRead, "receive", failing_read)
+    monkeypatch.setattr(tail, "parse_header_block", failing_parse)
+    name = unique.replace("-", "_").upper()
+    payloads = [b"m%d" % i for i in range(100)]
+    payloads[40], payloads[70] = b"poison", b"bad header"
+    await _js_stream(nats_url, name, unique, payloads)
+    statuses: list[ConnectionStatus] = []
+    sink = ListSink()
+    src = NatsSource(
+        NatsSettings(urls=(nats_url,)),
+        sink,
+        streams=[name],
+        start=Start("first"),
+        on_status=statuses.append,
+    )
+    await src.start()
+    try:
+        await async_wait_for(lambda: len(sink.events) >= 100, message="all 100", timeout=30)
+        assert src.nc is not None and src.nc.is_connected and src.nc.stats["reconnects"] == 0
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().publish(f"{unique}.m", b"later")
+        finally:
+            await nc.close()
+        await async_wait_for(lambda: len(sink.events) == 101, message="the later message")
+        summary = src.summary()
+    finally:
+        await src.close()
+    assert [e.payload for e in sink.events] == [*payloads, b"later"]
+    plain = sink.events[70]  # converted plainly: nats-py's headers, no stream position
+    assert plain.headers == (("X", b"Bad"),) and plain.offset is None
+    assert [e.offset for e in sink.events if e is not plain] == [
+        *range(1, 71),
+        *range(72, 102),
+    ]
+    assert sink.dropped == 0
+    assert src.callback_faults == 1 and src.callback_dropped == 0
+    assert not any(s.state == "reconnecting" for s in statuses)
+    connected = [s for s in statuses if s.state == "connected"]
+    assert connected[-1].detail.startswith("degraded: ")
+    assert (
+        "1 JetStream message failed in nats-py's delivery callback "
+        "(RuntimeError: injected callback fault)" in summary
+    )

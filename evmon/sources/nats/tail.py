@@ -181,6 +181,11 @@ class NatsSource:
         self.delivery_faults = 0
         self.degraded = ""
         self._fault_cause = ""
+        #: JetStream messages whose nats-py callback (the fallback read) raised: converted
+        #: plainly instead (``callback_dropped`` of them could not be and are dropped).
+        self.callback_faults = 0
+        self.callback_dropped = 0
+        self._callback_cause = ""
         self._last_status: ConnectionStatus | None = None
         #: Whether the notice that a wildcard subscription is interest for requests was said.
         self._requests_said = False
@@ -195,6 +200,14 @@ class NatsSource:
             lines.append(
                 f"{n} NATS {subs} fell back to nats-py's delivery after a parser-side fault "
                 f"({self._fault_cause})"
+            )
+        if self.callback_faults:
+            n, lost = self.callback_faults, self.callback_dropped
+            msgs = "message" if n == 1 else "messages"
+            dropped = f", {lost} dropped" if lost else ""
+            lines.append(
+                f"{n} JetStream {msgs} failed in nats-py's delivery callback "
+                f"({self._callback_cause}): converted without header block or position{dropped}"
             )
         return "; ".join(line for line in lines if line)
 
@@ -223,6 +236,29 @@ class NatsSource:
                 f"parser-side delivery failed on {subject} ({cause}); nats-py's own "
                 "delivery took over"
             )
+        last = self._last_status
+        if last is not None and last.state == "connected":
+            self._relay(last)
+
+    def _callback_fault(self, stream: str, msg: Msg, err: BaseException) -> None:
+        """The nats-py callback of ``stream``'s fallback read raised on ``msg``. Raising on
+        would hand it to nats-py's ``error_cb`` (the status says "reconnecting") and lose the
+        message uncounted; instead it is converted plainly (nats-py's parsed headers, no
+        stream position, the time now), or dropped and counted, and the source says it is
+        degraded, as for a parser-side fault."""
+        self.callback_faults += 1
+        cause = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        self._callback_cause = self._callback_cause or cause
+        try:
+            self.sink.append(
+                new_event("nats", msg.subject, msg.data, _now(), msg_headers(msg), None, stream)
+            )
+        except Exception:
+            self.callback_dropped += 1
+            self.sink.add_dropped(1)
+        if not self.degraded:
+            self._fault_cause = cause
+            self.degraded = f"nats-py's delivery callback failed on stream {stream} ({cause})"
         last = self._last_status
         if last is not None and last.state == "connected":
             self._relay(last)
@@ -375,22 +411,25 @@ class NatsSource:
         mk = new_event
 
         async def on_msg(msg: Msg) -> None:
-            pos = _js_position(msg.reply)
-            seq, ts = pos if pos else (None, time.time())
-            raw = msg.raw_headers  # type: ignore[attr-defined]
-            append(
-                mk(
-                    "nats",
-                    msg.subject,
-                    msg.data,
-                    ts,
-                    parse_header_block(raw) if raw else (),
-                    None,
-                    stream,
-                    None,
-                    seq,
+            try:
+                pos = _js_position(msg.reply)
+                seq, ts = pos if pos else (None, time.time())
+                raw = msg.raw_headers  # type: ignore[attr-defined]
+                append(
+                    mk(
+                        "nats",
+                        msg.subject,
+                        msg.data,
+                        ts,
+                        parse_header_block(raw) if raw else (),
+                        None,
+                        stream,
+                        None,
+                        seq,
+                    )
                 )
-            )
+            except Exception as err:  # never to nats-py's error_cb: see _callback_fault
+                self._callback_fault(stream, msg, err)
 
         try:
             sub = await nc.jetstream().subscribe(
