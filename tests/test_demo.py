@@ -102,9 +102,13 @@ class DemoProcess:
     def stop(self, sig: int, timeout: float = 30) -> int:
         self.proc.send_signal(sig)
         code = self.proc.wait(timeout=timeout)
+        self.read_to_end()
+        return code
+
+    def read_to_end(self) -> None:
+        """After the process ended: wait until its output has all been read."""
         for t in self._threads:
             t.join(timeout=5)
-        return code
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -237,8 +241,7 @@ def test_a_busy_port_is_a_usage_error(demo_process: type[DemoProcess]) -> None:
         port = busy.getsockname()[1]
         demo = demo_process("--port", str(port))
         assert demo.proc.wait(timeout=30) == 2
-    for t in demo._threads:
-        t.join(timeout=5)
+    demo.read_to_end()
     assert f"port {port} is in use" in demo.stderr
     assert "Traceback" not in demo.stderr
 

@@ -376,10 +376,10 @@ async def test_client_keeps_its_connection_between_snapshots(
     await client.start()
     try:
         first = await client.snapshot([group])
-        conns = dict(client._client._conns)
+        conns = dict(client.cluster._conns)  # aiokafka's connections by node
         await produce_split(kafka_bootstrap, topic, {0: 5})
         second = await client.snapshot([group])
-        assert client._client._conns == conns  # no reconnect per refresh
+        assert client.cluster._conns == conns  # no reconnect per refresh
     finally:
         await client.close()
     assert {r.partition: r.lag for r in first} == {0: 3, 1: 0, 2: 0}

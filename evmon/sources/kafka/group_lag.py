@@ -113,6 +113,12 @@ class KafkaLagClient:
         self._coordinators: dict[str, int] = {}
         self._started = False
 
+    @property
+    def cluster(self) -> AIOKafkaClient:
+        """The one cluster client every snapshot goes through (kept between refreshes, so a
+        watch does not reconnect each round)."""
+        return self._client
+
     async def start(self) -> None:
         await start_client(self.settings, self._client)
         self._started = True
