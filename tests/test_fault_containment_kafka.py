@@ -141,27 +141,33 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str) -> None:
-    topic = f"{unique}-cli"
+def _tail_cli(script: str, bootstrap: str, topic: str, n: int) -> tuple[list[str], str]:
+    """``evmon tail -n N`` of ``topic`` (two partitions of ``_produce``'s records) run by
+    ``script``, which injects the fault first: the payloads printed, sorted, and stderr."""
 
     async def prepare() -> None:
-        await create_topic(kafka_bootstrap, topic, partitions=2)
-        await _produce(kafka_bootstrap, topic)
+        await create_topic(bootstrap, topic, partitions=2)
+        await _produce(bootstrap, topic)
 
     asyncio.run(prepare())
-    n = 2 * PER_PARTITION
-    args = ["tail", "--kafka", kafka_bootstrap, "-t", topic, "--from", "first", "-n", str(n)]
+    args = ["tail", "--kafka", bootstrap, "-t", topic, "--from", "first", "-n", str(n)]
     res = subprocess.run(
-        [sys.executable, "-c", _FOREIGN_TAIL, *args, "--timeout", "60"],
+        [sys.executable, "-c", script, *args, "--timeout", "60"],
         capture_output=True,
         timeout=90,
         check=False,
     )
     assert res.returncode == 0, res.stderr.decode()
-    payloads = sorted(line.rsplit(" ", 1)[-1] for line in res.stdout.decode().splitlines())
+    return sorted(line.rsplit(" ", 1)[-1] for line in res.stdout.decode().splitlines()), (
+        res.stderr.decode()
+    )
+
+
+def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str) -> None:
+    payloads, err = _tail_cli(_FOREIGN_TAIL, kafka_bootstrap, f"{unique}-cli", 2 * PER_PARTITION)
     assert payloads == sorted(f"{p}:{i}" for p in (0, 1) for i in range(PER_PARTITION))
-    said = [line for line in res.stderr.decode().splitlines() if "degraded: " in line]
-    assert len(said) == 1, res.stderr.decode()
+    said = [line for line in err.splitlines() if "degraded: " in line]
+    assert len(said) == 1, err
     assert "connected: degraded: the aiokafka record patch gave ConsumerRecord" in said[0]
 
 
@@ -183,27 +189,11 @@ sys.exit(main(sys.argv[1:]))
 def test_an_unconvertible_record_is_said_in_kafka_words(kafka_bootstrap: str, unique: str) -> None:
     """The record evmon could not convert is counted as a Kafka drop, not as "dropped by
     the NATS client (slow consumer)" (one sink counts both)."""
-    topic = f"{unique}-odd"
-
-    async def prepare() -> None:
-        await create_topic(kafka_bootstrap, topic, partitions=2)
-        await _produce(kafka_bootstrap, topic)
-
-    asyncio.run(prepare())
     n = 2 * PER_PARTITION - 1
-    args = ["tail", "--kafka", kafka_bootstrap, "-t", topic, "--from", "first", "-n", str(n)]
-    res = subprocess.run(
-        [sys.executable, "-c", _UNCONVERTIBLE_TAIL, *args, "--timeout", "60"],
-        capture_output=True,
-        timeout=90,
-        check=False,
-    )
-    assert res.returncode == 0, res.stderr.decode()
-    payloads = sorted(line.rsplit(" ", 1)[-1] for line in res.stdout.decode().splitlines())
+    payloads, err = _tail_cli(_UNCONVERTIBLE_TAIL, kafka_bootstrap, f"{unique}-odd", n)
     expected = [f"{p}:{i}" for p in (0, 1) for i in range(PER_PARTITION)]
     expected.remove(f"1:{POISON_OFFSET}")
     assert payloads == sorted(expected)
-    err = res.stderr.decode()
     assert "NATS" not in err, err
     said = [line for line in err.splitlines() if "dropped" in line]
     assert said == [
