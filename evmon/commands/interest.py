@@ -32,15 +32,11 @@ from evmon.config.contexts import find_context
 from evmon.config.resolve import ENV_NATS_PASSWORD, ENV_NATS_TOKEN, nats_settings_from
 from evmon.config.settings import NatsSettings
 from evmon.errors import ConnectError, UsageError
-from evmon.interest import InterestReport, InterestRow
+from evmon.interest import InterestReport, InterestRow, needs_table
 
 #: Where the system-account password comes from with ``--nats-system-user``.
 ENV_SYSTEM_PASSWORD = "EVMON_NATS_SYSTEM_PASSWORD"
-NEEDS_SOURCE = (
-    "evmon interest needs the server's subscription table: give --nats-monitor "
-    "http://HOST:8222 (the server's monitoring port, -m) or system-account credentials "
-    "(--nats-system-context NAME, --nats-system-creds FILE or --nats-system-user USER)"
-)
+NEEDS_SOURCE = needs_table("evmon interest")
 COLUMNS = ("SUBJECT", "MSGS", "SUBSCRIBERS", "QUEUES", "ISSUE")
 
 

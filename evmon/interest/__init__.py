@@ -25,6 +25,7 @@ from evmon.interest.table import (
     Connection,
     Subscription,
     TableSnapshot,
+    needs_table,
     table_from_documents,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "TableSnapshot",
     "interest_report",
     "is_near",
+    "needs_table",
     "patterns_overlap",
     "table_from_documents",
 ]

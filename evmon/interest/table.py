@@ -28,11 +28,22 @@ __all__ = [
     "Connection",
     "Subscription",
     "TableSnapshot",
+    "needs_table",
     "table_from_documents",
 ]
 
 #: The connection name evmon gives itself (``evmon.sources.nats.connect.connect_nats``).
 EVMON_CONNECTION_NAME = "evmon"
+
+
+def needs_table(who: str) -> str:
+    """The one line ``evmon interest`` and the interest screen say when given neither source
+    of the table (one text, so the command and the dashboard never drift apart)."""
+    return (
+        f"{who} needs the server's subscription table: give --nats-monitor "
+        "http://HOST:8222 (the server's monitoring port, -m) or system-account credentials "
+        "(--nats-system-context NAME, --nats-system-creds FILE or --nats-system-user USER)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
