@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from evmon import __version__
 from evmon.commands import parsers
 from evmon.commands.flags import POSITIVE, add_connection_flags
-from evmon.commands.interest_cli import add_interest_parser
+from evmon.commands.interest_cli import add_interest_parser, add_system_account_flags
 from evmon.errors import EvmonError
 
 #: A value that argparse would take for an option because it starts with "-": a negative
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parsers.add_action_parsers(sub)
     parsers.add_demo_parser(sub)
     add_interest_parser(sub, add_connection_flags, POSITIVE)
+    add_system_account_flags(sub.choices["connect"])  # the interest screen's table
     return parser
 
 

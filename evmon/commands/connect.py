@@ -17,6 +17,7 @@ from evmon.commands.common import (
     nats_settings,
     start_position,
 )
+from evmon.commands.interest import system_settings
 from evmon.commands.tail import lens_and_filter
 from evmon.errors import UsageError
 
@@ -38,6 +39,7 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError("--lag-window needs at least 1 sample")
     nats = nats_settings(args)
     kafka = kafka_settings(args)
+    system = system_settings(args, nats) if nats is not None else None
 
     from evmon.tui.dashboard import build_app, run_app
     from evmon.tui.options import DashboardOptions
@@ -55,6 +57,7 @@ async def run(args: argparse.Namespace) -> int:
         lag_interval=args.lag_interval,
         lag_window=args.lag_window,
         nats_monitor=args.nats_monitor,
+        nats_system=system,
         dedupe_key=getattr(args, "dedupe_key", None),
     )
     return await run_app(build_app(nats=nats, kafka=kafka, options=options))

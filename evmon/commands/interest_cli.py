@@ -58,6 +58,14 @@ def add_interest_parser(
         default="table",
         help="an aligned table (default) or a JSON array of interest records",
     )
+    add_system_account_flags(p)
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_system_account_flags(p: argparse.ArgumentParser) -> None:
+    """``--nats-system-context``, ``--nats-system-creds``, ``--nats-system-user``: for
+    ``evmon interest`` and ``evmon connect`` (its interest screen), defined once so the two
+    read the subscription table from the same sources."""
     s = p.add_argument_group(
         "system account",
         "where the subscription table comes from without --nats-monitor: a second connection "
@@ -74,4 +82,3 @@ def add_interest_parser(
         metavar="USER",
         help="system-account user (password from $EVMON_NATS_SYSTEM_PASSWORD)",
     )
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

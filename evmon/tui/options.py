@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evmon.config.settings import NatsSettings
 from evmon.lag.status import DEFAULT_REFRESH, DEFAULT_WINDOW
 from evmon.selection import START_NEW, Start
 from evmon.store import DEFAULT_CAPACITY
@@ -53,6 +54,10 @@ class DashboardOptions:
     blink: bool = True
     #: ``--nats-monitor``: where a re-publish asks who subscribes to a core target.
     nats_monitor: str | None = None
+    #: ``--nats-system-*``: the system account's connection settings, where the interest
+    #: screen reads the subscription table when there is no monitoring endpoint (as
+    #: ``evmon interest`` does).
+    nats_system: NatsSettings | None = None
     #: ``--dedupe-key``: an event's identity for the duplicate lens (None: Nats-Msg-Id on
     #: NATS, the key on Kafka).
     dedupe_key: str | None = None

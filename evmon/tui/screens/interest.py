@@ -3,7 +3,9 @@
 Each refresh is one window of the headless ``watch_interest`` (``evmon.sources.nats.interest``,
 the one ``evmon interest`` runs): the dashboard's subjects are watched for ``interval``
 seconds on a connection of the screen's own, and the server's subscription table is read at
-both ends of the window from the monitoring endpoint (``--nats-monitor``). Rows whose
+both ends of the window from the monitoring endpoint (``--nats-monitor``) or, without one,
+the system account (``--nats-system-*``, a second connection): the command's sources, in
+the command's order, and its one-line message when there is neither. Rows whose
 messages nobody received (``no-subscriber``, and a ``near-miss`` with traffic) are
 highlighted; below the table, how each queue group split the window's messages and which
 clients are slow. Like the lag screen, a worker posts ``InterestRoundDone`` after each round
@@ -28,17 +30,14 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Static
 
 from evmon.codec import safe_text
-from evmon.errors import EvmonError
-from evmon.interest import InterestReport, InterestRow
+from evmon.errors import ConnectError, EvmonError
+from evmon.interest import InterestReport, InterestRow, needs_table
 from evmon.tui.messages import InterestRoundDone
 
 __all__ = ["InterestScreen"]
 
 COLUMNS = ("SUBJECT", "MSGS", "SUBSCRIBERS", "QUEUES", "ISSUE", "LISTENERS")
-NEEDS_MONITOR = (
-    "The interest screen needs the server's subscription table: start evmon with "
-    "--nats-monitor http://HOST:8222 (or run `evmon interest` with system-account credentials)."
-)
+NEEDS_SOURCE = needs_table("The interest screen")
 
 
 def _cells(row: InterestRow) -> list[Text]:
@@ -86,6 +85,7 @@ class InterestScreen(Screen[None]):
         self._timer: Timer | None = None
         self._polling = False
         self._nc: Any = None
+        self._sys_nc: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="interest-note")
@@ -107,11 +107,19 @@ class InterestScreen(Screen[None]):
         ctx = self._settings()
         if ctx is None or ctx.nats is None:
             return "No NATS connection (--nats): nothing to ask."
-        return NEEDS_MONITOR
+        return NEEDS_SOURCE
 
     def _can_poll(self) -> bool:
         ctx = self._settings()
-        return bool(ctx is not None and ctx.nats is not None and self._monitor(ctx))
+        return bool(
+            ctx is not None
+            and ctx.nats is not None
+            and (self._monitor(ctx) or self._system() is not None)
+        )
+
+    def _system(self) -> Any:
+        """The system account's settings (``DashboardOptions.nats_system``), or None."""
+        return getattr(getattr(self.app, "options", None), "nats_system", None)
 
     @staticmethod
     def _monitor(ctx: Any) -> str | None:
@@ -134,9 +142,10 @@ class InterestScreen(Screen[None]):
 
     async def on_unmount(self) -> None:
         self._stop_timer()
-        if self._nc is not None:
-            with contextlib.suppress(Exception):
-                await self._nc.close()
+        for nc in (self._nc, self._sys_nc):
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -155,6 +164,8 @@ class InterestScreen(Screen[None]):
         from evmon.sources.nats.interest import (
             InterestUnknown,
             MonitorTable,
+            SystemTable,
+            TableSource,
             account_of,
             watch_interest,
         )
@@ -166,7 +177,17 @@ class InterestScreen(Screen[None]):
                 self._nc = await connect_nats(ctx.nats)
             options = getattr(self.app, "options", None)
             patterns = list(getattr(options, "subjects", None) or []) or [">"]
-            source = MonitorTable(self._monitor(ctx) or "")
+            source: TableSource
+            monitor = self._monitor(ctx)
+            if monitor:  # the monitoring endpoint first, as `evmon interest` does
+                source = MonitorTable(monitor)
+            else:
+                if self._sys_nc is None:
+                    try:
+                        self._sys_nc = await connect_nats(self._system())
+                    except ConnectError as err:
+                        raise ConnectError(f"system account: {err}") from None
+                source = SystemTable(self._sys_nc)
             account = await account_of(self._nc)
             report = await watch_interest(
                 self._nc, patterns, self.interval, source, account=account
