@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 import time
@@ -42,6 +41,10 @@ WRITE_EVENTS = 128
 FILTER_SLICE = 0.1
 #: Verdicts the lens keeps: tail needs one only until its event is filtered and written.
 LENS_KEEP = 4 * FLUSH_EVENTS
+#: Seconds the sources get to close once the output is written: a tail reads without a
+#: group, acks or commits, so closing only says goodbye to the brokers and is never waited
+#: on for long (a broker that went away, a fetch long-poll, a metadata refresh).
+CLOSE_WAIT = 0.25
 
 
 def _texts(events: Sequence[Event]) -> list[bytes]:
@@ -115,6 +118,10 @@ class TailWriter:
         self.budget = None if self.filter is None else self.filter.budget
         self._warned = False
         self.count = count
+        #: The most events the sources need to read (``count`` when every event is
+        #: written; None with a filter, which may drop any number): a Kafka source then
+        #: fetches about that many instead of megabytes per partition.
+        self.limit = count if self.filter is None else None
         self.written = 0
         self.dropped = 0
         #: Events that could not be encoded (logged once, skipped; the tail goes on).
@@ -270,6 +277,22 @@ async def _bounded_end(sources: Sequence[Source], writer: TailWriter) -> None:
         writer.done.set()
 
 
+async def close_sources(sources: Sequence[Source], wait: float = CLOSE_WAIT) -> None:
+    """Close every source at once, waiting at most ``wait`` seconds; a close still running
+    then is cancelled (there is nothing to commit: the tail never joins a group)."""
+    tasks = [asyncio.ensure_future(src.close()) for src in reversed(sources)]
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=wait)
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late, timeout=wait)
+    for task in tasks:  # a failed close is nothing to report: the tail is over
+        if task.done() and not task.cancelled():
+            task.exception()
+
+
 async def run(args: argparse.Namespace) -> int:
     check_selection(args)
     lens, flt = lens_and_filter(args)
@@ -356,10 +379,9 @@ async def run(args: argparse.Namespace) -> int:
                 loop.remove_signal_handler(sig)
     finally:
         closing = True
-        for src in reversed(sources):
-            with contextlib.suppress(Exception):
-                await src.close()
-        writer.drain()
+        writer.drain()  # what was read is out (and flushed) before anything is closed
+        await close_sources(sources)
+        writer.drain()  # and what arrived while closing
     if lens is not None and lens.dups:
         n = sum(lens.dups.values())
         said_dups = f"evmon: {n} duplicates ({lens.identity.describe()}): {lens.summary()}"

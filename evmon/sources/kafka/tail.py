@@ -38,6 +38,10 @@ from evmon.sources.kafka.records import AS_EVENTS, as_events, stop_events
 __all__ = ["DISCOVERY_INTERVAL", "KafkaSource"]
 
 DISCOVERY_INTERVAL = 2.0
+#: Records per ``getmany`` and the fetch sizes of a read that wants them all.
+MAX_RECORDS = 10_000
+PARTITION_FETCH_BYTES = 16 * 1024 * 1024
+FETCH_BYTES = 64 * 1024 * 1024
 #: Ping intervals without an answer after which a broker is named as frozen (NATS: two
 #: unanswered pings, so a third interval).
 SILENT_INTERVALS = 3
@@ -78,6 +82,15 @@ class KafkaSource:
         self.ended = self.bounds.ended if self.bounds is not None else None
         self.on_status = on_status
         self.discovery_interval = discovery_interval
+        #: ``evmon tail -n N`` (a sink with a ``limit``) wants at most N records: a small
+        #: read fetches and unpacks about that many, not the 16 MiB per partition a full
+        #: read takes (which made ``-n 1`` on a big topic wait for the whole first fetch).
+        limit = getattr(sink, "limit", None)
+        self.limit = limit if isinstance(limit, int) and 0 < limit < MAX_RECORDS else None
+        #: Set by a sink that wants nothing more (the tail's writer): reading stops, so the
+        #: records aiokafka has buffered are not unpacked while the tail is closing.
+        done = getattr(sink, "done", None)
+        self._sink_done = done if isinstance(done, asyncio.Event) else None
         self.consumer: AIOKafkaConsumer | None = None
         #: Next offset to read per partition: the position evmon resumes from.
         self.next_offsets: dict[TopicPartition, int] = {}
@@ -123,14 +136,23 @@ class KafkaSource:
         self._task = asyncio.create_task(self._run(), name="evmon-kafka-tail")
         self._watcher = asyncio.create_task(self._watch(), name="evmon-kafka-pings")
 
+    def _fetch_sizes(self) -> tuple[int, int]:
+        """(max partition fetch bytes, max fetch bytes): a read of ``limit`` records asks
+        for about 1 KiB a record (the broker still returns a whole first batch, KIP-74)."""
+        if self.limit is None:
+            return PARTITION_FETCH_BYTES, FETCH_BYTES
+        part = min(PARTITION_FETCH_BYTES, max(64 * 1024, self.limit * 1024))
+        return part, min(FETCH_BYTES, 4 * part)
+
     async def _open(self, wait: float) -> None:
+        partition_bytes, fetch_bytes = self._fetch_sizes()
         consumer = AIOKafkaConsumer(
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             metadata_max_age_ms=int(self.discovery_interval * 1000),
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=partition_bytes,
+            fetch_max_bytes=fetch_bytes,
             value_deserializer=AS_EVENTS,  # getmany returns Events (records.py)
             **client_kwargs(self.settings),
         )
@@ -328,10 +350,12 @@ class KafkaSource:
         extend = self.sink.extend
         positions = self.next_offsets
         bounds = self.bounds
-        while True:
+        max_records = self.limit or MAX_RECORDS
+        sink_done = self._sink_done
+        while sink_done is None or not sink_done.is_set():
             try:
                 try:
-                    batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+                    batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
                 except (TimeoutError, KafkaError, OSError):
                     raise
                 except Exception as err:  # raised inside aiokafka's unpacking: the patch?
