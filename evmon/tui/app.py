@@ -60,6 +60,10 @@ __all__ = ["EvmonApp"]
 #: A source whose broker refuses us (auth, TLS) is tried again after this long.
 RETRY_AFTER = 5.0
 CLOSE_TIMEOUT = 5.0
+#: Seconds ``q`` gives the sources to close, all at once, before the dashboard leaves: the
+#: dashboard reads without groups, acks or commits, so there is nothing to lose, and a
+#: broker that went away (or a fetch long-poll) must not keep the operator waiting.
+QUIT_CLOSE_WAIT = 0.2
 
 
 class EvmonApp(ReadOnlyGuard, App[int]):
@@ -195,15 +199,23 @@ class EvmonApp(ReadOnlyGuard, App[int]):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(source.close(), CLOSE_TIMEOUT)
 
-    async def close_sources(self) -> None:
-        """Stop connecting and close every source (drains the clients)."""
+    async def close_sources(self, wait: float = CLOSE_TIMEOUT) -> None:
+        """Stop connecting and close every source at once (drains the clients), waiting at
+        most ``wait`` seconds: a close still running then is cancelled."""
         self._stopping = True
         self._dashboard.stop()
         self.workers.cancel_group(self, "sources")
-        await asyncio.gather(*(self._close_source(i) for i in list(self._sources)))
+        tasks = [asyncio.ensure_future(self._close_source(i)) for i in list(self._sources)]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=wait)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=wait)
 
     async def action_quit(self) -> None:
-        await self.close_sources()
+        await self.close_sources(QUIT_CLOSE_WAIT)
         self.exit(0)
 
     async def on_unmount(self) -> None:
