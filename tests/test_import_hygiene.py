@@ -81,7 +81,10 @@ def test_tui_headless_lists_the_tui_modules_without_textual() -> None:
     """Both ways: a new tui helper with no Textual is listed (and so checked), and a
     listed one does not import Textual after all."""
     plain = {m for m in modules() if _in_tui(m) and not _imports_gui_on_import(m)}
-    assert plain == TUI_HEADLESS
+    assert plain == TUI_HEADLESS, (
+        f"add to TUI_HEADLESS: {sorted(plain - TUI_HEADLESS)}; "
+        f"these import Textual now: {sorted(TUI_HEADLESS - plain)}"
+    )
 
 
 def test_headless_modules_do_not_import_textual() -> None:
