@@ -181,6 +181,23 @@ def test_nats_client_read_loop_and_parser() -> None:
     assert isinstance(RawHeaderClient()._ps, _CountingParser)
 
 
+def test_nats_parser_buffer_and_state() -> None:
+    """``_CountingParser.parse`` reads whole MSG/HMSG messages off nats-py's ``Parser.buf``
+    (a bytearray) itself and hands every other line to nats-py's ``parse``, only while
+    ``state`` is ``AWAITING_CONTROL_LINE``; nats-py's own code changes state only after it
+    consumed a MSG/HMSG line, and ``reset`` replaces the buffer."""
+    from nats.protocol import parser
+
+    assert (parser.AWAITING_CONTROL_LINE, parser.AWAITING_MSG_PAYLOAD) == (1, 2)
+    assert parser.CRLF_SIZE == 2
+    p = parser.Parser()
+    assert isinstance(p.buf, bytearray) and p.state == parser.AWAITING_CONTROL_LINE
+    body = source(parser.Parser.parse)
+    assert "self.buf.extend(data)" in body and "while self.buf:" in body
+    assert body.count("self.state = AWAITING_MSG_PAYLOAD") == 2
+    assert "self.buf = bytearray()" in source(parser.Parser.reset)
+
+
 async def test_nats_parser_counts_full_reads() -> None:
     """Moved from test_slow_consumer.py: full buffers fed to the parser make the client
     ``was_behind``; one run too short does not."""

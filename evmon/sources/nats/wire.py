@@ -9,8 +9,10 @@ names each hook below and fails in milliseconds when a nats-py release moves one
   ``Subscription._id``), and ``report_error`` calls ``Client._error_cb``;
   ``_process_headers`` and ``_build_message`` (the raw header block, subjects that are not
   UTF-8), ``_process_op_err`` (why a connection was lost), reads ``_server_info`` and
-  replaces ``_ps`` with ``_CountingParser``, nats-py's own parser code run with exact
-  MSG/HMSG separators that also notes when evmon reads a backlog (slow-consumer cut-offs).
+  replaces ``_ps`` with ``_CountingParser``, which reads whole MSG/HMSG messages off the
+  parser's ``buf`` itself (``state``: only between messages) and runs nats-py's own parser
+  code, with exact MSG/HMSG separators, on every other line; it also notes when evmon reads
+  a backlog (slow-consumer cut-offs).
 - ``publish_raw`` builds HPUB/PUB with ``nats.protocol.command`` and queues it with
   ``Client._send_command``, waking the flusher as ``Client.publish`` does.
 
@@ -34,9 +36,14 @@ from urllib.parse import ParseResult
 from nats.aio.client import DEFAULT_BUFFER_SIZE, Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import ProtocolError
 from nats.protocol import command as protocol
 from nats.protocol import parser as nats_parser
-from nats.protocol.parser import Parser
+from nats.protocol.parser import (
+    AWAITING_CONTROL_LINE,
+    CRLF_SIZE,
+    Parser,
+)
 
 from evmon.model import Headers
 from evmon.sources.ack import PublishError
@@ -53,6 +60,7 @@ BEHIND_GRACE = 0.5
 #: malformed, and the parser either drops the connection or, past 4 KiB of buffer, waits for
 #: more bytes forever (the stale-ping check ends that minutes later). Anyone who can
 #: publish could do that to evmon.
+_CRLF = b"\r\n"
 _ARG = rb"[^ \t\r\n]+"
 _SEP = rb"[ \t]+"
 _MSG_RE = re.compile(
@@ -76,7 +84,17 @@ def _parse_with_exact_separators() -> Any:
 
 
 class _CountingParser(Parser):
-    """nats-py's protocol parser, noting when evmon was reading a backlog.
+    """nats-py's protocol parser, with evmon's loop for messages, noting when evmon was
+    reading a backlog.
+
+    MSG and HMSG are read here, a whole message at a time, and handed to a direct
+    subscription's handler without a coroutine (``RawHeaderClient._deliver_now``) or else to
+    ``Client._process_msg``: nats-py's state machine costs more per message than the reader
+    that does nothing with it. The server separates a control line's fields by one space, so
+    a ``split`` reads them; any other line (tabs, runs of blanks) goes through the exact
+    separator patterns, and a malformed one through nats-py's parser, which says so.
+    A message not yet complete stays in the buffer, control line and all, so nats-py's code
+    never holds half of one; PING, INFO, -ERR and the rest are nats-py's, one line at a time.
 
     ``Client._read_loop`` reads at most ``DEFAULT_BUFFER_SIZE`` bytes and passes them to
     ``Client._ps.parse``: a loop that keeps getting full buffers has a backlog in the socket,
@@ -96,7 +114,98 @@ class _CountingParser(Parser):
             if self.full_reads >= BEHIND_READS:
                 self._run_ended = time.monotonic()
             self.full_reads = 0
-        await self._parse(data)
+        buf = self.buf
+        buf.extend(data)
+        if self.state != AWAITING_CONTROL_LINE:  # nats-py's own code stopped in a payload
+            await self._parse()
+            if self.state != AWAITING_CONTROL_LINE:
+                return
+        nc = self.nc
+        deliver = getattr(nc, "_deliver_now", None)
+        msg_re, hmsg_re = _MSG_RE, _HMSG_RE
+        while buf:
+            # MSG and HMSG here, whole messages only: a message whose payload has not all
+            # arrived stays in the buffer, its control line too, so nats-py's parser never
+            # holds half of one. Everything else, one line at a time, is nats-py's.
+            if buf.startswith(b"MSG"):
+                has_hdr, off = False, 4
+            elif buf.startswith(b"HMSG"):
+                has_hdr, off = True, 5
+            else:
+                if not await self._one_line():
+                    return  # a line still arriving
+                continue
+            eol = buf.find(_CRLF)
+            if eol < 0:
+                return  # the control line is still arriving (nats-py waits too)
+            # The server separates by one space: split on it. Anything else (tabs, runs of
+            # blanks, a size that is not digits) goes through the exact-separator patterns.
+            line = bytes(buf[off:eol])
+            parts = line.split(b" ")
+            n = len(parts)
+            reply = b""
+            hsize = b"0"
+            if buf[off - 1] != 32 or b"\t" in line or b"" in parts:
+                n = 0
+            elif has_hdr:
+                if n == 5:
+                    subject, sid, reply, hsize, size = parts
+                elif n == 4:
+                    subject, sid, hsize, size = parts
+                else:
+                    n = 0
+            elif n == 4:
+                subject, sid, reply, size = parts
+            elif n == 3:
+                subject, sid, size = parts
+            else:
+                n = 0
+            if n == 0 or not size.isdigit() or not hsize.isdigit():
+                m = (hmsg_re if has_hdr else msg_re).match(buf)
+                if m is None:  # malformed: nats-py decides (a protocol error)
+                    await self._parse()
+                    return
+                if has_hdr:
+                    subject, sid, _, reply, hsize, size = m.groups()
+                else:
+                    subject, sid, _, reply, size = m.groups()
+                reply = reply or b""
+            start = eol + CRLF_SIZE
+            end = start + int(size)
+            hend = start + int(hsize) if has_hdr else -1
+            if len(buf) < end + CRLF_SIZE:
+                return  # the rest of the payload is still to come
+            hdr: bytes | None = None
+            if hend >= 0:
+                hdr = bytes(buf[start:hend])
+                payload = bytes(buf[hend:end])
+            else:
+                payload = bytes(buf[start:end])
+            del buf[: end + CRLF_SIZE]
+            try:
+                sid_n = int(sid)
+            except ValueError:
+                raise ProtocolError("nats: malformed MSG") from None
+            if deliver is None or not deliver(sid_n, subject, reply, payload, hdr):
+                await nc._process_msg(sid_n, subject, reply, payload, hdr)
+
+    async def _one_line(self) -> bool:
+        """The first line of the buffer (PING, PONG, INFO, +OK, -ERR) through nats-py's own
+        parser, without what follows it (which is parsed here). False when it waits for
+        the rest of the line."""
+        buf = self.buf
+        i = buf.find(_CRLF)
+        if i < 0:
+            await self._parse()  # waits for the rest (nats-py's rule for a long line too)
+            return False
+        rest = bytes(buf[i + CRLF_SIZE :])
+        del buf[i + CRLF_SIZE :]
+        try:
+            await self._parse()
+        finally:
+            left = len(buf)
+            buf.extend(rest)
+        return left == 0 and self.state == AWAITING_CONTROL_LINE
 
     def behind(self) -> bool:
         return self.full_reads >= BEHIND_READS or time.monotonic() - self._run_ended < BEHIND_GRACE
@@ -145,21 +254,29 @@ class RawHeaderClient(Client):
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
     ) -> None:
+        if not self._deliver_now(sid, subject, reply, data, headers):
+            await super()._process_msg(sid, subject, reply, data, headers)
+
+    def _deliver_now(
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: Any
+    ) -> bool:
+        """Deliver a message of a direct subscription here and now; False for nats-py's
+        own path (not a direct subscription, or its handler just failed on it)."""
         direct = self._direct
         handler = direct.get(sid) if direct else None
         if handler is None:
             direct_js = self._direct_js
             js_handler = direct_js.get(sid) if direct_js else None
-            if js_handler is not None:
-                stats = self.stats
-                stats["in_msgs"] += 1
-                stats["in_bytes"] += len(data)
-                try:
-                    js_handler(subject, reply, data, headers or b"")
-                except Exception as err:
-                    self._js_fault(sid, err)
-                return None
-            return await super()._process_msg(sid, subject, reply, data, headers)
+            if js_handler is None:
+                return False
+            stats = self.stats
+            stats["in_msgs"] += 1
+            stats["in_bytes"] += len(data)
+            try:
+                js_handler(subject, reply, data, headers or b"")
+            except Exception as err:
+                self._js_fault(sid, err)
+            return True
         stats = self.stats
         stats["in_msgs"] += 1
         stats["in_bytes"] += len(data)
@@ -175,8 +292,8 @@ class RawHeaderClient(Client):
             stats["in_msgs"] -= 1
             stats["in_bytes"] -= len(data)
             self._fall_back(sid, err)
-            return await super()._process_msg(sid, subject, reply, data, headers)
-        return None
+            return False
+        return True
 
     #: sid -> what to tell about a message with a reply subject on that direct subscription
     #: (a wildcard subscription is interest for requests: ``NatsSource`` says so once).
