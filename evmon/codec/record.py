@@ -172,23 +172,38 @@ def reference_record(ev: Event) -> bytes:
 _MILLIS_B = tuple(m.encode() for m in _MILLIS)
 
 
+#: ``b'<size>,"data":'`` by payload size, and the timestamp-and-key part of a record by
+#: timestamp: both repeat from record to record (bounded: cleared when full).
+_sizes: dict[int, bytes] = {}
+_CACHE_MAX = 4096
+
+
 def encode_records(events: Sequence[Event]) -> list[bytes]:
     """``encode_record`` of each event, for the tail's batches.
 
-    The common record (a one-line JSON payload, no
-    headers, a UTF-8 or absent key) is built here in one loop with everything it needs in
-    locals: one ``orjson.loads`` to validate, one ``orjson.dumps`` of the text for ``data``
-    and one join for the line, about half the cost of the general path. Everything else
-    goes through ``reference_record``, whose errors (a timestamp out of range) propagate.
+    The common record (a one-line JSON payload, no headers, a UTF-8 or absent key) is built
+    here in one loop with everything it needs in locals: one ``orjson.loads`` to validate,
+    one ``orjson.dumps`` of the text for ``data`` and one join of eight parts for the line;
+    what repeats from one record to the next (the head for the same subject and partition,
+    the timestamp text for the same timestamp, Kafka's records of one batch share their
+    millisecond) is made once. Everything else goes through ``reference_record``, whose
+    errors (a timestamp out of range) propagate.
     """
     out: list[bytes] = []
     append = out.append
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
     heads, millis, json_open, join = _heads, _MILLIS_B, _JSON_OPEN, b"".join
+    sizes = _sizes
     general = reference_record
     # No second yet: -1 is a real one (the second before the epoch), so None marks "unset".
     last_sec: int | None = None
     last_text = b""
+    last_ts: float | None = None
+    stamp = b""  # the timestamp and key part of the record for last_ts (with or without key)
+    stamp_no_key = False
+    h_subject: str | None = None
+    h_source = h_stream = h_partition = None
+    head = b""
     for ev in events:
         payload = ev.payload
         ts = ev.timestamp
@@ -208,33 +223,51 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
             append(general(ev))
             continue
         key = ev.key
-        if key is None:
-            key_json = b"null"
-        else:
+        key_json = b""
+        if key is not None:
             try:
                 key_json = dumps(key.decode())
             except UnicodeDecodeError:  # key_b64: the general path
                 append(general(ev))
                 continue
-        total_ms = round(ts * 1000)
-        sec = total_ms // 1000
-        if sec != last_sec:
-            last_sec, last_text = sec, _second_text(sec).encode()
-        head = heads.get((ev.source, ev.subject, ev.stream, ev.partition)) or _head(ev)
+        no_key = key is None
+        if ts != last_ts or no_key is not stamp_no_key:
+            total_ms = round(ts * 1000)
+            sec = total_ms // 1000
+            if sec != last_sec:
+                last_sec, last_text = sec, _second_text(sec).encode()
+            last_ts, stamp_no_key = ts, no_key
+            stamp = join(
+                (
+                    b',"timestamp":"',
+                    last_text,
+                    millis[total_ms - sec * 1000],
+                    b'","key":null,"headers":[],"size":' if no_key else b'","key":',
+                )
+            )
+        subject, partition = ev.subject, ev.partition
+        if (
+            subject != h_subject
+            or partition != h_partition
+            or ev.stream != h_stream
+            or ev.source != h_source
+        ):
+            h_subject, h_partition, h_stream, h_source = subject, partition, ev.stream, ev.source
+            head = heads.get((h_source, subject, h_stream, partition)) or _head(ev)
         offset = ev.offset
+        n = len(payload)
+        size = sizes.get(n)
+        if size is None:
+            if len(sizes) >= _CACHE_MAX:
+                sizes.clear()
+            size = sizes[n] = b'%d,"data":' % n
         append(
             join(
                 (
                     head,
                     b"null" if offset is None else b"%d" % offset,
-                    b',"timestamp":"',
-                    last_text,
-                    millis[total_ms - sec * 1000],
-                    b'","key":',
-                    key_json,
-                    b',"headers":[],"size":',
-                    b"%d" % len(payload),
-                    b',"data":',
+                    stamp if no_key else stamp + key_json + b',"headers":[],"size":',
+                    size,
                     dumps(payload.decode()),
                     b',"json":',
                     payload,
