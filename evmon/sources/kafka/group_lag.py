@@ -12,7 +12,8 @@ API (the ``lag`` command and the dashboard's lag screen poll the same client)::
 One refresh sends, over one client whose connections stay open between refreshes: a Metadata
 request; ListGroups to every broker (unless groups are named); DescribeGroups batched per
 coordinator; ConsumerGroupDescribe batched per coordinator for the groups classic
-DescribeGroups calls Dead; one OffsetFetch per group, all at once; ListOffsets batched per
+DescribeGroups calls Dead; OffsetFetch v8 batched per coordinator (100 groups a request; one
+per group, all at once, from a broker before Kafka 3.0); ListOffsets batched per
 partition leader (latest for every partition, earliest for those without a commit; two
 requests because a partition may appear only once in each). Coordinators are cached between
 refreshes. Failures of one group become ``ERR`` rows of that group; failures of the whole
@@ -65,6 +66,7 @@ from evmon.sources.kafka.protocol import (
     DescribeGroups,
     FindCoordinatorRequest,
     ListGroupsRequest,
+    OffsetFetchGroups,
     OffsetFetchRequest,
     OffsetRequest,
     decode_assignment,
@@ -77,6 +79,8 @@ LATEST, EARLIEST = -1, -2
 #: Error codes after which the cached coordinator of a group is looked up again.
 _COORDINATOR_MOVED = {14, 15, 16}  # load in progress, not available, not coordinator
 _GROUP_ID_NOT_FOUND = 69
+#: Groups per OffsetFetch v8 request (a round of 200 groups on one coordinator: 2 requests).
+OFFSET_FETCH_GROUPS = 100
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -112,6 +116,8 @@ class KafkaLagClient:
         self._client = AIOKafkaClient(metadata_max_age_ms=30_000, **client_kwargs(settings))
         self._coordinators: dict[str, int] = {}
         self._started = False
+        #: False once a broker refused OffsetFetch v8 (Kafka before 3.0): one per group.
+        self._batch_offset_fetch = True
 
     @property
     def cluster(self) -> AIOKafkaClient:
@@ -142,7 +148,7 @@ class KafkaLagClient:
         groups = await self._list_groups(cluster, names)
         await self._find_coordinators(groups)
         await self._describe(groups)
-        await asyncio.gather(*(self._fetch_committed(g) for g in groups))
+        await self._fetch_all_committed(groups)
         partitions = _partitions_of(groups, cluster)
         every = {tp for tps in partitions.values() for tp in tps}
         uncommitted = {tp for g in groups for tp in partitions[g.name] if tp not in g.committed}
@@ -245,15 +251,48 @@ class KafkaLagClient:
                 # member_id, instance_id, rack_id, epoch, client_id, client_host, ...
                 g.member_list.append(KafkaMember(member[0], member[4], member[5], tuple(tps)))
 
+    async def _fetch_all_committed(self, groups: list[_Group]) -> None:
+        """Committed offsets: one OffsetFetch v8 per coordinator for all its groups (in
+        chunks of ``OFFSET_FETCH_GROUPS``), or one request per group from a broker without v8
+        (remembered, so it is not tried again every round)."""
+        asking = [g for g in groups if g.coordinator is not None and g.error is None]
+        if not self._batch_offset_fetch:
+            await asyncio.gather(*(self._fetch_committed(g) for g in asking))
+            return
+        chunks = [
+            (node, gs[i : i + OFFSET_FETCH_GROUPS])
+            for node, gs in self._by_coordinator(asking).items()
+            for i in range(0, len(gs), OFFSET_FETCH_GROUPS)
+        ]
+        try:
+            await asyncio.gather(*(self._fetch_batch(node, gs) for node, gs in chunks))
+        except (IncompatibleBrokerVersion, NotImplementedError):
+            self._batch_offset_fetch = False
+            await asyncio.gather(*(self._fetch_committed(g) for g in asking if not g.committed))
+
+    async def _fetch_batch(self, node: int, groups: list[_Group]) -> None:
+        by_name = {g.name: g for g in groups}
+        resp = await self._client.send(node, OffsetFetchGroups(list(by_name)))
+        for name, topics, code, _tags in resp.groups:
+            g = by_name.get(name)
+            if g is not None:
+                parts = [
+                    (topic, [(p, off, meta, err) for p, off, _epoch, meta, err, _t in ps])
+                    for topic, ps, _tags in topics
+                ]
+                self._take_committed(g, code, parts)
+
     async def _fetch_committed(self, g: _Group) -> None:
         if g.coordinator is None or g.error is not None:
             return
         resp = await self._client.send(g.coordinator, OffsetFetchRequest(g.name, None))
-        top = getattr(resp, "error_code", 0)
+        self._take_committed(g, getattr(resp, "error_code", 0), resp.topics)
+
+    def _take_committed(self, g: _Group, top: int, topics: Iterable[Any]) -> None:
         if top:
             self._group_error(g, top, "offset fetch")
             return
-        for topic, parts in resp.topics:
+        for topic, parts in topics:
             for partition, offset, _meta, code in parts:
                 if code:
                     self._group_error(g, code, f"offset fetch {topic}/{partition}")

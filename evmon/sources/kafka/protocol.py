@@ -5,7 +5,8 @@ v3 response with the v2 schema, its ``list_consumer_group_offsets`` reads errors
 wrong field, and it cannot send ConsumerGroupDescribe, API 69, at all), so the lag client
 sends requests built from aiokafka's protocol types with ``AIOKafkaClient.send`` and unpacks
 the responses by position. Those types, the request classes written here (DescribeGroups
-v3 with its response, ConsumerGroupDescribe v0 with the flexible-version types) and
+v3 with its response, ConsumerGroupDescribe v0 with the flexible-version types, OffsetFetch
+v8 for many groups at once) and
 ``consumer_client`` (``AIOKafkaConsumer._client``: one metadata request, a ping) are the
 only places evmon uses aiokafka's protocol layer or reaches into a consumer;
 ``tests/test_third_party_internals.py`` checks each.
@@ -35,6 +36,7 @@ from aiokafka.protocol.types import (
     CompactString,
     Int16,
     Int32,
+    Int64,
     Schema,
     TaggedFields,
 )
@@ -47,6 +49,7 @@ __all__ = [
     "DescribeGroups",
     "FindCoordinatorRequest",
     "ListGroupsRequest",
+    "OffsetFetchGroups",
     "OffsetFetchRequest",
     "OffsetRequest",
     "consumer_client",
@@ -163,6 +166,81 @@ class ConsumerGroupDescribe(Request[_ConsumerGroupDescribeV0]):  # type: ignore[
         self, request_struct_class: type[_ConsumerGroupDescribeV0]
     ) -> _ConsumerGroupDescribeV0:
         return request_struct_class(self._groups, False, {})
+
+
+class OffsetFetchGroupsResponseV8(Response):  # type: ignore[misc]
+    API_KEY = 9
+    API_VERSION = 8
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        (
+            "groups",
+            CompactArray(
+                ("group_id", CompactString("utf-8")),
+                (
+                    "topics",
+                    CompactArray(
+                        ("name", CompactString("utf-8")),
+                        (
+                            "partitions",
+                            CompactArray(
+                                ("partition_index", Int32),
+                                ("committed_offset", Int64),
+                                ("committed_leader_epoch", Int32),
+                                ("metadata", CompactString("utf-8")),
+                                ("error_code", Int16),
+                                ("tags", TaggedFields),
+                            ),
+                        ),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("error_code", Int16),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _OffsetFetchGroupsV8(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 9
+    API_VERSION = 8
+    RESPONSE_TYPE = OffsetFetchGroupsResponseV8
+    SCHEMA = Schema(
+        (
+            "groups",
+            CompactArray(
+                ("group_id", CompactString("utf-8")),
+                (
+                    "topics",
+                    CompactArray(
+                        ("name", CompactString("utf-8")),
+                        ("partition_indexes", CompactArray(Int32)),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("require_stable", Boolean),
+        ("tags", TaggedFields),
+    )
+
+
+class OffsetFetchGroups(Request[_OffsetFetchGroupsV8]):  # type: ignore[misc]
+    """OffsetFetch v8 (KIP-709, Kafka 3.0+): the committed offsets of many groups, every
+    partition of each (``topics`` null), in one request to their coordinator. A broker
+    without v8 makes ``send`` raise before anything is sent; ask one group at a time."""
+
+    API_KEY = 9
+
+    def __init__(self, groups: list[str]) -> None:
+        self._groups = groups
+
+    def build(self, request_struct_class: type[_OffsetFetchGroupsV8]) -> _OffsetFetchGroupsV8:
+        return request_struct_class([(g, None, {}) for g in self._groups], False, {})
 
 
 def decode_assignment(raw: bytes | None) -> list[TP]:
