@@ -106,7 +106,7 @@ def test_offset_fetch_v8_request_and_response_layout() -> None:
     assert req.encode() == b"\x03\x03g1\x00\x00\x03g2\x00\x00\x00\x00"
     with pytest.raises(NotImplementedError):
         OffsetFetchGroups(["g"]).prepare({9: (0, 7)})
-    part = (2, 7, -1, None, 0, {})
+    part: tuple[Any, ...] = (2, 7, -1, None, 0, {})
     resp = OffsetFetchGroupsResponseV8(0, [("g1", [("t", [part], {})], 0, {})], {})
     back = OffsetFetchGroupsResponseV8.decode(BytesIO(resp.encode()))
     ((name, topics, code, _tags),) = back.groups
