@@ -185,9 +185,9 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
     here in one loop with everything it needs in locals: one ``orjson.loads`` to validate,
     one ``orjson.dumps`` of the text for ``data`` and one join of eight parts for the line;
     what repeats from one record to the next (the head for the same subject and partition,
-    the timestamp text for the same timestamp, Kafka's records of one batch share their
-    millisecond) is made once. Everything else goes through ``reference_record``, whose
-    errors (a timestamp out of range) propagate.
+    the timestamp text for the same millisecond, which Kafka's records of one batch share
+    and a fast JetStream read's neighbours too) is made once. Everything else goes through
+    ``reference_record``, whose errors (a timestamp out of range) propagate.
     """
     out: list[bytes] = []
     append = out.append
@@ -199,6 +199,7 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
     last_sec: int | None = None
     last_text = b""
     last_ts: float | None = None
+    last_ms: int | None = None
     stamp = b""  # the timestamp and key part of the record for last_ts (with or without key)
     stamp_no_key = False
     h_subject: str | None = None
@@ -233,18 +234,20 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
         no_key = key is None
         if ts != last_ts or no_key is not stamp_no_key:
             total_ms = round(ts * 1000)
-            sec = total_ms // 1000
-            if sec != last_sec:
-                last_sec, last_text = sec, _second_text(sec).encode()
-            last_ts, stamp_no_key = ts, no_key
-            stamp = join(
-                (
-                    b',"timestamp":"',
-                    last_text,
-                    millis[total_ms - sec * 1000],
-                    b'","key":null,"headers":[],"size":' if no_key else b'","key":',
+            last_ts = ts
+            if total_ms != last_ms or no_key is not stamp_no_key:  # the text is per ms
+                sec = total_ms // 1000
+                if sec != last_sec:
+                    last_sec, last_text = sec, _second_text(sec).encode()
+                last_ms, stamp_no_key = total_ms, no_key
+                stamp = join(
+                    (
+                        b',"timestamp":"',
+                        last_text,
+                        millis[total_ms - sec * 1000],
+                        b'","key":null,"headers":[],"size":' if no_key else b'","key":',
+                    )
                 )
-            )
         subject, partition = ev.subject, ev.partition
         if (
             subject != h_subject
