@@ -13,6 +13,21 @@ RSS_LIMIT_MB = 300
 KEY_P99_MS = 100
 
 
+#: Benchmarks (issue 14) whose module reports its own targets and table section:
+#: results key -> module under bench/ with ``targets(res)`` and ``markdown(res)``.
+SECTIONS = {"oneshot": "oneshot", "quit": "quitting", "scale": "scale"}
+
+
+def _sections(b: dict[str, Any]) -> list[tuple[Any, Any]]:
+    import importlib
+
+    return [
+        (importlib.import_module(f"bench.{module}"), b[name])
+        for name, module in SECTIONS.items()
+        if b.get(name)
+    ]
+
+
 def _median(res: dict[str, Any], name: str) -> float | None:
     entry = res.get(name)
     return None if entry is None else entry.get("median")
@@ -95,6 +110,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             )
     elif keys:
         add("key to paint p99", "error", f"<= {KEY_P99_MS} ms", False, keys["error"][:200])
+    for module, res in _sections(b):
+        out += module.targets(res)
     st = b.get("startup")
     if st:
         v = st["evmon --version"]["median_ms"]
@@ -279,6 +296,8 @@ def markdown(r: dict[str, Any], chart: str | None) -> str:
         for name, e in st.items():
             if isinstance(e, dict):
                 lines.append(f"| `{name}` | {e['median_ms']} |")
+    for module, res in _sections(b):
+        lines += module.markdown(res)
     lines += ["", "## Notes", ""] + [f"- {n}" for n in r.get("notes", [])]
     peers = m.get("peers")
     if peers:

@@ -25,7 +25,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, jetstream, memory, report, responsiveness, startup
+from bench import (
+    ingest,
+    jetstream,
+    memory,
+    oneshot,
+    quitting,
+    report,
+    responsiveness,
+    scale,
+    startup,
+)
 from bench.context import FULL, QUICK, Context
 from bench.harness import ROOT
 
@@ -39,6 +49,9 @@ BENCHMARKS: dict[str, Callable[[Context], Any]] = {
     "startup": startup.bench_startup,
     "jetstream": jetstream.bench_jetstream,
     "kafka_small": jetstream.bench_kafka_small,
+    "oneshot": oneshot.bench_oneshot,
+    "quit": quitting.bench_quit,
+    "scale": scale.bench_scale,
 }
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
