@@ -15,7 +15,12 @@ KEY_P99_MS = 100
 
 #: Benchmarks (issue 14) whose module reports its own targets and table section:
 #: results key -> module under bench/ with ``targets(res)`` and ``markdown(res)``.
-SECTIONS = {"oneshot": "oneshot", "quit": "quitting", "scale": "scale"}
+SECTIONS = {
+    "oneshot": "oneshot",
+    "quit": "quitting",
+    "scale": "scale",
+    "peer_json": "peer_json",
+}
 
 
 def _sections(b: dict[str, Any]) -> list[tuple[Any, Any]]:

@@ -30,6 +30,7 @@ from bench import (
     jetstream,
     memory,
     oneshot,
+    peer_json,
     quitting,
     report,
     responsiveness,
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[Context], Any]] = {
     "oneshot": oneshot.bench_oneshot,
     "quit": quitting.bench_quit,
     "scale": scale.bench_scale,
+    "peer_json": peer_json.bench_peer_json,
 }
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
@@ -183,9 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     stem = "quick" if args.quick else "latest"
-    previous: dict[str, Any] = {}
-    if args.merge and (args.out / f"{stem}.json").is_file():
-        previous = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
     results: dict[str, Any] = {"meta": ctx.meta, "benchmarks": {}, "notes": ctx.notes}
     failures: list[str] = []
     t0 = time.monotonic()
@@ -202,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx.close()
     ctx.meta["load_after"] = load()
     ctx.meta["seconds"] = round(time.monotonic() - t0, 1)
+    previous: dict[str, Any] = {}
+    # Read now, not at the start: another run may have merged its benchmarks meanwhile.
+    if args.merge and (args.out / f"{stem}.json").is_file():
+        previous = json.loads((args.out / f"{stem}.json").read_text(encoding="utf-8"))
     if previous:
         rerun = ", ".join(names)
         note = f"{rerun} re-run {ctx.meta['started']} (load {ctx.meta['load_before']})"
