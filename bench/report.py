@@ -330,6 +330,19 @@ def _thousands(value: float, _pos: int) -> str:
     return f"{value / 1000:.0f}k" if value else "0"
 
 
+def _wall_times(b: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """(label, seconds, colour) of the one-shot reads and of ``q`` (issue 14)."""
+    out: list[tuple[str, float, str]] = []
+    for name, e in ((b.get("oneshot") or {}).get("results") or {}).items():
+        if e.get("wall") is not None:
+            peer = not name.startswith("evmon")
+            out.append((name, e["wall"], "#ff7f0e" if peer else "#1f77b4"))
+    for name, e in ((b.get("quit") or {}).get("results") or {}).items():
+        if e.get("exit_s") is not None:
+            out.append((f"q: {name}", e["exit_s"], "#2ca02c"))
+    return out
+
+
 def chart(r: dict[str, Any], path: Path) -> bool:
     """A PNG with one panel per ingest benchmark and one for start-up; False without
     matplotlib (a dev dependency)."""
@@ -349,7 +362,8 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         k = b["kafka_ingest"]
         panels.append((f"Kafka, {k['size']} B records from first", k["results"], RAW_KAFKA))
     st = b.get("startup")
-    n = len(panels) + (1 if st else 0)
+    times = _wall_times(b)
+    n = len(panels) + (1 if st else 0) + (1 if times else 0)
     if n == 0:
         return False
     cols = 2 if n > 1 else 1
@@ -390,6 +404,17 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         ax.tick_params(axis="y", labelsize=8)
         for i, v in enumerate(values):
             ax.text(v, i, f" {v:.0f}", va="center", fontsize=8)
+    if times:
+        ax = flat[n - 1]
+        names = [t[0] for t in times]
+        values = [t[1] for t in times]
+        ax.barh(names, values, color=[t[2] for t in times])
+        ax.invert_yaxis()
+        ax.set_title("One-shot reads (spawn to exit) and q (key to exit)", fontsize=10)
+        ax.set_xlabel("s (median wall time)")
+        ax.tick_params(axis="y", labelsize=8)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
     for ax in flat[n:]:
         ax.set_visible(False)
     m = r["meta"]
