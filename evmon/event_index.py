@@ -16,8 +16,9 @@ Without a filter the rows are the store itself (no per-event bookkeeping at all)
 is sequence ``first + r``.
 
 With a ``Lens`` (``evmon.lenses``), ``poll()`` first has it judge the events that arrived
-(``Lens.catch_up``: each once, in arrival order), so the ``dup`` and ``drift`` terms read
-verdicts stored on ingest and a re-filter gives the answers the first filtering gave.
+(``Lens.catch_up``: each once, in arrival order; drift on a sample of a large poll, the rest
+when first asked about), so the ``dup`` and ``drift`` terms read verdicts made once and a
+re-filter gives the answers the first filtering gave.
 """
 
 from __future__ import annotations

@@ -82,3 +82,31 @@ async def test_the_dedupe_key_option_reaches_the_lens() -> None:
     async with app.run_test(size=(140, 36)):
         app.feed([nats("a", b'{"id": 1}'), nats("a", b'{"id": 1}')])
         assert app.event_list.visible_texts()[-1].count(" dup {") == 1
+
+
+async def test_a_flood_is_sampled_and_the_painted_rows_are_judged() -> None:
+    app = EvmonApp(EventStore(10_000, clock=lambda: 0.0), blink=False)
+    # One poll of 3,002 events: more than the lens judges for drift as they arrive
+    # (DRIFT_PER_POLL), so every 4th is judged then and the drifted last one when painted.
+    flood = [nats("users.created", b'{"id": %d, "email": "e"}' % i) for i in range(3001)]
+    drifted = nats("users.created", b'{"id": 9, "mail": "e"}')
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.feed([*flood, drifted])
+        assert app.index.lens is not None and app.index.lens.deferred > 0
+        await async_wait_for(
+            lambda: app.event_list.visible_texts()[-1].count(" drift {") == 1,
+            message="the painted drifted row badged",
+        )
+        await pilot.press("enter")
+        assert "missing: email; added: mail" in app.detail.text()
+
+        def tree_label() -> str:
+            node = app.subject_tree.node_for("nats", "users.created")
+            return "" if node is None or node.data is None else node.data.lens
+
+        await async_wait_for(lambda: tree_label() == "1 drift", message="the tree counts it")
+        await pilot.press("slash", *"drift", "enter")
+        await async_wait_for(
+            lambda: [e.payload for e in app.visible_events()] == [drifted.payload],
+            message="the drift term finds it, and only it",
+        )

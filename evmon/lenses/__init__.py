@@ -6,7 +6,9 @@
   common one drifts, and the lens says how.
 
 ``Lens`` (``lens.py``) holds both and the verdicts the filter terms ``dup`` and ``drift``,
-the event list and the detail pane read. Headless: no Textual, no broker client.
+the event list and the detail pane read; on a flood the dashboard judges drift on a
+spread sample as events arrive and on the rest when they are first asked about (painted,
+in the detail, tested by ``drift``), see ``lens.py``. Headless: no Textual, no broker client.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from evmon.model import Event
+from evmon.model import Event, Headers
 
 __all__ = [
     "DEFAULT_KEY",
@@ -34,6 +34,7 @@ __all__ = [
     "DedupeKeyError",
     "Identity",
     "SeenIdentities",
+    "last_header",
     "parse_dedupe_key",
 ]
 
@@ -63,20 +64,19 @@ class DedupeKeyError(ValueError):
 
 class Identity:
     """An event's identity as ``--dedupe-key`` defines it: call it with an event; ``None``
-    means the event has none (no such header, not JSON, no key) and is never a duplicate."""
+    means the event has none (no such header, not JSON, no key) and is never a duplicate.
+    ``fn`` is the same function without the method call (the lens's ingest loop uses it)."""
 
-    __slots__ = ("_fn", "spec")
+    __slots__ = ("fn", "spec")
 
     def __init__(self, spec: str | None, fn: Callable[[Event], bytes | None]) -> None:
         #: The ``--dedupe-key`` text, or None for the defaults.
         self.spec = spec
-        self._fn = fn
+        #: The event's identity, digested when longer than ``DIGEST_OVER``.
+        self.fn = fn
 
     def __call__(self, ev: Event) -> bytes | None:
-        ident = self._fn(ev)
-        if ident is not None and len(ident) > DIGEST_OVER:
-            return hashlib.blake2b(ident, digest_size=16).digest()
-        return ident
+        return self.fn(ev)
 
     def describe(self) -> str:
         return DEFAULT_KEY if self.spec is None else self.spec
@@ -85,10 +85,45 @@ class Identity:
         return f"Identity({self.spec!r})"
 
 
+def _short(ident: bytes | None) -> bytes | None:
+    """``ident`` as remembered: as-is, or its digest when it is long."""
+    if ident is not None and len(ident) > DIGEST_OVER:
+        return hashlib.blake2b(ident, digest_size=16).digest()
+    return ident
+
+
+def last_header(headers: Headers, name: str) -> bytes | None:
+    """The last value of header ``name`` (``Event.header`` without the method call)."""
+    found = None
+    for n, v in headers:
+        if n == name:
+            found = v
+    return found
+
+
 def _default(ev: Event) -> bytes | None:
     if ev.source == "kafka":
-        return ev.key
-    return ev.header("Nats-Msg-Id")
+        ident = ev.key
+    else:
+        headers = ev.headers
+        if not headers:  # most core NATS messages: no headers to look through
+            return None
+        ident = last_header(headers, "Nats-Msg-Id")
+    if ident is not None and len(ident) > DIGEST_OVER:
+        return hashlib.blake2b(ident, digest_size=16).digest()
+    return ident
+
+
+def _by_key(ev: Event) -> bytes | None:
+    return _short(ev.key)
+
+
+def _by_header(name: str) -> Callable[[Event], bytes | None]:
+    def ident(ev: Event) -> bytes | None:
+        headers = ev.headers
+        return _short(last_header(headers, name)) if headers else None
+
+    return ident
 
 
 def _json_path(raw: str) -> list[str | int]:
@@ -120,7 +155,7 @@ def _json_identity(path: list[str | int]) -> Callable[[Event], bytes | None]:
             else:
                 return None
         # As JSON, so 7 and "7" stay apart; sorted keys, so an object's order does not count.
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+        return _short(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
 
     return ident
 
@@ -131,10 +166,10 @@ def parse_dedupe_key(spec: str | None) -> Identity:
     if spec is None:
         return Identity(None, _default)
     if spec == "key":
-        return Identity(spec, lambda ev: ev.key)
+        return Identity(spec, _by_key)
     kind, sep, rest = spec.partition(":")
     if sep and rest and kind == "header":
-        return Identity(spec, lambda ev: ev.header(rest))
+        return Identity(spec, _by_header(rest))
     if sep and rest and kind == "json":
         return Identity(spec, _json_identity(_json_path(rest)))
     raise DedupeKeyError(f"{USAGE} (got {spec!r})")

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MIN_HABIT", "Shape", "ShapeHabits", "describe", "shape_of"]
+__all__ = ["MIN_HABIT", "Shape", "ShapeHabits", "could_be_object", "describe", "shape_of"]
 
 Shape = tuple[tuple[str, str], ...]
 SubjectKey = tuple[str, str]
@@ -49,19 +49,51 @@ _TYPES: dict[type, str] = {
     type(None): "null",
 }
 _SPACE = b" \t\r\n"
+#: Shapes remembered by ``shape_of`` (raw names and types -> the sorted shape), of objects
+#: with at most ``CACHE_FIELDS`` fields; cleared when full, so payloads with ever new field
+#: names cannot grow it (a few MB at most).
+CACHE_SIZE = 1024
+CACHE_FIELDS = 32
+_CACHE: dict[tuple[tuple[str, ...], tuple[type, ...]], Shape] = {}
+#: One tuple per distinct shape (so the habit's check is ``shape is mode``), bounded too.
+_CANON: dict[Shape, Shape] = {}
+
+
+def could_be_object(payload: bytes | None) -> bool:
+    """Whether ``payload`` can be a JSON object at all (its first non-space byte is ``{``
+    and it is not too long): the check before any parse, a few tens of nanoseconds."""
+    if not payload or len(payload) > MAX_BYTES:
+        return False
+    first = payload[:1]
+    return first == b"{" or (first in _SPACE and payload.lstrip(_SPACE)[:1] == b"{")
 
 
 def shape_of(payload: bytes | None) -> Shape | None:
-    """The field names and JSON types of a JSON object payload, sorted by name; else None."""
-    if not payload or len(payload) > MAX_BYTES or payload.lstrip(_SPACE)[:1] != b"{":
+    """The field names and JSON types of a JSON object payload, sorted by name; else None.
+
+    Equal shapes come back as the same tuple (a bounded cache keyed by the field names in
+    payload order and the value types), so the habit's check is mostly an identity test
+    and the sort runs once per shape, not once per event."""
+    if payload is None or not could_be_object(payload):
         return None
     try:
         doc: Any = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(doc, dict) or len(doc) > MAX_FIELDS:
+    if type(doc) is not dict or len(doc) > MAX_FIELDS:
         return None
-    return tuple(sorted((name, _TYPES.get(type(v), "number")) for name, v in doc.items()))
+    if len(doc) > CACHE_FIELDS:
+        return tuple(sorted((name, _TYPES.get(type(v), "number")) for name, v in doc.items()))
+    raw = (tuple(doc), tuple(map(type, doc.values())))
+    shape = _CACHE.get(raw)
+    if shape is None:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+            _CANON.clear()
+        names, types = raw
+        made = tuple(sorted(zip(names, [_TYPES.get(t, "number") for t in types], strict=True)))
+        shape = _CACHE[raw] = _CANON.setdefault(made, made)
+    return shape
 
 
 def describe(habit: Shape, shape: Shape) -> str:
@@ -130,6 +162,9 @@ class ShapeHabits:
                 return None
             habit = self._habits[key] = _Habit()
         counts, mode = habit.counts, habit.mode
+        if shape is mode:  # the common case: the habit again (shape_of's tuples are shared)
+            counts[shape] += 1
+            return None
         drift = None
         if mode is not None and shape != mode and counts[mode] >= self.min_habit:
             drift = describe(mode, shape) or None
@@ -138,4 +173,6 @@ class ShapeHabits:
         counts[shape] = n = counts.get(shape, 0) + 1
         if mode is None or (shape != mode and n > counts[mode]):
             habit.mode = shape
+        elif shape == mode:
+            habit.mode = shape  # the same shape, another tuple: the next check is ``is``
         return drift
