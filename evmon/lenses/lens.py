@@ -303,7 +303,8 @@ class Lens:
     # ----------------------------------------------------------------- reading
 
     def verdict(self, ev: Event) -> Verdict | None:
-        """The verdict stored for ``ev`` (None: judged clean, or not judged)."""
+        """The verdict stored for ``ev`` (None: judged clean, or not judged); a retained
+        event whose drift a poll left for later is judged now (``catch_up``)."""
         if self._unjudged:
             self._settle(ev)
         entry = self._verdicts.get(id(ev))
