@@ -27,7 +27,7 @@ from evmon.store import EventStore
 from evmon.tui.connections import nats_spec
 from tests.brokers import NatsServer
 from tests.helpers import ListSink, evmon_cmd
-from tests.test_tui_actions import RecordingApp
+from tests.tui_actions_kit import RecordingApp
 from tests.waiting import async_wait_for, wait_for
 
 NOTICE = (
