@@ -243,6 +243,20 @@ def bench_lag(ctx: Context, sizes: dict[str, int]) -> dict[str, Any] | None:
             out["command_error"] = proc.stderr.decode("utf-8", "replace")[-300:]
             break
     out["command_s"] = round(statistics.median(walls), 3)
+    argv = [PY, "-m", "bench.consumers.lagscreen", "--nats", nats_url, "--kafka", bootstrap]
+    argv += [
+        "--topic",
+        LAG_TOPIC,
+        "--stream",
+        fixtures_lag_stream,
+        "--rounds",
+        str(sizes["rounds"]),
+    ]
+    with Proc(argv) as screen_proc:
+        try:
+            out["screen"] = read_report(screen_proc, 300)
+        except RuntimeError as err:
+            out["screen"] = {"error": str(err)}
     out.update(sizes)
     print(
         f"    refresh {out['refresh_s']} s (first {out['first_s']} s), loop stall "
@@ -488,6 +502,15 @@ def targets(b: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {STALL_LIMIT * 1000:.0f} ms",
             lag["stall_s"] <= STALL_LIMIT,
         )
+        screen = lag.get("screen") or {}
+        if "stall_s" in screen:
+            add(
+                "lag screen: event loop stall during a refresh (poll + draw)",
+                f"{screen['stall_s'] * 1000:.0f} ms",
+                f"<= {STALL_LIMIT * 1000:.0f} ms",
+                screen["stall_s"] <= STALL_LIMIT,
+                f"l to first round {screen['first_s']:.2f} s; a round {screen['round_s']:.2f} s",
+            )
     pat = b.get("pattern")
     if pat:
         v = pat["all_records_s"]
@@ -548,6 +571,10 @@ def markdown(b: dict[str, Any]) -> list[str]:
             "| refresh with one OffsetFetch per group (before; brokers before Kafka 3.0) "
             f"| {lag['one_per_group']['refresh_s']:.3f} s, stall "
             f"{lag['one_per_group']['stall_s'] * 1000:.0f} ms |",
+            f"| lag screen: `l` to the first round drawn; a round (poll + draw); loop stall "
+            f"| {(lag.get('screen') or {}).get('first_s')} s; "
+            f"{(lag.get('screen') or {}).get('round_s')} s; "
+            f"{(lag.get('screen') or {}).get('stall_s')} s |",
             "| Kafka requests per round | "
             + ", ".join(f"{n} {c}" for n, c in sorted(lag["requests"]["kafka"].items()))
             + " |",
