@@ -350,13 +350,15 @@ class NatsSource:
         assert self.nc is not None
         js = self.nc.jetstream()
         try:
-            info = await js.stream_info(stream)
+            await js.stream_info(stream)  # a missing stream or JetStream said in one line
         except nats.js.errors.NotFoundError:
             where = self.settings.display
             raise UsageError(f"JetStream stream {stream!r} not found on {where}") from None
         except nats.js.errors.ServiceUnavailableError:
             raise UsageError(f"JetStream is not enabled on {self.settings.display}") from None
-        filters = [s for s in self.subjects if s] or list(info.config.subjects or [])
+        # No -s: no filter. The stream's subjects say what it captures from now on, not what
+        # it holds: messages stored under a subject it no longer lists are read too.
+        filters = [s for s in self.subjects if s]
         config = nats.js.api.ConsumerConfig(
             filter_subjects=filters if len(filters) > 1 else None,
             filter_subject=filters[0] if len(filters) == 1 else None,
