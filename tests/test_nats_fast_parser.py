@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from nats.errors import ProtocolError
 
-from evmon.sources.nats.wire import RawHeaderClient
+from evmon.sources.nats.wire import RawHeaderClient, _CountingParser
 
 BLOCK = b"NATS/1.0\r\nA: 1\r\nA: 2\r\n\r\n"
 FC = b"NATS/1.0 100 FlowControl Request\r\n\r\n"
@@ -121,3 +121,20 @@ async def test_a_malformed_msg_line_is_a_protocol_error_as_in_nats_py() -> None:
     nc, _ = _client()
     with pytest.raises(ProtocolError):
         await nc._ps.parse(b"BOGUS\r\n")
+
+
+async def test_a_big_payload_in_many_reads_and_a_reset_in_the_middle() -> None:
+    """A 4 MiB message arriving in 32 KiB reads is delivered whole (while it arrives the
+    parser only waits for the bytes it knows it needs); a reconnect's ``reset`` in the
+    middle of one forgets it, and the next connection's messages are read at once."""
+    nc, got = _client()
+    big = bytes(range(256)) * (4 * 4096)
+    frame = b"MSG big 1 %d\r\n%s\r\nMSG after 1 1\r\nx\r\n" % (len(big), big)
+    await _feed(nc, frame, list(range(32768, len(frame), 32768)))
+    assert got == [(1, b"big", b"?", big, b""), (1, b"after", b"?", b"x", b"")]
+    await nc._ps.parse(frame[:100_000])  # half a message: the parser waits for the rest
+    ps = nc._ps
+    assert isinstance(ps, _CountingParser) and ps._want > 100_000
+    nc._ps.reset()
+    await nc._ps.parse(b"MSG fresh 2 2\r\nok\r\n")
+    assert got[-1] == (2, b"fresh", b"", b"ok", b"")

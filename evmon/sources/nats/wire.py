@@ -95,6 +95,8 @@ class _CountingParser(Parser):
     separator patterns, and a malformed one through nats-py's parser, which says so.
     A message not yet complete stays in the buffer, control line and all, so nats-py's code
     never holds half of one; PING, INFO, -ERR and the rest are nats-py's, one line at a time.
+    Messages are sliced from one bytes copy of the buffer per read, and while a large one
+    is still arriving (``_want``) a read only adds to the buffer.
 
     ``Client._read_loop`` reads at most ``DEFAULT_BUFFER_SIZE`` bytes and passes them to
     ``Client._ps.parse``: a loop that keeps getting full buffers has a backlog in the socket,
@@ -104,6 +106,8 @@ class _CountingParser(Parser):
 
     full_reads = 0
     _run_ended = -1e9
+    #: Bytes the buffer must hold before the message at its start is whole (0: unknown).
+    _want = 0
     _parse = _parse_with_exact_separators()
 
     async def parse(self, data: bytes = b"") -> None:
@@ -116,6 +120,9 @@ class _CountingParser(Parser):
             self.full_reads = 0
         buf = self.buf
         buf.extend(data)
+        if len(buf) < self._want:
+            return  # a message still arriving: not worth a copy of the buffer yet
+        self._want = 0
         if self.state != AWAITING_CONTROL_LINE:  # nats-py's own code stopped in a payload
             await self._parse()
             if self.state != AWAITING_CONTROL_LINE:
@@ -123,71 +130,92 @@ class _CountingParser(Parser):
         nc = self.nc
         deliver = getattr(nc, "_deliver_now", None)
         msg_re, hmsg_re = _MSG_RE, _HMSG_RE
-        while buf:
-            # MSG and HMSG here, whole messages only: a message whose payload has not all
-            # arrived stays in the buffer, its control line too, so nats-py's parser never
-            # holds half of one. Everything else, one line at a time, is nats-py's.
-            if buf.startswith(b"MSG"):
-                has_hdr, off = False, 4
-            elif buf.startswith(b"HMSG"):
-                has_hdr, off = True, 5
-            else:
-                if not await self._one_line():
-                    return  # a line still arriving
-                continue
-            eol = buf.find(_CRLF)
-            if eol < 0:
-                return  # the control line is still arriving (nats-py waits too)
-            # The server separates by one space: split on it. Anything else (tabs, runs of
-            # blanks, a size that is not digits) goes through the exact-separator patterns.
-            line = bytes(buf[off:eol])
-            parts = line.split(b" ")
-            n = len(parts)
-            reply = b""
-            hsize = b"0"
-            if buf[off - 1] != 32 or b"\t" in line or b"" in parts:
-                n = 0
-            elif has_hdr:
-                if n == 5:
-                    subject, sid, reply, hsize, size = parts
+        # The messages are read from a bytes copy of the buffer (one per read), by position:
+        # one copy per payload and one ``del`` per read instead of per message.
+        view = bytes(buf)
+        total = len(view)
+        pos = 0
+        try:
+            while pos < total:
+                # MSG and HMSG here, whole messages only: a message whose payload has not
+                # all arrived stays in the buffer, its control line too, so nats-py's parser
+                # never holds half of one. Everything else, one line at a time, is nats-py's.
+                if view.startswith(b"MSG", pos):
+                    has_hdr, off = False, 4
+                elif view.startswith(b"HMSG", pos):
+                    has_hdr, off = True, 5
+                else:
+                    del buf[:pos]
+                    pos = 0
+                    more = await self._one_line()
+                    view = bytes(buf)
+                    total = len(view)
+                    if not more:
+                        return  # a line still arriving
+                    continue
+                eol = view.find(_CRLF, pos)
+                if eol < 0:
+                    return  # the control line is still arriving (nats-py waits too)
+                # The server separates by one space: split on it. Anything else (tabs, runs
+                # of blanks, a size that is not digits) goes through the exact patterns.
+                line = view[pos + off : eol]
+                parts = line.split(b" ")
+                n = len(parts)
+                reply = b""
+                hsize = b"0"
+                if view[pos + off - 1] != 32 or b"\t" in line or b"" in parts:
+                    n = 0
+                elif has_hdr:
+                    if n == 5:
+                        subject, sid, reply, hsize, size = parts
+                    elif n == 4:
+                        subject, sid, hsize, size = parts
+                    else:
+                        n = 0
                 elif n == 4:
-                    subject, sid, hsize, size = parts
+                    subject, sid, reply, size = parts
+                elif n == 3:
+                    subject, sid, size = parts
                 else:
                     n = 0
-            elif n == 4:
-                subject, sid, reply, size = parts
-            elif n == 3:
-                subject, sid, size = parts
-            else:
-                n = 0
-            if n == 0 or not size.isdigit() or not hsize.isdigit():
-                m = (hmsg_re if has_hdr else msg_re).match(buf)
-                if m is None:  # malformed: nats-py decides (a protocol error)
-                    await self._parse()
-                    return
+                if n == 0 or not size.isdigit() or not hsize.isdigit():
+                    m = (hmsg_re if has_hdr else msg_re).match(view[pos : eol + CRLF_SIZE])
+                    if m is None:  # malformed: nats-py decides (a protocol error)
+                        del buf[:pos]
+                        pos = 0
+                        await self._parse()
+                        return
+                    if has_hdr:
+                        subject, sid, _, reply, hsize, size = m.groups()
+                    else:
+                        subject, sid, _, reply, size = m.groups()
+                    reply = reply or b""
+                start = eol + CRLF_SIZE
+                end = start + int(size)
+                if total < end + CRLF_SIZE:
+                    self._want = end + CRLF_SIZE - pos  # what the buffer must hold first
+                    return  # the rest of the payload is still to come
+                hdr: bytes | None = None
                 if has_hdr:
-                    subject, sid, _, reply, hsize, size = m.groups()
+                    hend = start + int(hsize)
+                    hdr = view[start:hend]
+                    payload = view[hend:end]
                 else:
-                    subject, sid, _, reply, size = m.groups()
-                reply = reply or b""
-            start = eol + CRLF_SIZE
-            end = start + int(size)
-            hend = start + int(hsize) if has_hdr else -1
-            if len(buf) < end + CRLF_SIZE:
-                return  # the rest of the payload is still to come
-            hdr: bytes | None = None
-            if hend >= 0:
-                hdr = bytes(buf[start:hend])
-                payload = bytes(buf[hend:end])
-            else:
-                payload = bytes(buf[start:end])
-            del buf[: end + CRLF_SIZE]
-            try:
-                sid_n = int(sid)
-            except ValueError:
-                raise ProtocolError("nats: malformed MSG") from None
-            if deliver is None or not deliver(sid_n, subject, reply, payload, hdr):
-                await nc._process_msg(sid_n, subject, reply, payload, hdr)
+                    payload = view[start:end]
+                pos = end + CRLF_SIZE
+                try:
+                    sid_n = int(sid)
+                except ValueError:
+                    raise ProtocolError("nats: malformed MSG") from None
+                if deliver is None or not deliver(sid_n, subject, reply, payload, hdr):
+                    await nc._process_msg(sid_n, subject, reply, payload, hdr)
+        finally:
+            if pos:
+                del buf[:pos]
+
+    def reset(self) -> None:
+        super().reset()
+        self._want = 0
 
     async def _one_line(self) -> bool:
         """The first line of the buffer (PING, PONG, INFO, +OK, -ERR) through nats-py's own
