@@ -148,31 +148,34 @@ def deadline_server() -> Iterator[NatsServer]:
 async def test_a_stream_read_resumes_without_a_gap(
     deadline_server: NatsServer, tmp_path: Path, unique: str
 ) -> None:
-    tight_server = deadline_server
-    name = unique.replace("-", "_").upper()
-    nc = await nats.connect(tight_server.url)
-    js = nc.jetstream()
-    await js.add_stream(name=name, subjects=[f"{unique}.>"], storage="memory")
-    # 40 MB in 10 KiB messages: the flow-control window (about 36 MB for messages this size)
-    # is far more than the socket buffers take, so the server's writes to a stopped reader block.
-    total = 4000
+    server = deadline_server
+    # Three streams of 3000 x 10 KiB read at once: each ordered consumer may have about 30 MB
+    # unacknowledged (its flow-control window), 90 MB in all, while the socket buffers of a
+    # stopped reader take at most about 36 MB here (tcp_rmem max 32 MiB, tcp_wmem 4 MiB), so
+    # the server's writes to it block, whatever the kernel's buffers had grown to.
+    names = [f"{unique.replace('-', '_').upper()}_{k}" for k in range(3)]
+    per_stream = 3000
     pad = b"x" * 10_000
-    for i in range(total):
-        await js.publish(f"{unique}.m", b'{"i":%d,"pad":"%s"}' % (i, pad))
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    for k, name in enumerate(names):
+        await js.add_stream(name=name, subjects=[f"{unique}.{k}.>"], storage="memory")
+        for i in range(per_stream):
+            await js.publish(f"{unique}.{k}.m", b'{"i":%d,"pad":"%s"}' % (i, pad))
     await nc.close()
+    streams = [arg for name in names for arg in ("--stream", name)]
+    total = per_stream * len(names)
     # The monitoring endpoint confirms the cut-off (the server's reason for closing), so the
     # notice does not depend on how fast this busy machine read the backlog.
     proc, out, err = _tail(
-        tight_server, tmp_path, "--stream", name, "--from", "first", "-n", str(total),
-        "--nats-monitor", tight_server.monitor_url,
+        server, tmp_path, *streams, "--from", "first", "-n", str(total),
+        "--nats-monitor", server.monitor_url,
     )  # fmt: skip
     try:
         wait_for(lambda: out.stat().st_size > 0, timeout=30, message="the stream read started")
         os.kill(proc.pid, signal.SIGSTOP)
         try:
-            wait_for(
-                lambda: _cut_off_logged(tight_server), timeout=60, message="a slow consumer cut-off"
-            )
+            wait_for(lambda: _cut_off_logged(server), timeout=60, message="a slow consumer cut-off")
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         # -n: every message, then exit (a loaded machine may be cut off more than once)
@@ -181,8 +184,11 @@ async def test_a_stream_read_resumes_without_a_gap(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err.read_text()
-    seqs = [r["offset"] for r in _lines(out)]
-    assert seqs == list(range(1, total + 1))  # no gap, no duplicate
+    records = _lines(out)
+    for name in names:  # no gap, no duplicate, in order, in every stream
+        seqs = [r["offset"] for r in records if r["stream"] == name]
+        assert seqs == list(range(1, per_stream + 1)), name
+    assert len(records) == total
     text = err.read_text()
     assert f"{CUT}" in text and "the stream read resumed after the last sequence shown" in text
 
