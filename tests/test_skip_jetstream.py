@@ -87,7 +87,7 @@ async def _service(
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(10, timeout=1)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own or asyncio's, depending on the path
                 continue
             for msg in msgs:
                 if msg.data == POISON:  # the handler fails on it: retry later

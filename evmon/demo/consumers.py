@@ -173,7 +173,7 @@ class Service:
         while True:
             try:
                 msgs = await sub.fetch(self._batch, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py's own, or asyncio's from a batch fetch: nothing new
                 continue
             except asyncio.CancelledError:
                 raise
