@@ -255,8 +255,13 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
             or ev.stream != h_stream
             or ev.source != h_source
         ):
+            try:
+                head = heads.get((ev.source, subject, ev.stream, partition)) or _head(ev)
+            except TypeError:  # a subject that is not UTF-8 (surrogateescape): U+FFFD there
+                h_subject = None
+                append(general(ev))
+                continue
             h_subject, h_partition, h_stream, h_source = subject, partition, ev.stream, ev.source
-            head = heads.get((h_source, subject, h_stream, partition)) or _head(ev)
         offset = ev.offset
         n = len(payload)
         size = sizes.get(n)
