@@ -390,6 +390,7 @@ async def test_moving_the_focus_to_the_filter_rerenders_only_the_cursor_row(
         await pilot.press("slash")
         await pilot.pause()
         assert events.rows_rendered - before == 1  # the cursor row, now drawn as blurred
+        assert events.rows_redrawn[-1] == 49
         app.theme = "textual-light" if app.theme != "textual-light" else "nord"
         await pilot.pause()
         assert events.rows_rendered - before > 20  # new colours: every visible row again

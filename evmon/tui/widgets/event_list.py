@@ -18,6 +18,7 @@ evicted or re-filtered never carry it to another event.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -246,11 +247,11 @@ class EventList(ScrollView, can_focus=True):
         self._look_checked = False
         self._moving = False
         self._rows_rendered = 0
+        self.rows_redrawn: deque[int] = deque(maxlen=64)  #: which rows, newest last
 
     @property
     def rows_rendered(self) -> int:
-        """Rows drawn afresh for the screen so far (not from the strip cache): what a
-        repaint costs, for tests that check a change redraws only what it must."""
+        """Rows drawn afresh so far (not from the strip cache): what a repaint cost."""
         return self._rows_rendered
 
     # ----------------------------------------------------------------- geometry
@@ -548,6 +549,7 @@ class EventList(ScrollView, can_focus=True):
             strip = self._render_row(row, width, cursor=cursor)
             self._cache[key] = strip
             self._rows_rendered += 1
+            self.rows_redrawn.append(row)
         return strip
 
     def _render_header(self, width: int) -> Strip:
