@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import CoordinatorNotAvailableError, GroupLoadInProgressError
 
 from evmon.demo import demo_system
 from evmon.demo.system import DemoSystem
@@ -24,7 +26,17 @@ async def topics_and_groups(bootstrap: str) -> tuple[set[str], set[str]]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        return set(await admin.list_topics()), {g[0] for g in await admin.list_consumer_groups()}
+        # A broker busy loading its group coordinator answers with a retriable error.
+        async def listed() -> tuple[list[Any]]:  # a tuple: truthy even with no group
+            return (await admin.list_consumer_groups(),)
+
+        (groups,) = await async_wait_for(
+            listed,
+            timeout=30,
+            ignore=(GroupLoadInProgressError, CoordinatorNotAvailableError),
+            message="the broker lists its groups",
+        )
+        return set(await admin.list_topics()), {g[0] for g in groups}
     finally:
         await admin.close()
 

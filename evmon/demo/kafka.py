@@ -58,6 +58,19 @@ CLEANUP_TIMEOUT = 10.0
 Problem = Callable[[str], None]
 
 
+async def _group_names(admin: AIOKafkaAdminClient, attempts: int = 20) -> set[str]:
+    """The broker's consumer groups. A broker that just started answers ListGroups with a
+    retriable error (GroupLoadInProgress, CoordinatorNotAvailable) for a moment: ask again."""
+    for attempt in range(attempts):
+        try:
+            return {g[0] for g in await admin.list_consumer_groups()}
+        except Exception as err:
+            if not getattr(err, "retriable", False) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.25)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaPoison:
     """Where ``fraud-check`` stopped: its committed offset on this partition is ``offset``."""
@@ -142,7 +155,7 @@ class KafkaDemo:
             created = {topic for topic, code, *_ in resp.topic_errors if code == 0}
             self.created_topics = tuple(t for t in self.topics if t in created)
             try:
-                existing = {g[0] for g in await admin.list_consumer_groups()}
+                existing = await _group_names(admin)
             except Exception:  # cannot tell which groups are ours: delete none of them
                 existing = set(self.groups)
             self.created_groups = tuple(g for g in self.groups if g not in existing)
