@@ -48,3 +48,37 @@ def run_evmon(
         check=False,
         **kw,  # type: ignore[arg-type]
     )
+
+
+def run_evmon_beside_a_silent_server(
+    args: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[bytes], bool]:
+    """Run the CLI to completion while a second ``evmon tail`` dials a server that accepts
+    and never answers (so it waits out the whole connect wait); returns the result and
+    whether that second one was still waiting when the first ended.
+
+    "Reported at once, not after the connect wait" as an order of events, not a time: the
+    two start together, and the one that must not wait ends first.
+    """
+    import socket
+
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel accepts; nobody ever sends INFO
+        port = silent.getsockname()[1]
+        reference = subprocess.Popen(
+            evmon_cmd("tail", "--nats", f"nats://127.0.0.1:{port}", "-s", "x"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=full_env,
+        )
+        try:
+            res = subprocess.run(
+                evmon_cmd(*args), capture_output=True, timeout=120, env=full_env, check=False
+            )
+            still_waiting = reference.poll() is None
+        finally:
+            reference.kill()
+            reference.wait(timeout=30)
+    return res, still_waiting

@@ -246,8 +246,7 @@ class EventList(ScrollView, can_focus=True):
         self._look: tuple[Style, ...] = ()
         self._look_checked = False
         self._moving = False
-        self._rows_rendered = 0
-        self.rows_redrawn: deque[int] = deque(maxlen=64)  #: which rows, newest last
+        self._rows_rendered, self.rows_redrawn = 0, deque[int](maxlen=64)  # rows, newest last
 
     @property
     def rows_rendered(self) -> int:
