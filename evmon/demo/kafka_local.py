@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,8 +99,10 @@ def cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
 
 
-class LocalKafka:
+class LocalKafka(_server.ChildProcess):
     """A Kafka broker+controller of the demo's own on 127.0.0.1 (free ports)."""
+
+    LOG_NAME = "kafka.log"
 
     def __init__(
         self,
@@ -125,25 +126,6 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def log_path(self) -> Path:
-        assert self.workdir is not None
-        return self.workdir / "kafka.log"
-
-    def log_tail(self, n: int = 15) -> str:
-        try:
-            with self.log_path.open(encoding="utf-8", errors="replace") as f:
-                return "".join(deque(f, maxlen=n)).rstrip()
-        except (OSError, AssertionError):
-            return "(no log)"
 
     def check(self) -> None:
         """Fail at once, in one line, when Java 17+ is missing, or Maven when the jars are

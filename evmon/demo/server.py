@@ -159,10 +159,39 @@ def stop_all_now() -> None:
     _stop_all()
 
 
-class NatsServerProcess:
+class ChildProcess:
+    """What the demo's servers share: their process, their private dir and its log."""
+
+    LOG_NAME = "server.log"
+    workdir: Path | None
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def log_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / self.LOG_NAME
+
+    def log_tail(self, n: int = 15) -> str:
+        try:
+            with self.log_path.open(encoding="utf-8", errors="replace") as f:
+                return "".join(deque(f, maxlen=n)).rstrip()
+        except (OSError, AssertionError):  # no dir yet, or no log in it
+            return "(no log)"
+
+
+class NatsServerProcess(ChildProcess):
     """nats-server on 127.0.0.1 with JetStream stored in a private temp dir, and its
     monitoring endpoint on a free loopback port (``monitor_url``: the interest screen and
     ``evmon interest`` read the subscription table there)."""
+
+    LOG_NAME = "nats-server.log"
 
     def __init__(self, port: int | None = None, *, start_timeout: float = START_TIMEOUT) -> None:
         self.requested_port = port
@@ -179,25 +208,6 @@ class NatsServerProcess:
     @property
     def monitor_url(self) -> str:
         return f"http://{HOST}:{self.monitor_port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def log_path(self) -> Path:
-        assert self.workdir is not None
-        return self.workdir / "nats-server.log"
-
-    def log_tail(self, n: int = 15) -> str:
-        try:
-            with self.log_path.open(encoding="utf-8", errors="replace") as f:
-                return "".join(deque(f, maxlen=n)).rstrip()
-        except OSError:
-            return "(no log)"
 
     async def start(self) -> None:
         """Start and wait until the server answers with its INFO line (deadline, polled).
