@@ -119,14 +119,6 @@ async def select_row(pilot: Pilot[int], table: LagTable, key: str) -> None:
 # --------------------------------------------------------------------------- Kafka set-up
 
 
-
-
-
-
-
-
-
-
 @dataclass
 class Groups:
     topic: str
@@ -381,8 +373,17 @@ async def test_failed_query_marks_rows_err_and_recovers(
                 return await real(self, *a, **kw)
 
             monkeypatch.setattr(JetStreamLagClient, "snapshot", flaky)
-            await async_wait_for(lambda: screen.jetstream_error is not None, message="failure")
             error = screen.query_one("#jetstream-error")
+            # The round's rows are drawn in slices between event-loop turns: wait for the
+            # screen to show the failure, not only for the poller to have had it.
+            await async_wait_for(
+                lambda: (
+                    screen.jetstream_error is not None
+                    and error.display
+                    and cell(table, key, "status").plain == "ERR"
+                ),
+                message="failure shown",
+            )
             assert error.display and "JetStream at test: timed out" in str(error.render())
             assert cell(table, key, "status").plain == "ERR"
             assert texts(table, key)[:2] == [stream, "worker"]  # last values kept
