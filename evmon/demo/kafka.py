@@ -308,6 +308,8 @@ class KafkaDemo:
         try:
             async with asyncio.timeout(CLEANUP_TIMEOUT):
                 failed = await self._delete_groups() + await self._delete_topics()
+        except TimeoutError:
+            failed = [f"no confirmation from the broker within {CLEANUP_TIMEOUT:g} s"]
         except Exception as err:
             failed = [f"{type(err).__name__}: {err}" if str(err) else type(err).__name__]
         if failed:
@@ -349,13 +351,26 @@ class KafkaDemo:
         await start_client(self.settings, admin)
         try:
             resp = await admin.delete_topics(list(self.created_topics))
+            failed = [
+                f"topic {topic}: {for_code(code).__name__}"
+                for topic, code in resp.topic_error_codes
+                if code not in (0, _UNKNOWN_TOPIC)
+            ]
+            if not failed:
+                await self._until_unlisted(admin)
         finally:
             await admin.close()
-        return [
-            f"topic {topic}: {for_code(code).__name__}"
-            for topic, code in resp.topic_error_codes
-            if code not in (0, _UNKNOWN_TOPIC)
-        ]
+        return failed
+
+    async def _until_unlisted(self, admin: AIOKafkaAdminClient) -> None:
+        """DeleteTopics answers once the controller has taken the deletion; the brokers'
+        metadata drops the topics a moment later. "deleted" is said only once the broker
+        no longer lists them (bounded by the caller's CLEANUP_TIMEOUT)."""
+        created = set(self.created_topics)
+        while True:
+            if not created & set(await admin.list_topics()):
+                return
+            await asyncio.sleep(0.1)
 
 
 def _names(topics: tuple[str, ...], groups: tuple[str, ...]) -> str:
