@@ -613,3 +613,29 @@ def markdown(b: dict[str, Any]) -> list[str]:
             )
         lines += []
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Only the subject-tree part, printed as JSON (the lag part takes minutes more):
+    ``python -m bench.scale tree [--quick] [--distinct N]``."""
+    import argparse
+    import json
+
+    from bench.context import FULL, QUICK
+
+    p = argparse.ArgumentParser(prog="python -m bench.scale")
+    p.add_argument("part", choices=["tree"])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--distinct", type=int, help="distinct subjects (default: the run's size)")
+    a = p.parse_args(argv)
+    ctx = Context(QUICK if a.quick else FULL, quick=a.quick, install_peers=False)
+    try:
+        out = bench_tree(ctx, a.distinct or _sizes(a.quick)["subjects"])
+    finally:
+        ctx.close()
+    print(json.dumps(out))
+    return 0 if out is not None else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
