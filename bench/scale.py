@@ -616,21 +616,26 @@ def markdown(b: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Only the subject-tree part, printed as JSON (the lag part takes minutes more):
-    ``python -m bench.scale tree [--quick] [--distinct N]``."""
+    """One part alone, printed as JSON: the subject tree
+    (``python -m bench.scale tree [--quick] [--distinct N]``) or the lag part (``python -m
+    bench.scale lag [--quick]``: the poller's refreshes, one OffsetFetch per group, ``evmon
+    lag`` and the lag screen, on brokers of its own)."""
     import argparse
     import json
 
     from bench.context import FULL, QUICK
 
     p = argparse.ArgumentParser(prog="python -m bench.scale")
-    p.add_argument("part", choices=["tree"])
+    p.add_argument("part", choices=["tree", "lag"])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--distinct", type=int, help="distinct subjects (default: the run's size)")
     a = p.parse_args(argv)
     ctx = Context(QUICK if a.quick else FULL, quick=a.quick, install_peers=False)
     try:
-        out = bench_tree(ctx, a.distinct or _sizes(a.quick)["subjects"])
+        if a.part == "lag":
+            out = bench_lag(ctx, _sizes(a.quick))
+        else:
+            out = bench_tree(ctx, a.distinct or _sizes(a.quick)["subjects"])
     finally:
         ctx.close()
     print(json.dumps(out))
