@@ -88,6 +88,11 @@ def quit_once(argv: list[str], settle: float = 2.0, freeze: int | None = None) -
             if done:
                 out["exit_s"] = round(time.monotonic() - tq, 3)
                 pid = 0
+                # The restore may come in the last bytes, read only now: at most the exit.
+                while select.select([fd], [], [], 0)[0] and read(0):
+                    pass
+                if "restored_s" not in out and b"\x1b[?1049l" in buf[mark:]:
+                    out["restored_s"] = out["exit_s"]
                 break
             if time.monotonic() - tq > 30:
                 out["error"] = "q did not end the dashboard in 30 s"

@@ -139,3 +139,50 @@ def test_q_quits_at_once_while_a_broker_is_unreachable() -> None:
         assert term.exit_code == 0
     finally:
         term.close()
+
+
+def test_q_restores_the_terminal_and_exits_0_without_finalizing() -> None:
+    """``q`` leaves through ``os._exit`` (``connect.leave_now``) once the terminal is
+    restored: the exit code is still the app's, and the restore sequences (alt screen left,
+    cursor shown) all reached the terminal before the process ended."""
+    port = free_port()
+    term = Terminal("connect", "--nats", f"nats://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: b"connecting" in term.read(), timeout=30, message="connecting shown")
+        mark = len(term.output)
+        term.send(b"q")
+        wait_for(term.exited, timeout=15, message="evmon exits after q")
+        wait_for(lambda: b"\x1b[?25h" in term.read()[mark:], timeout=5, message="cursor shown")
+        assert term.exit_code == 0
+        after = term.output[mark:]
+        assert b"\x1b[?1049l" in after and after.index(b"\x1b[?1049l") < after.index(b"\x1b[?25h")
+    finally:
+        term.close()
+
+
+def test_a_suspended_dashboard_resumes_reads_keys_and_quits() -> None:
+    """SIGTSTP suspends (the driver then waits for its input thread, unlike at exit: the
+    resume starts a new one), SIGCONT resumes into the alt screen, and keys still work
+    (Textual's own driver does the same: ``TEXTUAL_DRIVER`` names it)."""
+    port = free_port()
+    term = Terminal("connect", "--nats", f"nats://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: b"connecting" in term.read(), timeout=30, message="connecting shown")
+        mark = len(term.output)
+        os.kill(term.pid, signal.SIGTSTP)
+        wait_for(lambda: b"\x1b[?1049l" in term.read()[mark:], timeout=15, message="suspended")
+
+        def stopped() -> bool:
+            pid, status = os.waitpid(term.pid, os.WUNTRACED | os.WNOHANG)
+            return bool(pid) and os.WIFSTOPPED(status)
+
+        wait_for(stopped, timeout=15, message="evmon stopped itself")
+        mark = len(term.output)
+        os.kill(term.pid, signal.SIGCONT)
+        wait_for(lambda: b"\x1b[?1049h" in term.read()[mark:], timeout=15, message="resumed")
+        wait_for(lambda: b"Quit" in term.read()[mark:], timeout=15, message="footer redrawn")
+        term.send(b"q")
+        wait_for(term.exited, timeout=15, message="evmon exits after q")
+        assert term.exit_code == 0
+    finally:
+        term.close()

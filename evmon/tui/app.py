@@ -30,6 +30,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -42,6 +43,7 @@ from evmon.sources import Source
 from evmon.store import EventStore
 from evmon.tui.commands import EvmonCommands, help_sections, palette_commands
 from evmon.tui.connections import SourceSpec, StatusBoard
+from evmon.tui.driver import quick_exit_driver
 from evmon.tui.messages import SourceFailed, SourceOpened, SubjectChosen
 from evmon.tui.operator import ReadOnlyGuard
 from evmon.tui.options import DashboardOptions
@@ -120,6 +122,11 @@ class EvmonApp(ReadOnlyGuard, App[int]):
         self._sources: dict[int, Source] = {}
         self._stopping = False
         self._dashboard = DashboardScreen(store, self.connections, options)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, but on Linux one that restores the terminal without waiting
+        for its input thread (``driver.py``: ``q`` leaves 0.1-0.2 s sooner)."""
+        return quick_exit_driver(super().get_driver_class())
 
     # ----------------------------------------------------------------- screens
 
