@@ -19,16 +19,14 @@ evicted or re-filtered never carry it to another event.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -38,136 +36,21 @@ from evmon.event_index import EventIndex, PollResult
 from evmon.model import Event
 from evmon.tui import format as fmt
 from evmon.tui.messages import EventHighlighted, FollowChanged
+from evmon.tui.widgets.event_rows import (
+    HEADINGS,
+    STYLED,
+    Columns,
+    RowStyles,
+    fit,
+    key_text,
+    no_badge,
+)
 
 __all__ = ["Columns", "EventList"]
 
 #: Rows kept rendered; a few screens' worth plus the rows that scroll through while following.
 STRIP_CACHE_SIZE = 2_000
 HEADER_HEIGHT = 1
-#: Column limits: the subject never below, the position never above, the payload's share.
-MIN_SUBJECT = 16
-MAX_POSITION = 24
-MIN_PREVIEW = 16
-
-
-@dataclass(frozen=True, slots=True)
-class Columns:
-    """Column widths for one list width; 0 hides a column. One space separates columns."""
-
-    width: int
-    time: int
-    source: int
-    subject: int
-    position: int
-    key: int
-    size: int
-    preview: int
-
-    GUTTER: ClassVar[int] = 2
-
-    @classmethod
-    def fit(
-        cls,
-        width: int,
-        position: bool = True,
-        key: bool = True,
-        *,
-        subject_seen: int = 0,
-        position_seen: int = 0,
-    ) -> Columns:
-        """Fixed columns first; the payload preview gets the rest, or when too little is
-        left for it (a narrow list beside the detail pane), the subject does. ``position``
-        and ``key`` False drop columns that would stay empty (core NATS only).
-
-        ``subject_seen``/``position_seen`` are the widest values seen so far: the subject
-        column is that wide (up to 40% of the list) and the position column shows whole
-        positions (``PAYMENTS#10421``), so the payload gets every other cell.
-        """
-        time, source = 12, 5
-        size = 6 if width >= 70 else 5
-        key_width = 12 if key and width >= 100 else 0
-        if not position:
-            position_width = 0
-        elif position_seen:
-            position_width = min(max(position_seen, 8), MAX_POSITION)
-        else:
-            position_width = 14 if width >= 80 else 11
-        if subject_seen:
-            subject = min(max(subject_seen, MIN_SUBJECT), max(MIN_SUBJECT, width * 2 // 5))
-        else:
-            subject = max(MIN_SUBJECT, min(40, width // 4))
-
-        def rest() -> int:
-            widths = (time, source, subject, position_width, key_width, size)
-            return width - cls.GUTTER - sum(w + 1 for w in widths if w) - 1
-
-        if rest() < MIN_PREVIEW:  # the payload keeps some room before the subject grows
-            subject = max(MIN_SUBJECT, subject - (MIN_PREVIEW - rest()))
-        if rest() < 16 and width < 60:
-            position_width = 0
-        preview = rest()
-        if preview < 12:
-            subject += max(preview + 1, 0)
-            preview = 0
-        return cls(width, time, source, subject, position_width, key_width, size, preview)
-
-    def cells(self) -> list[tuple[str, int, bool]]:
-        """(name, width, align right) of the visible columns, in order."""
-        spec = [
-            ("time", self.time, False),
-            ("source", self.source, False),
-            ("subject", self.subject, False),
-            ("position", self.position, True),
-            ("key", self.key, False),
-            ("size", self.size, True),
-            ("preview", self.preview, False),
-        ]
-        return [c for c in spec if c[1] > 0]
-
-
-#: Component styles a row may use (see ``_style``).
-STYLED = ("cursor", "cursor-blurred", "marked", "mark", "nats", "kafka", "time", "meta", "evicted")
-
-HEADINGS = {
-    "time": "TIME (UTC)",
-    "source": "SRC",
-    "subject": "SUBJECT / TOPIC",
-    "position": "POSITION",
-    "key": "KEY",
-    "size": "SIZE",
-    "preview": "PAYLOAD",
-}
-
-
-def _fit(text: str, width: int, right: bool = False) -> str:
-    """``text`` in exactly ``width`` cells, cut with an ellipsis."""
-    n = cell_len(text)
-    if n == width:
-        return text
-    if n < width:
-        pad = " " * (width - n)
-        return pad + text if right else text + pad
-    if width <= 1:
-        return "…"[:width]
-    if right:  # keep the end: the offset matters more than the partition
-        cut = text
-        while cell_len(cut) > width - 1:
-            cut = cut[1:]
-        return "…" + cut
-    return set_cell_size(text, width - 1) + "…"
-
-
-def _no_badge(ev: Event) -> str:
-    return ""
-
-
-def _key_text(key: bytes | None) -> str:
-    if key is None:
-        return ""
-    try:
-        return safe_text(key.decode())
-    except UnicodeDecodeError:
-        return "0x" + key[:16].hex()
 
 
 class EventList(ScrollView, can_focus=True):
@@ -245,6 +128,10 @@ class EventList(ScrollView, can_focus=True):
         #: The styles the cached rows were rendered with.
         self._look: tuple[Style, ...] = ()
         self._look_checked = False
+        self._rows: RowStyles | None = None  # the row styles of that look
+        self._header: tuple[int, Columns, Strip] | None = None
+        #: (width, top row, rows, focus) while ``render_lines`` draws.
+        self._frame: tuple[int, int, int, bool] | None = None
         self._moving = False
         self._rows_rendered, self.rows_redrawn = 0, deque[int](maxlen=64)  # rows, newest last
 
@@ -506,6 +393,7 @@ class EventList(ScrollView, can_focus=True):
         delay the frame that echoes the key."""
         super().notify_style_update()
         self._styles.clear()
+        self._header = None  # its style is not part of the look
         self._look_checked = False  # compared at the next render, when styles resolve
 
     def _check_look(self) -> None:
@@ -514,6 +402,8 @@ class EventList(ScrollView, can_focus=True):
         if look != self._look:
             self._look = look
             self._cache.clear()
+            self._header = None
+            self._rows = RowStyles(look[0], self._style)
 
     def _style(self, name: str) -> Style:
         """The partial style of a component, with its background blended (``$accent 18%``
@@ -528,24 +418,40 @@ class EventList(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        if y < HEADER_HEIGHT:
-            return self._render_header(width)
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines drawn with what they share read once (width, top row, focus, look): read
+        per line, those cost more than taking the line from the strip cache."""
         if not self._look_checked:
             self._check_look()
-        row = round(self.scroll_y) + y - HEADER_HEIGHT
-        if row >= len(self.index):
-            return Strip.blank(width, self.rich_style)
+        width = self.scrollable_content_region.width
+        self._frame = (width, round(self.scroll_y), len(self.index), self.has_focus)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def render_line(self, y: int) -> Strip:
+        if not self._look_checked:
+            self._check_look()
+        frame = self._frame
+        if frame is None:  # called by itself, not through render_lines
+            width = self.scrollable_content_region.width
+            frame = (width, round(self.scroll_y), len(self.index), self.has_focus)
+        width, top, rows, focus = frame
+        if y < HEADER_HEIGHT:
+            return self._render_header(width)
+        row = top + y - HEADER_HEIGHT
+        if row >= rows:
+            return Strip.blank(width, self._look[0])
         seq = self.index.seq_at(row)
         cursor = seq == self.cursor_seq
-        state = (2 if self.has_focus else 1) if cursor else 0
+        state = (2 if focus else 1) if cursor else 0
         if seq in self.marks:
             state += 4
         key = (seq, width, state)
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._render_row(row, width, cursor=cursor)
+            strip = self._render_row(row, width, cursor=cursor, focus=focus)
             self._cache[key] = strip
             self._rows_rendered += 1
             self.rows_redrawn.append(row)
@@ -553,48 +459,51 @@ class EventList(ScrollView, can_focus=True):
 
     def _render_header(self, width: int) -> Strip:
         cols = self._columns
-        base = self.rich_style + self._style("header")
+        header = self._header
+        if header is not None and header[0] == width and header[1] is cols:
+            return header[2]
+        base = self._look[0] + self._style("header")
         segs = [Segment(" " * cols.GUTTER, base)]
         for name, w, right in cols.cells():
-            segs.append(Segment(_fit(HEADINGS[name], w, right) + " ", base))
-        return Strip(segs).adjust_cell_length(width, base)
+            segs.append(Segment(fit(HEADINGS[name], w, right) + " ", base))
+        strip = Strip(segs).adjust_cell_length(width, base)
+        self._header = (width, cols, strip)
+        return strip
 
-    def _render_row(self, row: int, width: int, *, cursor: bool) -> Strip:
+    def _render_row(
+        self, row: int, width: int, *, cursor: bool, focus: bool | None = None
+    ) -> Strip:
         seq = self.index.seq_at(row)
         ev = self.index.store.get(seq)
         marked = seq in self.marks
-        overlay = Style()
-        if marked:
-            overlay += self._style("marked")
-        if cursor:
-            overlay += self._style("cursor" if self.has_focus else "cursor-blurred")
-        rich_style = self.rich_style  # computed from the ancestors on every access
-        base = rich_style + overlay
-
-        def style(name: str) -> Style:
-            return rich_style + self._style(name) + overlay
-
+        if focus is None:
+            focus = self.has_focus
+        if self._rows is None:
+            self._rows = RowStyles(self.rich_style, self._style)
+        base, style = self._rows.get(
+            marked, ("cursor" if focus else "cursor-blurred") if cursor else ""
+        )
         cols = self._columns
-        mark = Segment("● " if marked else "  ", style("mark"))
+        mark = Segment("● " if marked else "  ", style["mark"])
         if ev is None:
-            text = _fit("(evicted)", max(width - cols.GUTTER, 0))
-            return Strip([mark, Segment(text, style("evicted"))]).adjust_cell_length(width, base)
-        source_style = style(ev.source)
-        meta = style("meta")
-        badge = _no_badge if self.index.lens is None else self.index.lens.badge  # dup, drift
+            text = fit("(evicted)", max(width - cols.GUTTER, 0))
+            return Strip([mark, Segment(text, style["evicted"])]).adjust_cell_length(width, base)
+        source_style = style[ev.source]
+        meta = style["meta"]
+        badge = no_badge if self.index.lens is None else self.index.lens.badge  # dup, drift
         fields = () if self.index.filter is None else self.index.filter.json_paths  # json:
         values = {
-            "time": (fmt.clock(ev.timestamp), style("time")),
+            "time": (fmt.clock(ev.timestamp), style["time"]),
             "source": (ev.source, source_style),
             "subject": (safe_text(ev.subject), source_style),
             "position": (ev.position, meta),
-            "key": (_key_text(ev.key), meta),
+            "key": (key_text(ev.key), meta),
             "size": (fmt.size(ev.size), meta),
             "preview": (badge(ev) + preview(ev.payload, cols.preview, fields), base),
         }
         segs = [mark]
         for name, w, right in cols.cells():
             text, seg_style = values[name]
-            segs.append(Segment(_fit(text, w, right), seg_style))
+            segs.append(Segment(fit(text, w, right), seg_style))
             segs.append(Segment(" ", base))
         return Strip(segs).adjust_cell_length(width, base)
