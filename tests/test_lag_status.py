@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import itertools
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evmon.lag import (
     JetStreamLagRow,
     KafkaGroupSummary,
     KafkaLagRow,
+    KafkaMember,
     LagHistory,
     Sample,
     Status,
@@ -192,3 +200,82 @@ def test_group_summary_totals_lag_and_takes_the_worst_status() -> None:
 def test_window_must_hold_a_sample() -> None:
     with pytest.raises(ValueError):
         LagHistory(window=0)
+
+
+# ------------------------------------------------------------------ the fast paths
+
+
+def reference_evaluate(samples: Sequence[Sample], allowed_lag: int = 0) -> Status:
+    """Burrow's rules written plainly (``evaluate`` before its one-pass rewrite)."""
+    if not samples:
+        return "ERR"
+    if len(samples) == 1:
+        return "OK"
+    if any(s.lag <= allowed_lag for s in samples):
+        return "OK"
+    start = samples[0].time
+    if len({s.position for s in samples}) == 1:
+        alive = any(s.active_at is not None and s.active_at >= start for s in samples)
+        return "STALL" if alive else "STOP"
+    lags = [s.lag for s in samples]
+    if lags[-1] > lags[0] and all(b >= a for a, b in itertools.pairwise(lags)):
+        return "WARN"
+    return "OK"
+
+
+small = st.integers(min_value=0, max_value=4)
+sample = st.builds(
+    Sample,
+    st.floats(min_value=0, max_value=10),
+    st.one_of(st.none(), small),
+    small,
+    st.one_of(st.none(), st.floats(min_value=0, max_value=10)),
+)
+
+
+@given(st.lists(sample, max_size=12), st.integers(min_value=-1, max_value=3))
+def test_evaluate_equals_the_reference_rules(samples: list[Sample], allowed: int) -> None:
+    samples.sort(key=lambda s: s.time)  # oldest first, as a window holds them
+    assert evaluate(samples, allowed) == reference_evaluate(samples, allowed)
+    assert evaluate(deque(samples), allowed) == reference_evaluate(samples, allowed)
+
+
+def test_with_status_equals_dataclasses_replace() -> None:
+    member = KafkaMember("m-1", "svc", "/10.0.0.1", (("t", 0),))
+    k = KafkaLagRow("g", "Stable", 1, "t", 0, 5, 9, 4, "OK", 12.5, (member,))
+    j = JetStreamLagRow("S", "c", 1, 2, 3, 4, 5, 6, 7, "OK", 8.5, True)
+    for row in (k, j):
+        for status in ("WARN", "ERR"):
+            fast, slow = row.with_status(status), dataclasses.replace(row, status=status)
+            assert fast == slow and fast.active_at == slow.active_at
+            assert [getattr(fast, f.name) for f in dataclasses.fields(fast)] == [
+                getattr(slow, f.name) for f in dataclasses.fields(slow)
+            ]
+
+
+refresh = st.lists(
+    st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 3), st.booleans()),
+    max_size=15,
+    unique_by=lambda t: t[0],
+)
+
+
+@given(st.lists(refresh, min_size=1, max_size=6), st.integers(1, 4), st.integers(1, 4))
+def test_observe_sliced_equals_observe(rounds: list[list[Any]], window: int, size: int) -> None:
+    """The same rows, statuses and windows, whatever the slice (rows come and go)."""
+    whole: LagHistory[KafkaLagRow] = LagHistory(window)
+    sliced: LagHistory[KafkaLagRow] = LagHistory(window)
+    for t, refresh_rows in enumerate(rounds):
+        rows = [
+            KafkaLagRow(
+                "g", "Stable", 1, "t", p, c, c + lag, lag, active_at=float(t) if a else None
+            )
+            for p, c, lag, a in refresh_rows
+        ]
+        expected = whole.observe(rows, now=float(t))
+        got = asyncio.run(sliced.observe_sliced(rows, now=float(t), size=size))
+        assert got == expected
+        assert [r.active_at for r in got] == [r.active_at for r in expected]
+        known = whole.keys()
+        assert sliced.keys() == known
+        assert all(sliced.samples(k) == whole.samples(k) for k in known)

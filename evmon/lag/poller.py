@@ -92,7 +92,8 @@ class SystemLag(Generic[R]):
         assert self._take is not None, f"{self.name} is not watched"
         client = self._client_now()
         try:
-            self.rows = self.history.observe(await self._take(client))
+            # In slices between turns of the event loop: a UI on the same loop stays live.
+            self.rows = await self.history.observe_sliced(await self._take(client))
         except Exception as err:
             if isinstance(err, ConnectError):  # a client that never connected starts afresh
                 self._client = None
