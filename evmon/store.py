@@ -16,7 +16,7 @@ from typing import cast
 
 from evmon.model import Event
 
-__all__ = ["DEFAULT_CAPACITY", "EventStore", "Footprint", "SubjectKey"]
+__all__ = ["DEFAULT_CAPACITY", "Changes", "EventStore", "Footprint", "SubjectKey"]
 
 DEFAULT_CAPACITY = 100_000
 
@@ -34,8 +34,9 @@ SUBJECT_LIMIT = 10_000
 #: both, new subjects are counted under their source alone.
 FOLD_LIMIT = 1_000
 #: ``_pending`` is folded into the totals once it holds this many keys, even if no reader
-#: asks (a store nobody reads must not grow either).
-_DRAIN_AT = 50_000
+#: asks: a store nobody reads must not grow, and no single fold may hold up the event loop
+#: (about 2 µs a key once new subjects fold into parents, so a few ms at most).
+_DRAIN_AT = 2_048
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,24 @@ class Footprint:
     counted_keys: int  # keys with a total (max_subjects + FOLD_LIMIT + 2 at most)
     samples: int  # rate samples (one a second, RATE_WINDOW + 1 at most)
     sample_keys: int  # keys over all samples: only those that changed in each second
+    window_keys: int  # keys with events in the rate window's samples (<= counted_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What moved since the previous ``EventStore.changes()``: the subject tree applies it
+    in time that grows with the subjects that had traffic, not with every subject seen.
+
+    A key's rate is ``window[key] / elapsed``; a key missing from ``window`` kept the number
+    it had when it was last given (0 once it was given as 0).
+    """
+
+    #: The new total of every key counted since the previous call.
+    counts: dict[SubjectKey, int]
+    #: Events in the rate window of every key whose number may have changed (0: none left).
+    window: dict[SubjectKey, int]
+    #: Seconds the rate window spans now (0.0 before a second sample: no rates yet).
+    elapsed: float
 
 
 class EventStore:
@@ -90,15 +109,26 @@ class EventStore:
         #: Totals per key up to the last drain: at most max_subjects + FOLD_LIMIT + 2 keys.
         self._counts: dict[SubjectKey, int] = {}
         self._folds = 0
-        #: Drained since the newest sample, and keys drained since ``activity()`` last ran.
+        #: Drained since the newest sample, and keys drained since ``changes()`` last ran.
         self._fresh: dict[SubjectKey, int] = {}
-        self._unread: set[SubjectKey] = set()
+        #: (A dict for its order: the tree creates nodes for new subjects in arrival order.)
+        self._unread: dict[SubjectKey, None] = {}
         self._clock = clock
         #: (monotonic time, counts added since the previous sample, total): oldest first,
         #: one per second at most.
         self._samples: deque[tuple[float, dict[SubjectKey, int], int]] = deque(
             maxlen=int(RATE_WINDOW / _SAMPLE_EVERY) + 1
         )
+        #: Events per key in the samples newer than the one rates are measured from (the
+        #: window's base, at ``_win_base``), kept up to date as samples come and leave, so
+        #: a rate costs a lookup and not a sum over the samples; keys whose number moved
+        #: since ``changes()`` last ran.
+        self._win: dict[SubjectKey, int] = {}
+        self._win_base = float("-inf")
+        self._win_moved: set[SubjectKey] = set()
+        #: (monotonic time, total) once a second for ``total_rate``, which must not fold
+        #: the per-subject counts (the status line asks several times a second).
+        self._totals: deque[tuple[float, int]] = deque(maxlen=int(RATE_WINDOW / _SAMPLE_EVERY) + 1)
 
     # ------------------------------------------------------------------- writing
 
@@ -141,10 +171,12 @@ class EventStore:
         self._buf[:] = [None] * self._capacity
         self._cleared += self._total - self._first
         self._first = self._total
-        self._pending, self._counts, self._fresh = {}, {}, {}
-        self._unread = set()
+        self._pending, self._counts, self._fresh, self._win = {}, {}, {}, {}
+        self._unread, self._win_moved = {}, set()
+        self._win_base = float("-inf")
         self._folds = 0
         self._samples.clear()
+        self._totals.clear()
 
     # ------------------------------------------------------------------- reading
 
@@ -184,6 +216,7 @@ class EventStore:
             counted_keys=len(self._counts),
             samples=len(self._samples),
             sample_keys=sum(len(sample[1]) for sample in self._samples),
+            window_keys=len(self._win),
         )
 
     def __getitem__(self, index: int) -> Event:
@@ -234,22 +267,26 @@ class EventStore:
         return dict(self._counts)
 
     def _drain(self) -> None:
-        """Add what ``append`` counted to the totals, the newest sample and the unread set."""
+        """Add what ``append`` counted to the totals, the newest sample and the unread keys."""
         pending = self._pending
         if not pending:
             return
         self._pending = {}
         counts, fresh, unread = self._counts, self._fresh, self._unread
         room = self._max_subjects - len(counts) + self._folds
+        counted, fresh_of = counts.get, fresh.get
         for key, n in pending.items():
-            if key not in counts:
+            total = counted(key)
+            if total is None:
                 if room > 0:
                     room -= 1
+                    total = 0
                 else:
                     key = self._fold(key)
-            counts[key] = counts.get(key, 0) + n
-            fresh[key] = fresh.get(key, 0) + n
-            unread.add(key)
+                    total = counted(key, 0)
+            counts[key] = total + n
+            fresh[key] = fresh_of(key, 0) + n
+            unread[key] = None
 
     def _fold(self, key: SubjectKey) -> SubjectKey:
         """Where a new key is counted once the table is full: its nearest parent subject
@@ -273,13 +310,17 @@ class EventStore:
 
     def _base(self, now: float | None) -> tuple[int, float]:
         """The index of the sample that rates are measured from (taking a new sample if
-        one is due), and now."""
+        one is due, and moving the window's counts with it), and now."""
         if now is None:
             now = self._clock()
         self._drain()
+        self._sample_total(now)
         samples = self._samples
         if not samples or now - samples[-1][0] >= _SAMPLE_EVERY:
+            if len(samples) == samples.maxlen and samples[0][0] > self._win_base:
+                self._shift(samples[0][1], -1)  # never, by the sampling: kept exact anyway
             samples.append((now, self._fresh, self._total))
+            self._shift(self._fresh, 1)
             self._fresh = {}
         # Prefer the newest sample that still spans the window; older ones would smooth a
         # burst that ended long ago into the current rate.
@@ -289,53 +330,76 @@ class EventStore:
                 at = i
             else:
                 break
+        base, old = samples[at][0], self._win_base
+        if base != old:  # samples between the two bases leave the window (or come back)
+            sign = -1 if base > old else 1
+            low, high = min(base, old), max(base, old)
+            for then, added, _ in samples:
+                if low < then <= high:
+                    self._shift(added, sign)
+            self._win_base = base
         return at, now
 
-    def _added(self, at: int) -> dict[SubjectKey, int]:
-        """Counts per key added since sample ``at``: only the keys active since then."""
-        added: dict[SubjectKey, int] = {}
-        samples = self._samples
-        for i in range(at + 1, len(samples)):
-            for key, n in samples[i][1].items():
-                added[key] = added.get(key, 0) + n
-        for key, n in self._fresh.items():
-            added[key] = added.get(key, 0) + n
-        return added
+    def _sample_total(self, now: float) -> deque[tuple[float, int]]:
+        """The totals' samples, with one for now if one is due (``_base`` takes them too,
+        so a rate baseline taken with ``rates()`` serves ``total_rate`` as well)."""
+        totals = self._totals
+        if not totals or now - totals[-1][0] >= _SAMPLE_EVERY:
+            totals.append((now, self._total))
+        return totals
+
+    def _shift(self, added: dict[SubjectKey, int], sign: int) -> None:
+        """Add (or take away) one sample's counts to (from) the window's."""
+        win, moved = self._win, self._win_moved
+        for key, n in added.items():
+            left = win.get(key, 0) + sign * n
+            if left:
+                win[key] = left
+            else:
+                del win[key]
+        moved.update(added)
 
     def rates(self, now: float | None = None) -> dict[SubjectKey, float]:
         """Messages per second of every counted key over about the last five seconds.
 
         Samples are taken here, not in append(), so append stays O(1); right after the
-        first call the rates are 0.0. The subject tree uses ``activity()``, which costs
-        only as much as the keys active in the window.
+        first call the rates are 0.0. The subject tree uses ``changes()``, which costs
+        only as much as the keys whose counts moved.
         """
         at, now = self._base(now)
-        added = self._added(at)
         elapsed = now - self._samples[at][0]
         rates = dict.fromkeys(self._counts, 0.0)
         if elapsed > 0:
-            for key, n in added.items():
-                rates[key] = n / elapsed
+            fresh = self._fresh
+            for key, n in self._win.items():
+                rates[key] = (n + fresh.get(key, 0)) / elapsed
+            for key, n in fresh.items():
+                rates[key] = (n + self._win.get(key, 0)) / elapsed
         return rates
 
-    def activity(self, now: float | None = None) -> dict[SubjectKey, tuple[int, float]]:
-        """(count, rate) of the keys counted in the rate window or since the last call:
-        every key whose count or rate may have changed. A key that is not returned has a
-        rate of 0 and the count it had when it was last returned."""
+    def changes(self, now: float | None = None) -> Changes:
+        """The keys counted since the previous call and those whose events in the rate
+        window changed (``Changes``); the first call gives every key counted so far."""
         at, now = self._base(now)
-        added = self._added(at)
-        elapsed = now - self._samples[at][0]
-        counts = self._counts
-        out = {key: (counts[key], n / elapsed if elapsed > 0 else 0.0) for key, n in added.items()}
-        for key in self._unread:
-            if key not in out:
-                out[key] = (counts[key], 0.0)
-        self._unread = set()
-        return out
+        counts, win, fresh = self._counts, self._win, self._fresh
+        totals = {key: counts[key] for key in self._unread}
+        self._unread = {}
+        moved = self._win_moved
+        moved.update(fresh)
+        window = {key: win.get(key, 0) + fresh.get(key, 0) for key in moved}
+        self._win_moved = set()
+        return Changes(totals, window, now - self._samples[at][0])
 
     def total_rate(self, now: float | None = None) -> float:
         """Messages per second over about the last five seconds, all subjects together."""
-        at, now = self._base(now)
-        then, _, old_total = self._samples[at]
+        if now is None:
+            now = self._clock()
+        totals = self._sample_total(now)
+        then, old_total = totals[0]
+        for sample in totals:  # the newest that spans the window, as in _base
+            if now - sample[0] >= RATE_WINDOW:
+                then, old_total = sample
+            else:
+                break
         elapsed = now - then
         return (self._total - old_total) / elapsed if elapsed > 0 else 0.0

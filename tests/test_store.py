@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evmon.model import Event, Source
-from evmon.store import DEFAULT_CAPACITY, EventStore
+from evmon.store import DEFAULT_CAPACITY, EventStore, SubjectKey
 
 
 def make(i: int, subject: str = "orders", partition: int | None = None) -> Event:
@@ -253,3 +253,62 @@ def test_memory_stays_flat_once_full() -> None:
     # old ones, so growth is a few kB of allocator noise, not ~3 MB.
     assert after - full < 64 * 1024
     assert store.evicted == 10 * capacity
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["wait", "add", "changes", "rates", "total_rate"]),
+            st.sampled_from([0.3, 1.0, 2.5, 6.0]),  # seconds to wait
+            st.integers(0, 3),  # which subject to add to
+            st.integers(1, 4),  # how many events
+        ),
+        max_size=40,
+    )
+)
+def test_changes_add_up_to_the_counts_and_the_rate_window(
+    ops: list[tuple[str, float, int, int]],
+) -> None:
+    """What ``changes()`` reports, applied in turn, is every key's count and its events in
+    the rate window: those appended after the sample rates are measured from (the newest
+    at least RATE_WINDOW old, else the first), which a sample-taking call takes when the
+    last is a second old."""
+    clock = Clock()
+    store = EventStore(50, clock=clock)
+    sample_times: list[float] = []
+    events: list[tuple[str, int]] = []  # (subject, samples taken before it was appended)
+    counts: dict[SubjectKey, int] = {}
+    window: dict[SubjectKey, int] = {}
+
+    def sample() -> int:
+        """Take a sample as the store does; the index of the rate window's base."""
+        if not sample_times or clock.now - sample_times[-1] >= 1.0:
+            sample_times.append(clock.now)
+        old = [i for i, t in enumerate(sample_times) if clock.now - t >= 5.0]
+        return old[-1] if old else 0
+
+    for op, seconds, which, n in ops:
+        if op == "wait":
+            clock.now += seconds
+        elif op == "add":
+            store.extend([make(0, f"s{which}")] * n)
+            events += [(f"s{which}", len(sample_times))] * n
+        elif op == "total_rate":
+            store.total_rate()  # takes no per-subject sample
+        else:
+            base = sample()
+            if op == "rates":
+                store.rates()
+                continue
+            changes = store.changes()
+            counts.update(changes.counts)
+            window.update(changes.window)
+            expected: dict[SubjectKey, int] = {}
+            for subject, epoch in events:
+                if epoch > base:
+                    key = ("nats", subject, None)
+                    expected[key] = expected.get(key, 0) + 1
+            assert {k: n for k, n in window.items() if n} == expected
+            assert changes.elapsed == clock.now - sample_times[base]
+            assert counts == store.subject_counts()

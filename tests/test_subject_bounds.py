@@ -79,13 +79,24 @@ def test_rate_samples_hold_only_what_changed() -> None:
         assert store.rates()[("nats", "busy", None)] == 20.0
     footprint = store.footprint()
     assert footprint.sample_keys == footprint.samples
-    activity = store.activity()
-    assert activity == {("nats", "busy", None): (200, 20.0)} | {
-        ("nats", f"old.{i}", None): (1, 0.0) for i in range(50_000)
-    }  # the first call reports every key not reported yet
-    assert store.activity() == {("nats", "busy", None): (200, 20.0)}
-    clock.now += 6  # quiet for longer than the rate window
-    assert store.activity() == {}
+    assert footprint.window_keys == 1
+    busy = ("nats", "busy", None)
+    old = [("nats", f"old.{i}", None) for i in range(50_000)]
+    changes = store.changes()  # the first call reports every key counted so far...
+    assert changes.counts == {busy: 200} | dict.fromkeys(old, 1)
+    assert changes.window == {busy: 100} | dict.fromkeys(old, 0)  # (old: out of the window)
+    assert changes.elapsed == 5.0  # busy: 100 / 5.0 = 20/s
+    # ...then only what moved
+    clock.now += 1
+    store.extend([nats("busy")] * 20)
+    changes = store.changes()
+    assert (changes.counts, changes.window) == ({busy: 220}, {busy: 100})
+    clock.now += 6  # quiet for longer than the rate window: the window empties, once
+    changes = store.changes()
+    assert (changes.counts, changes.window) == ({}, {busy: 0})
+    changes = store.changes()
+    assert (changes.counts, changes.window) == ({}, {})
+    assert store.footprint().window_keys == 0
 
 
 async def test_an_idle_tree_looks_at_nothing() -> None:
@@ -106,7 +117,7 @@ async def test_an_idle_tree_looks_at_nothing() -> None:
 
         def tick() -> int:  # one second later, the tree's refresh (TREE_EVERY ticks)
             clock.now += 1
-            return tree.update_counts(store.activity())
+            return tree.update_counts(store.changes())
 
         touched = [tick() for _ in range(10)]  # quiet for longer than the rate window
         assert touched[0] > 0  # the rates drop to 0/s...

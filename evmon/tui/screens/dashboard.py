@@ -231,7 +231,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self.sync()
 
     def _update_tree(self) -> None:
-        self.subject_tree.update_counts(self.store.activity())
+        self.subject_tree.update_counts(self.store.changes())
         self.subject_tree.update_lens(self.lens.changed_counts())
 
     def _notice_columns(self, since: int) -> None:

@@ -7,8 +7,11 @@ filter that shows exactly its events.
 
 Subjects that carry ids (``orders.<uuid>``) could grow the tree without bound: past
 ``max_nodes`` new subjects are counted in their deepest existing ancestor instead. Nor does
-the work grow with them: each update applies the store's ``activity()`` (the subjects that
-changed or still have a rate), so an idle tree costs nothing however many subjects it saw.
+the work grow with them: each update applies the store's ``changes()`` (the subjects whose
+count or events in the rate window moved) to the nodes above them, recomputes the rate of
+the nodes that have one, and repaints only the lines that are displayed (a collapsed
+node's label is drawn from its data when it is shown). An idle tree costs nothing however
+many subjects it saw; a flood of new subjects costs what they add, never a walk of all.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from textual.widgets.tree import TreeNode
 
 from evmon.codec import safe_text
 from evmon.filter import subject_term
-from evmon.store import SubjectKey
+from evmon.store import Changes, SubjectKey
 from evmon.tui import format as fmt
 from evmon.tui.messages import SubjectChosen
 
@@ -49,8 +52,10 @@ class SubjectInfo:
     name: str = ""
     #: Sorted sort keys of the children, for ordered insertion.
     child_keys: list[tuple[int, str]] = field(default_factory=list)
-    #: Events counted at and below this node, and the (count, rate) its label shows.
+    #: Events counted at and below this node, those of them in the store's rate window,
+    #: and the (count, rate) its label shows.
     count: int = 0
+    window: int = 0
     shown: tuple[int, str] = (-1, "")
     #: The lenses' counts on exactly this subject: "2 dup 1 drift" (``update_lens``).
     lens: str = ""
@@ -84,6 +89,15 @@ class SubjectInfo:
         return f"{source} {below}"
 
 
+@dataclass(slots=True)
+class _Applied:
+    """What the tree last applied of one store key, and the nodes it counts in."""
+
+    chain: list[tuple[TreeNode[SubjectInfo], SubjectInfo]]
+    count: int = 0
+    window: int = 0
+
+
 class SubjectTree(Tree[SubjectInfo]):
     """Counts and rates per subject, as a hierarchy under one root per source."""
 
@@ -105,11 +119,11 @@ class SubjectTree(Tree[SubjectInfo]):
         self.guide_depth = 2
         self.max_nodes = max_nodes
         self._subject_nodes: dict[tuple[str, str, int | None], TreeNode[SubjectInfo]] = {}
-        #: Per store key: the count last applied and its nodes, root first (bounded like
-        #: the store's keys, see ``evmon.store.SUBJECT_LIMIT``).
-        self._keys: dict[SubjectKey, tuple[int, list[TreeNode[SubjectInfo]]]] = {}
-        #: Nodes that showed a rate after the last update (they may have to drop to 0/s).
-        self._rated: list[TreeNode[SubjectInfo]] = []
+        #: Per store key: the count and window last applied, and its nodes, root first
+        #: (bounded like the store's keys, see ``evmon.store.SUBJECT_LIMIT``).
+        self._keys: dict[SubjectKey, _Applied] = {}
+        #: Nodes with events in the rate window: their rate moves with time alone.
+        self._rated: dict[int, TreeNode[SubjectInfo]] = {}
 
     @property
     def node_count(self) -> int:
@@ -176,33 +190,51 @@ class SubjectTree(Tree[SubjectInfo]):
         """Store keys the tree has applied (bounded by the store's key limit)."""
         return len(self._keys)
 
-    def update_counts(self, activity: Mapping[SubjectKey, tuple[int, float]]) -> int:
-        """Apply ``EventStore.activity()``: add new subjects, move each node's count by what
-        changed and relabel the nodes whose count or rate changed. Only the keys given and
-        the nodes that showed a rate last time are looked at; returns how many nodes."""
-        rates: dict[int, float] = {}
-        touched: dict[int, TreeNode[SubjectInfo]] = {node.id: node for node in self._rated}
+    def _applied(self, key: SubjectKey) -> _Applied:
+        chain = [(node, node.data) for node in self._walk(key) if node.data is not None]
+        return _Applied(chain)
+
+    def update_counts(self, changes: Changes) -> int:
+        """Apply ``EventStore.changes()``: add new subjects, move each node's count and
+        window by what changed, and relabel the nodes whose count or rate changed. Only
+        the nodes above the keys given and those with a rate are looked at; returns how
+        many nodes."""
         keys = self._keys
-        for key, (n, r) in activity.items():
-            seen = keys.get(key)
-            before, chain = (0, self._walk(key)) if seen is None else seen
-            keys[key] = (n, chain)
-            delta = n - before
-            for node in chain:
-                assert node.data is not None
-                node.data.count += delta
-                if r:
-                    rates[node.id] = rates.get(node.id, 0.0) + r
-                touched[node.id] = node
-        self._rated = [touched[i] for i in rates]
-        for node in touched.values():
-            info = node.data
-            assert info is not None
-            shown = (info.count, fmt.rate(rates.get(node.id, 0.0)))
-            if shown != info.shown:
-                info.shown = shown
-                node.set_label(Text(info.name))  # the same name: marks the line for a redraw
-        return len(touched)
+        looked: dict[int, TreeNode[SubjectInfo]] = self._rated.copy()
+        for key, n in changes.counts.items():
+            applied = keys.get(key)
+            if applied is None:
+                applied = keys[key] = self._applied(key)
+            delta = n - applied.count
+            if delta:
+                applied.count = n
+                for node, info in applied.chain:
+                    info.count += delta
+                    looked[node.id] = node
+        for key, n in changes.window.items():
+            applied = keys.get(key)
+            if applied is None:
+                applied = keys[key] = self._applied(key)
+            delta = n - applied.window
+            if delta:
+                applied.window = n
+                for node, info in applied.chain:
+                    info.window += delta
+                    looked[node.id] = node
+        elapsed = changes.elapsed
+        rated: dict[int, TreeNode[SubjectInfo]] = {}
+        for node_id, node in looked.items():
+            data = node.data
+            assert data is not None
+            if data.window:
+                rated[node_id] = node
+            shown = (data.count, fmt.rate(data.window / elapsed if elapsed > 0 else 0.0))
+            if shown != data.shown:
+                data.shown = shown
+                if node.line >= 0:  # displayed: repaint its line (off screen: re-render)
+                    node.refresh()
+        self._rated = rated
+        return len(looked)
 
     def update_lens(self, changed: Mapping[tuple[str, str], tuple[int, int]]) -> None:
         """Apply ``Lens.changed_counts()``: each subject's duplicates and drifted events."""
@@ -213,7 +245,7 @@ class SubjectTree(Tree[SubjectInfo]):
                 continue  # a subject past the node limit: counted in the status line only
             counts = ((dups, "dup"), (drifts, "drift"))
             info.lens = " ".join(f"{fmt.short_count(n)} {what}" for n, what in counts if n)
-            node.set_label(Text(info.name))
+            node.refresh()
 
     def mark_unheard(self, subjects: set[str]) -> None:
         """Mark the NATS subjects that had traffic and no listener (the interest screen)."""
@@ -224,7 +256,7 @@ class SubjectTree(Tree[SubjectInfo]):
             now = info.source == "nats" and info.exact and info.path in subjects
             if now != info.unheard:
                 info.unheard = now
-                node.set_label(Text(info.name))
+                node.refresh()
 
     def render_label(self, node: TreeNode[SubjectInfo], base_style: Style, style: Style) -> Text:
         """The name on the left, count and rate right-aligned to the tree's width."""
