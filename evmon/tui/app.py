@@ -222,6 +222,9 @@ class EvmonApp(ReadOnlyGuard, App[int]):
             await asyncio.wait(late, timeout=wait)
 
     async def action_quit(self) -> None:
+        # The screen is about to go: no frame is painted while the sources close (a busy
+        # event list's paint takes tens of ms, which the exit would wait for).
+        self.delay_update(CLOSE_TIMEOUT)
         await self.close_sources(QUIT_CLOSE_WAIT)
         self.exit(0)
 
