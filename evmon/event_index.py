@@ -4,7 +4,9 @@
 row numbers to store sequence numbers and is updated in three ways:
 
 - ``poll()`` on the UI timer takes the events that arrived since the last poll, filters
-  only those, and drops rows whose events the store has evicted;
+  only those, and drops rows whose events the store has evicted; the timer gives it a
+  frame's worth of time (``budget``), so a backlog is taken over several ticks and a key
+  never waits long for a tick in progress;
 - ``refilter()`` + ``install()`` re-filter every retained event when the filter changes: a
   ``Refilter`` scans the store newest first, a time-bounded slice at a time, on the event
   loop between keys and frames. Installed before it is done, the index shows the rows found
@@ -41,6 +43,11 @@ __all__ = ["EventIndex", "PollResult", "Refilter"]
 
 #: A re-filter slice looks at the clock after this many events.
 REFILTER_CHUNK = 500
+#: A budgeted poll (``poll(budget=...)``): the seconds per event assumed before any was
+#: measured, the fewest events it takes, and the fewest that make a measurement.
+FIRST_COST = 2e-6
+POLL_MIN = 1000
+COST_SAMPLE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,8 @@ class EventIndex:
             self._seqs = array("q")
         #: The installed re-filter while it may still find older rows.
         self._job: Refilter | None = None
+        #: Seconds per event a budgeted poll measured (judging and filtering), or None.
+        self._cost: float | None = None
 
     # ----------------------------------------------------------------- reading
 
@@ -184,11 +193,24 @@ class EventIndex:
 
     # ----------------------------------------------------------------- updating
 
-    def poll(self, limit: int | None = None) -> PollResult:
-        """Take new events from the store (filtering only those); drop evicted rows."""
+    def poll(self, limit: int | None = None, budget: float | None = None) -> PollResult:
+        """Take new events from the store (filtering only those); drop evicted rows.
+
+        ``budget`` (seconds; the dashboard's tick gives a frame's worth) bounds the work:
+        about as many events as judging and filtering got through in that long before are
+        taken, the rest at the next poll (``behind`` says some are left). Without it, every
+        new event is taken now (``limit``: at most that many rows)."""
         store = self.store
+        started = time.perf_counter() if budget is not None else 0.0
+        take = None if budget is None else self._affordable(budget)
         if self.lens is not None:
-            self.lens.catch_up(store)
+            lens = self.lens
+            lens.catch_up(store, take)
+            # Only judged events are filtered: a ``dup``/``drift`` term reads the verdicts.
+            judged = max(0, lens.next_seq - max(self.next_seq, store.first_seq))
+            limit = judged if limit is None else min(limit, judged)
+        elif take is not None:
+            limit = take if limit is None else min(limit, take)
         prepended = 0
         job = self._job
         if job is not None:
@@ -214,7 +236,27 @@ class EventIndex:
         self.next_seq = max(end, self.next_seq)
         if self._seqs is None and self._first > self.next_seq:
             self._first = self.next_seq
+        if budget is not None and len(events) >= COST_SAMPLE:
+            cost = (time.perf_counter() - started) / len(events)
+            self._cost = cost if self._cost is None else (self._cost + cost) / 2
         return PollResult(added, evicted, prepended)
+
+    @property
+    def behind(self) -> bool:
+        """Events the store holds that no poll has taken yet (a budgeted poll left them)."""
+        return self.next_seq < self.store.total
+
+    def _affordable(self, budget: float) -> int | None:
+        """How many new events a poll of ``budget`` seconds takes: what the measured cost
+        per event allows, at least ``POLL_MIN``; all of them (None) once the backlog nears
+        the store's capacity, so that no event is evicted unjudged because of the bound."""
+        store = self.store
+        start = self.next_seq if self.lens is None else self.lens.next_seq
+        backlog = store.total - max(start, store.first_seq)
+        if backlog > store.capacity // 2:
+            return None
+        cost = FIRST_COST if self._cost is None else self._cost
+        return max(POLL_MIN, int(budget / max(cost, 1e-9)))
 
     def _evict(self, first: int) -> int:
         """Drop rows below sequence ``first``; the number dropped."""

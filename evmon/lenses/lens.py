@@ -174,17 +174,18 @@ class Lens:
         for ev in events:
             observe(ev)
 
-    def catch_up(self, store: EventStore) -> int:
+    def catch_up(self, store: EventStore, limit: int | None = None) -> int:
         """Judge the store's events since the last call (the dashboard's ingest point: every
-        event list calls it before it filters, and each event is judged once). Events the
-        store evicted before they were judged are skipped. The number judged.
+        event list calls it before it filters, and each event is judged once), at most
+        ``limit`` of them (the rest at the next call: ``next_seq`` says how far it got).
+        Events the store evicted before they were judged are skipped. The number judged.
 
         Duplicates are judged on every event. Drift too, up to ``drift_per_poll`` events a
         call; of a larger batch every k-th is judged now (spread over the batch, so every
         busy subject keeps learning) and the others when first asked about (``verdict``,
         ``badge``, the ``drift`` term)."""
         self._store = store
-        events, end = store.since(self.next_seq)
+        events, end = store.since(self.next_seq, limit)
         self.next_seq = end
         unjudged, first = self._unjudged, store.first_seq
         while unjudged and unjudged[0].end <= first:
