@@ -161,20 +161,23 @@ class SubjectTree(Tree[SubjectInfo]):
     def _walk(self, key: SubjectKey) -> list[TreeNode[SubjectInfo]]:
         """The nodes from the source root down to the key's node (created as needed)."""
         source, subject, partition = key
-        root = self._child(self.root, SubjectInfo(source, name=SOURCE_LABELS[source]), True)
-        assert root is not None
+        nodes = self._subject_nodes
+        root = nodes.get((source, "", None))
+        if root is None:
+            root = self._child(self.root, SubjectInfo(source, name=SOURCE_LABELS[source]), True)
+            assert root is not None
         chain = [root]
         if not subject:  # the store's key for subjects past its limit: the source itself
             return chain
-        tokens = subject.split(".")
-        for depth in range(len(tokens)):
-            path = ".".join(tokens[: depth + 1])
-            info = SubjectInfo(source, path, name=safe_text(tokens[depth]) or "(empty)")
-            node = self._child(
-                chain[-1], info, expand=depth == 0 and len(self._subject_nodes) < 200
-            )
+        path = ""
+        for depth, token in enumerate(subject.split(".")):
+            path = f"{path}.{token}" if depth else token
+            node = nodes.get((source, path, None))  # most keys: every node exists already
             if node is None:
-                return chain
+                info = SubjectInfo(source, path, name=safe_text(token) or "(empty)")
+                node = self._child(chain[-1], info, expand=depth == 0 and len(nodes) < 200)
+                if node is None:
+                    return chain
             chain.append(node)
         assert chain[-1].data is not None
         chain[-1].data.exact = True
@@ -184,6 +187,11 @@ class SubjectTree(Tree[SubjectInfo]):
             if node is not None:
                 chain.append(node)
         return chain
+
+    def process_label(self, label: str | Text) -> Text:
+        """Our labels are one line of ``safe_text`` already: skip Tree's copy and split of
+        every label (a third of adding a node)."""
+        return label if isinstance(label, Text) else super().process_label(label)
 
     @property
     def key_count(self) -> int:
