@@ -71,6 +71,9 @@ __all__ = ["DashboardScreen"]
 
 #: The UI timer: how often new events are taken from the store.
 TICK = 1 / 15
+#: Seconds of judging and filtering a tick may spend on new events (a backlog takes
+#: several ticks; a key never waits long for one in progress).
+TICK_BUDGET = 0.02
 #: Status bar and subject tree refresh every this many ticks.
 STATUS_EVERY = 4
 TREE_EVERY = 15
@@ -205,7 +208,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self._ticks += 1
         self.heap.tick()
         before = self.index.next_seq
-        change = self.index.poll()
+        change = self.index.poll(budget=TICK_BUDGET)
         if change.added:
             self._notice_columns(before)
         if change:
