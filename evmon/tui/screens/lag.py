@@ -28,7 +28,10 @@ else from ``app.py``. Tests install their own ``LagScreen(interval=...)`` under 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
+from collections.abc import Iterator
 from typing import ClassVar, Literal, Protocol, cast
 
 from rich.text import Text
@@ -61,17 +64,25 @@ from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.skip import skip_stuck_message
 from evmon.tui.widgets.lag_detail import KafkaDetail
 from evmon.tui.widgets.lag_tables import (
+    SYNC_SLICE,
+    GroupView,
     JetStreamLagTable,
     KafkaLagTable,
     LagTable,
     group_key,
+    group_views,
+    jetstream_order,
     jetstream_rows,
-    kafka_rows,
+    kafka_view_rows,
 )
 
 __all__ = ["LagHost", "LagScreen"]
 
 SkipTarget = tuple[Literal["kafka"], str, str, int] | tuple[Literal["jetstream"], str, str]
+#: A refresh's drawing, per turn of the event loop: the group views of this many groups...
+GROUPS_PER_SLICE = 20
+#: ... or the cells of this many consumers (then ``SYNC_SLICE`` rows applied per turn).
+CONSUMERS_PER_SLICE = 250
 
 
 class LagHost(Protocol):
@@ -262,11 +273,11 @@ class LagScreen(Screen[None]):
             await self.poller.poll()  # a failure turns that system's rows ERR, with its cause
         finally:
             self._polling = False
-        try:
+        try:  # in slices between turns of the event loop: keys are answered meanwhile
             if self.poller.kafka.watched:
-                self._draw_kafka()
+                await self._sliced(self._drawing_kafka(sliced=True))
             if self.poller.jetstream.watched:
-                self._draw_jetstream()
+                await self._sliced(self._drawing_jetstream(sliced=True))
         finally:  # a drawing bug is notified by the app; the polling goes on
             self.refreshes += 1
             self.post_message(LagRoundDone(self.refreshes))
@@ -277,22 +288,82 @@ class LagScreen(Screen[None]):
 
     # ----------------------------------------------------------------- drawing
 
+    # A draw is a generator that yields where a refresh lets the event loop turn (``_sliced``);
+    # a key's draw runs it through at once (``_draw_kafka``). A key drawn during a refresh's
+    # draw supersedes it: the table's ``generation`` moved, the sliced one stops.
+
     def _draw_kafka(self) -> None:
-        table = self.kafka_table
-        rows = kafka_rows(
-            self.kafka_rows, self.kafka_history, table.expanded, self.by_lag, self.window
-        )
-        with self.app.batch_update():
-            table.sync_rows(rows)
-            self.kafka_detail.show(self.kafka_rows, table.cursor_key)
-        groups = len({r.group for r in self.kafka_rows})
-        self._caption("kafka", f"{groups} group{'' if groups == 1 else 's'}", self.kafka_error)
+        for _ in self._drawing_kafka(sliced=False):
+            pass
 
     def _draw_jetstream(self) -> None:
-        rows = jetstream_rows(self.jetstream_rows, self.jetstream_history, self.by_lag, self.window)
+        for _ in self._drawing_jetstream(sliced=False):
+            pass
+
+    @staticmethod
+    async def _sliced(steps: Iterator[None]) -> None:
+        for _ in steps:
+            await asyncio.sleep(0)
+
+    def _syncing(
+        self, table: LagTable, rows: list[tuple[str, tuple[Text, ...]]], sliced: bool
+    ) -> Iterator[None]:
+        """Apply ``rows`` to ``table``, one batch of screen updates per slice."""
+        steps = table.syncing(rows, SYNC_SLICE if sliced else len(rows) + 1)
+        while True:
+            with self.app.batch_update():
+                more = next(steps, False) is None
+            if not more:
+                return
+            yield
+
+    def _drawing_kafka(self, sliced: bool) -> Iterator[None]:
+        table, history, rows = self.kafka_table, self.kafka_history, self.kafka_rows
+        generation = table.generation
+        views: list[GroupView] = []
+        if sliced:
+            by_group: dict[str, list[KafkaLagRow]] = {}
+            for row in rows:
+                by_group.setdefault(row.group, []).append(row)
+            groups = list(by_group.values())
+            for lo in range(0, len(groups), GROUPS_PER_SLICE):
+                chunk = itertools.chain.from_iterable(groups[lo : lo + GROUPS_PER_SLICE])
+                views += group_views(chunk, history)
+                yield
+            if table.generation != generation:
+                return  # a key drew these rows meanwhile
+        else:
+            views = group_views(rows, history)
+        shown = kafka_view_rows(
+            views, history, table.expanded, self.by_lag, self.window, table.cache
+        )
+        yield from self._syncing(table, shown, sliced)
+        if table.generation != generation + 1:
+            return
         with self.app.batch_update():
-            self.jetstream_table.sync_rows(rows)
-        n = len(self.jetstream_rows)
+            self.kafka_detail.show(rows, table.cursor_key)
+        groups_n = len(views)
+        self._caption("kafka", f"{groups_n} group{'' if groups_n == 1 else 's'}", self.kafka_error)
+
+    def _drawing_jetstream(self, sliced: bool) -> Iterator[None]:
+        table, history, rows = self.jetstream_table, self.jetstream_history, self.jetstream_rows
+        generation = table.generation
+        ordered = jetstream_order(rows, self.by_lag)
+        step = CONSUMERS_PER_SLICE if sliced else len(ordered) + 1
+        shown: list[tuple[str, tuple[Text, ...]]] = []
+        for lo in range(0, len(ordered), step):
+            part = ordered[lo : lo + step]
+            shown += jetstream_rows(
+                part, history, self.by_lag, self.window, table.cache, ordered=True
+            )
+            if sliced:
+                yield
+        if table.generation != generation:
+            return  # a key drew these rows meanwhile
+        yield from self._syncing(table, shown, sliced)
+        if table.generation != generation + 1:
+            return
+        n = len(rows)
         self._caption("jetstream", f"{n} consumer{'' if n == 1 else 's'}", self.jetstream_error)
 
     def _caption(self, system: str, count: str, error: str | None) -> None:
