@@ -23,15 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.driver import Driver
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from evmon.codec import safe_text
@@ -87,7 +90,10 @@ class EvmonApp(ReadOnlyGuard, App[int]):
     #: Keys of every screen; the dashboard's own are ``DashboardScreen.BINDINGS``.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        # Priority: handled as the app reads the key, not after it went down to the focused
+        # widget and bubbled back up (a loop turn per hop, each one a source's batch while
+        # a backlog is read); typed into a text field as before (``action_quit``).
+        Binding("q", "quit", "Quit", priority=True),
     ]
 
     #: Palette-only commands (run on the dashboard): (name, help, action).
@@ -222,9 +228,14 @@ class EvmonApp(ReadOnlyGuard, App[int]):
             await asyncio.wait(late, timeout=wait)
 
     async def action_quit(self) -> None:
+        if isinstance(self.focused, Input | TextArea):
+            raise SkipAction()  # a "q" typed into the filter or a form
         # The screen is about to go: no frame is painted while the sources close (a busy
-        # event list's paint takes tens of ms, which the exit would wait for).
+        # event list's paint takes tens of ms, which the exit would wait for), and no
+        # collector pass walks every retained event (20-110 ms while a backlog is read):
+        # what lives now is frozen; the dashboard's HeapKeeper thaws it when it unmounts.
         self.delay_update(CLOSE_TIMEOUT)
+        gc.freeze()
         await self.close_sources(QUIT_CLOSE_WAIT)
         self.exit(0)
 
