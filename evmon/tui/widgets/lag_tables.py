@@ -176,8 +176,8 @@ def group_views(rows: Iterable[KafkaLagRow], history: LagHistory[KafkaLagRow]) -
     for group, members in by_group.items():
         sums: dict[float, int] = defaultdict(int)
         for row in members:
-            for sample in history.samples(row.key):
-                sums[sample.time] += sample.lag
+            for at, _position, lag, _active in history.points(row.key):
+                sums[at] += lag
         first = members[0]
         views.append(
             GroupView(
@@ -272,7 +272,7 @@ def kafka_view_rows(
         )
         for row in parts:
             pkey = partition_key(row)
-            lags = tuple(s.lag for s in history.samples(row.key))
+            lags = tuple(p[2] for p in history.points(row.key))
             built = _cached(cache, pkey, (row, lags, width), _partition_cells, row, lags, width)
             out.append((pkey, built))
     return out
@@ -327,7 +327,7 @@ def jetstream_rows(
     out: list[ViewRow] = []
     for row in rows if ordered else jetstream_order(rows, by_lag):
         key = consumer_key(row)
-        lags = tuple(s.lag for s in history.samples(row.key))
+        lags = tuple(p[2] for p in history.points(row.key))
         # The row's equality leaves out only active_at, which no cell shows.
         built = _cached(cache, key, (row, lags, width), _consumer_cells, row, lags, width)
         out.append((key, built))
