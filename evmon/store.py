@@ -47,7 +47,7 @@ class Footprint:
     slots: int  # the ring's length: ``capacity``, allocated once
     slots_bytes: int  # ``sys.getsizeof`` of the ring's list: constant once allocated
     held: int  # slots that reference an event (0 after ``clear()``)
-    pending_keys: int  # keys counted since the last fold (< 50,000: folded on its own)
+    pending_keys: int  # keys counted since the last fold (< 2,048: folded on its own)
     counted_keys: int  # keys with a total (max_subjects + FOLD_LIMIT + 2 at most)
     samples: int  # rate samples (one a second, RATE_WINDOW + 1 at most)
     sample_keys: int  # keys over all samples: only those that changed in each second
