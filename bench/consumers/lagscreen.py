@@ -2,7 +2,7 @@
 NATS and Kafka connected, then ``rounds`` refreshes. Reports the seconds from ``l`` to the
 first drawn round, each round's poll-and-draw time (the period between rounds minus the
 screen's interval) and the longest stall of the event loop meanwhile (a 5 ms ticker: how
-long a key would wait).
+long a key would wait), overall and per round.
 
     python -m bench.consumers.lagscreen --nats URL --kafka HOST:PORT --topic T --stream S
 """
@@ -33,6 +33,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
     ]
     app = EvmonApp(EventStore(1_000), specs, streams=[a.stream], blink=False)
     stall = 0.0
+    stalls: list[float] = []  # the longest stall of each round, reset when a round is drawn
     ticking = True
 
     async def ticker() -> None:
@@ -40,14 +41,19 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         while ticking:
             t = time.perf_counter()
             await asyncio.sleep(0.005)
-            stall = max(stall, time.perf_counter() - t - 0.005)
+            late = time.perf_counter() - t - 0.005
+            stall = max(stall, late)
+            round_stall[0] = max(round_stall[0], late)
 
     done: list[float] = []
+    round_stall = [0.0]
     drawn = asyncio.Event()
 
     def hook(message: object) -> None:
         if isinstance(message, LagRoundDone) and message.refreshes > len(done):
             done.append(time.perf_counter())  # once per round (the app sees it bubble too)
+            stalls.append(round_stall[0])
+            round_stall[0] = 0.0
             drawn.set()
 
     async def rounds_done(n: int) -> None:
@@ -62,6 +68,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         await pilot.press("l")
         await rounds_done(1)
         first = done[0] - t0
+        skip = len(stalls)  # rounds drawn before the ticker ran
         tick = asyncio.create_task(ticker())
         await rounds_done(1 + a.rounds)
         marks = done[: 1 + a.rounds]
@@ -76,6 +83,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         "round_s": round(statistics.median(rounds), 3),
         "rounds_s": [round(r, 3) for r in rounds],
         "stall_s": round(stall, 3),
+        "stalls_s": [round(x, 3) for x in stalls[skip : skip + a.rounds]],
         "rows": rows,
     }
 
