@@ -320,7 +320,7 @@ class EventStore:
             if len(samples) == samples.maxlen and samples[0][0] > self._win_base:
                 self._shift(samples[0][1], -1)  # never, by the sampling: kept exact anyway
             samples.append((now, self._fresh, self._total))
-            self._shift(self._fresh, 1)
+            self._shift(self._fresh, 1, moved=False)  # from fresh to a sample: the same sum
             self._fresh = {}
         # Prefer the newest sample that still spans the window; older ones would smooth a
         # burst that ended long ago into the current rate.
@@ -348,16 +348,17 @@ class EventStore:
             totals.append((now, self._total))
         return totals
 
-    def _shift(self, added: dict[SubjectKey, int], sign: int) -> None:
+    def _shift(self, added: dict[SubjectKey, int], sign: int, *, moved: bool = True) -> None:
         """Add (or take away) one sample's counts to (from) the window's."""
-        win, moved = self._win, self._win_moved
+        win = self._win
         for key, n in added.items():
             left = win.get(key, 0) + sign * n
             if left:
                 win[key] = left
             else:
                 del win[key]
-        moved.update(added)
+        if moved:
+            self._win_moved.update(added)
 
     def rates(self, now: float | None = None) -> dict[SubjectKey, float]:
         """Messages per second of every counted key over about the last five seconds.
@@ -382,10 +383,11 @@ class EventStore:
         window changed (``Changes``); the first call gives every key counted so far."""
         at, now = self._base(now)
         counts, win, fresh = self._counts, self._win, self._fresh
-        totals = {key: counts[key] for key in self._unread}
+        unread = self._unread
+        totals = {key: counts[key] for key in unread}
         self._unread = {}
         moved = self._win_moved
-        moved.update(fresh)
+        moved.update(unread)  # counted since the last call: in the window, one way or another
         window = {key: win.get(key, 0) + fresh.get(key, 0) for key in moved}
         self._win_moved = set()
         return Changes(totals, window, now - self._samples[at][0])

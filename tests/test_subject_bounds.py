@@ -4,6 +4,8 @@ many keys and nodes an update looks at, never by timing."""
 
 from __future__ import annotations
 
+import itertools
+
 from evmon.model import Event
 from evmon.store import FOLD_LIMIT, EventStore
 from evmon.tui.app import EvmonApp
@@ -130,4 +132,31 @@ async def test_an_idle_tree_looks_at_nothing() -> None:
         touched = [tick() for _ in range(8)]
         assert touched[:4] == [3, 3, 3, 3] and touched[-2:] == [0, 0]
         assert orders.data.shown == (100_005, "0/s")
+        await app.close_sources()
+
+
+async def test_the_ticks_apply_new_subjects_in_bounded_slices() -> None:
+    store = EventStore(10_000)
+    app = EvmonApp(store, blink=False)
+    async with app.run_test(size=(120, 36)):
+        tree = app.subject_tree
+        store.extend([nats(f"orders.{i}") for i in range(5_000)])
+        tree.take(store.changes())  # what a tick's fetch does, then one slice per tick
+        nodes, slices = [tree.node_count], 0
+        while (looked := tree.apply(1_000)) is None:
+            nodes.append(tree.node_count)
+            slices += 1
+            assert slices < 100
+        assert max(b - a for a, b in itertools.pairwise(nodes)) <= (
+            tree.NODES_PER_SLICE + 2  # a key's walk may make its parents too
+        )
+        assert tree.node_count == tree.max_nodes and looked == tree.max_nodes
+        root, orders = tree.node_for("nats"), tree.node_for("nats", "orders")
+        assert root is not None and orders is not None
+        assert root.data is not None and orders.data is not None
+        assert root.data.shown[0] == orders.data.shown[0] == 5_000  # exact once applied
+        store.extend([nats("orders.7")] * 3)
+        tree.take(store.changes())
+        assert tree.apply(1_000) is not None  # one known subject: applied in one slice
+        assert orders.data.shown[0] == 5_003
         await app.close_sources()

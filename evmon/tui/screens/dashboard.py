@@ -216,8 +216,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
             self._update_counts()
         if self._ticks % STATUS_EVERY == 0 or self.connections.version != self._status_version:
             self._update_status()
-        if self._ticks % TREE_EVERY == 0:
-            self._update_tree()
+        self._update_tree(fetch=self._ticks % TREE_EVERY == 0, limit=SubjectTree.KEYS_PER_SLICE)
 
     def sync(self) -> None:
         """Take everything from the store and redraw every counter now (tests, screenshots)."""
@@ -233,9 +232,14 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self.store.extend(events)
         self.sync()
 
-    def _update_tree(self) -> None:
-        self.subject_tree.update_counts(self.store.changes())
-        self.subject_tree.update_lens(self.lens.changed_counts())
+    def _update_tree(self, *, fetch: bool = True, limit: int | None = None) -> None:
+        """Take the store's changes (``fetch``) and apply them, ``limit`` keys a call: the
+        tick spreads a second's new subjects over its ticks; ``sync`` applies them all."""
+        tree = self.subject_tree
+        if fetch:
+            tree.take(self.store.changes())
+            tree.update_lens(self.lens.changed_counts())
+        tree.apply(limit)
 
     def _notice_columns(self, since: int) -> None:
         """Show the position and key columns once events have them (core NATS alone never

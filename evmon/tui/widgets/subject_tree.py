@@ -104,6 +104,11 @@ class SubjectTree(Tree[SubjectInfo]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Filter to subject", show=False),
     ]
+    #: What one ``apply(limit)`` slice may do besides ``limit`` keys (about a microsecond a
+    #: token each): make this many new nodes (some 60 µs each, Textual relayouts the tree).
+    NODES_PER_SLICE: ClassVar[int] = 100
+    #: Keys a slice applies: the dashboard's tick gives this as ``limit``.
+    KEYS_PER_SLICE: ClassVar[int] = 2_000
 
     def __init__(
         self,
@@ -124,6 +129,13 @@ class SubjectTree(Tree[SubjectInfo]):
         self._keys: dict[SubjectKey, _Applied] = {}
         #: Nodes with events in the rate window: their rate moves with time alone.
         self._rated: dict[int, TreeNode[SubjectInfo]] = {}
+        #: Changes taken and not applied yet, each list from its index on (``take``), the
+        #: window's span they came with, the nodes to relabel and whether a round is open.
+        self._todo: tuple[list[tuple[SubjectKey, int]], list[tuple[SubjectKey, int]]] = ([], [])
+        self._done = [0, 0]
+        self._elapsed = 0.0
+        self._looked: dict[int, TreeNode[SubjectInfo]] = {}
+        self._open = False
 
     @property
     def node_count(self) -> int:
@@ -203,33 +215,82 @@ class SubjectTree(Tree[SubjectInfo]):
         return _Applied(chain)
 
     def update_counts(self, changes: Changes) -> int:
-        """Apply ``EventStore.changes()``: add new subjects, move each node's count and
-        window by what changed, and relabel the nodes whose count or rate changed. Only
-        the nodes above the keys given and those with a rate are looked at; returns how
-        many nodes."""
-        keys = self._keys
-        looked: dict[int, TreeNode[SubjectInfo]] = self._rated.copy()
-        for key, n in changes.counts.items():
+        """Apply ``EventStore.changes()`` at once (``take`` and ``apply``); returns how many
+        nodes were looked at: those above the keys given and those with a rate."""
+        self.take(changes)
+        looked = self.apply()
+        assert looked is not None
+        return looked
+
+    def take(self, changes: Changes) -> None:
+        """Queue the store's changes for ``apply``. Its values are totals, so a key still
+        queued takes the newer one; a round still open is relabelled first, so labels
+        move on every round even when a slice per tick cannot keep up."""
+        counts, window = self._todo
+        at_counts, at_window = self._done
+        if self._open and (at_counts < len(counts) or at_window < len(window)):
+            self._relabel()
+        merged = dict(counts[at_counts:]), dict(window[at_window:])
+        merged[0].update(changes.counts)
+        merged[1].update(changes.window)
+        self._todo = list(merged[0].items()), list(merged[1].items())
+        self._done = [0, 0]
+        self._elapsed = changes.elapsed
+        self._looked.update(self._rated)
+        self._open = True
+
+    def apply(self, limit: int | None = None) -> int | None:
+        """Apply what ``take`` queued: new subjects get their nodes, each node's count and
+        window move by what changed. With ``limit``, at most that many keys and
+        ``NODES_PER_SLICE`` new nodes, so a tick's share stays small however many
+        subjects arrived. Once all is applied, relabel the nodes whose count or rate
+        changed and return how many were looked at; None while some are still queued."""
+        if not self._open:
+            return None
+        budget = limit
+        for which in (0, 1):
+            budget = self._apply(which, budget)
+            if budget is not None and budget <= 0 and self._done[which] < len(self._todo[which]):
+                return None
+        return self._relabel()
+
+    def _apply(self, which: int, budget: int | None) -> int | None:
+        """Apply queued totals (``which`` 0) or windows (1); the budget left."""
+        todo, at = self._todo[which], self._done[which]
+        end = len(todo) if budget is None else min(len(todo), at + budget)
+        keys, nodes, looked = self._keys, self._subject_nodes, self._looked
+        max_nodes = len(nodes) + self.NODES_PER_SLICE
+        start = at
+        while at < end:
+            key, n = todo[at]
             applied = keys.get(key)
             if applied is None:
+                if budget is not None and len(nodes) >= max_nodes:
+                    end = at  # the rest in the next slice
+                    break
                 applied = keys[key] = self._applied(key)
-            delta = n - applied.count
-            if delta:
-                applied.count = n
-                for node, info in applied.chain:
-                    info.count += delta
-                    looked[node.id] = node
-        for key, n in changes.window.items():
-            applied = keys.get(key)
-            if applied is None:
-                applied = keys[key] = self._applied(key)
-            delta = n - applied.window
-            if delta:
+            at += 1
+            delta = n - (applied.window if which else applied.count)
+            if not delta:
+                continue
+            if which:
                 applied.window = n
                 for node, info in applied.chain:
                     info.window += delta
                     looked[node.id] = node
-        elapsed = changes.elapsed
+            else:
+                applied.count = n
+                for node, info in applied.chain:
+                    info.count += delta
+                    looked[node.id] = node
+        self._done[which] = at
+        if budget is None:
+            return None
+        return 0 if at < len(todo) else budget - (at - start)
+
+    def _relabel(self) -> int:
+        """Labels of the nodes looked at this round; repaints the lines displayed."""
+        elapsed, looked = self._elapsed, self._looked
         rated: dict[int, TreeNode[SubjectInfo]] = {}
         for node_id, node in looked.items():
             data = node.data
@@ -241,7 +302,7 @@ class SubjectTree(Tree[SubjectInfo]):
                 data.shown = shown
                 if node.line >= 0:  # displayed: repaint its line (off screen: re-render)
                     node.refresh()
-        self._rated = rated
+        self._rated, self._looked, self._open = rated, {}, False
         return len(looked)
 
     def update_lens(self, changed: Mapping[tuple[str, str], tuple[int, int]]) -> None:
