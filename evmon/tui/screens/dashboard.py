@@ -212,7 +212,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
         if change.added:
             self._notice_columns(before)
         if change:
-            self.event_list.rows_changed(change)
+            self.event_list.rows_changed(change, live=True)
             self._update_counts()
         if self._ticks % STATUS_EVERY == 0 or self.connections.version != self._status_version:
             self._update_status()

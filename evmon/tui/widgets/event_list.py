@@ -10,6 +10,11 @@ the bottom in sight. Moving the cursor up, scrolling up, clicking a row or ``pau
 it; new rows keep arriving below and are counted in ``new_rows`` ("+N new"); ``resume()``
 (``end``) jumps back to the newest event and follows again.
 
+Floods: while the list follows and every tick brings more rows than it shows, it is drawn
+at most every ``FLOOD_FRAME`` seconds instead of at every tick (``rows_changed(live=True)``
+holds the change back; a timer shows it). A tick with fewer new rows, a key, a click, a
+focus change or a resize shows the held rows at once, so the list at rest is the same.
+
 Pinning: ``pin()`` stops following because an action took hold of the cursor's event (the
 detail was opened, a mark or a modal): ``pinned`` says so until ``resume()``. Only the
 operator moves the cursor of a pinned list (``EventHighlighted.operator``); rows arriving,
@@ -18,8 +23,9 @@ evicted or re-filtered never carry it to another event.
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from rich.segment import Segment
 from rich.style import Style
@@ -30,6 +36,7 @@ from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from evmon.codec import preview, safe_text
 from evmon.event_index import EventIndex, PollResult
@@ -51,6 +58,8 @@ __all__ = ["Columns", "EventList"]
 #: Rows kept rendered; a few screens' worth plus the rows that scroll through while following.
 STRIP_CACHE_SIZE = 2_000
 HEADER_HEIGHT = 1
+#: Seconds between frames of a list following a flood (the status bar's own pace, 4 ticks).
+FLOOD_FRAME = 0.25
 
 
 class EventList(ScrollView, can_focus=True):
@@ -133,6 +142,11 @@ class EventList(ScrollView, can_focus=True):
         #: (width, top row, rows, focus) while ``render_lines`` draws.
         self._frame: tuple[int, int, int, bool] | None = None
         self._moving = False
+        #: A flood's rows not shown yet (evicted rows among them), since when it was drawn.
+        self._held: tuple[bool, bool] = (False, False)
+        self._drawn = 0.0
+        self._held_timer: Timer | None = None
+        self._held_refresh = False
         self._rows_rendered, self.rows_redrawn = 0, deque[int](maxlen=64)  # rows, newest last
 
     @property
@@ -162,6 +176,7 @@ class EventList(ScrollView, can_focus=True):
         return None if row is None else self.index.event_at(row)
 
     def visible_rows(self) -> range:
+        self._release()
         top = round(self.scroll_y)
         return range(top, min(top + self.rows_visible, len(self.index)))
 
@@ -195,6 +210,7 @@ class EventList(ScrollView, can_focus=True):
         )
 
     def on_resize(self, event: events.Resize) -> None:
+        self._release()
         self._columns = self._fit(self.scrollable_content_region.width)
         self._cache.clear()
         self._update_virtual_size()
@@ -205,16 +221,27 @@ class EventList(ScrollView, can_focus=True):
 
     # ----------------------------------------------------------------- updates from the app
 
-    def rows_changed(self, change: PollResult) -> None:
+    def rows_changed(self, change: PollResult, live: bool = False) -> None:
         """Rows were added at the bottom, evicted from the top and/or found above the
-        others by a re-filter in progress (after ``poll``); a paused view keeps its rows."""
+        others by a re-filter in progress (after ``poll``); a paused view keeps its rows.
+        ``live``: the UI timer's poll, which a flood may hold back (see the module doc)."""
         if not change:
             return
-        if self.marks and change.evicted:
+        evicted = change.evicted > 0 or self._held[1]
+        if live and self.follow and change.added >= self.rows_visible:
+            wait = self._drawn + FLOOD_FRAME - time.monotonic()
+            if wait > 0:
+                self._held = (True, evicted)
+                if self._held_timer is None:
+                    self._held_timer = self.set_timer(wait, self._release, name="flood frame")
+                return
+        self._release(show=False)  # this change shows them too
+        if self.marks and evicted:
             first = self.index.store.first_seq
             self.marks = {s for s in self.marks if s >= first}
         self._update_virtual_size()
         if self.follow:
+            self._drawn = time.monotonic()
             self._set_cursor_seq(self._last_seq())
             self._scroll_end()
         else:
@@ -226,8 +253,38 @@ class EventList(ScrollView, can_focus=True):
                 self._set_cursor_seq(self._seq_at(0))
         self.refresh()
 
+    def _release(self, show: bool = True) -> None:
+        """Show the rows a flood held back, as the tick that brought them would have (the
+        list followed then, even when ``follow`` just went off)."""
+        if self._held_timer is not None:
+            self._held_timer.stop()
+            self._held_timer = None
+        (held, evicted), self._held = self._held, (False, False)
+        if held and show:
+            if self.marks and evicted:
+                first = self.index.store.first_seq
+                self.marks = {s for s in self.marks if s >= first}
+            self._update_virtual_size()
+            self._drawn = time.monotonic()
+            self._set_cursor_seq(self._last_seq())
+            self._scroll_end()
+        if self._held_refresh or (held and show):
+            self._held_refresh = False
+            self.refresh()
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        """While a flood's rows are held, a redraw of the whole list (a new subtitle) waits
+        for them: drawn now it would cost as much as the frame the hold saves."""
+        if self._held[0] and repaint and not (regions or layout or recompose):
+            self._held_refresh = True
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
     def filter_changed(self) -> None:
         """The index now shows another filter's rows: keep the cursor's event if it is shown."""
+        self._release()
         self.new_rows = 0
         self._cache.clear()
         self._update_virtual_size()
@@ -257,6 +314,7 @@ class EventList(ScrollView, can_focus=True):
     # ----------------------------------------------------------------- follow / pause
 
     def watch_follow(self, follow: bool) -> None:
+        self._release()
         if follow:
             self.new_rows = 0
             self.pinned = False
@@ -314,6 +372,7 @@ class EventList(ScrollView, can_focus=True):
     # ----------------------------------------------------------------- actions
 
     def _go(self, row: int) -> None:
+        self._release()
         n = len(self.index)
         if not n:
             return
@@ -324,25 +383,23 @@ class EventList(ScrollView, can_focus=True):
         self._scroll_to_cursor()
         self.refresh()
 
-    def action_cursor_up(self) -> None:
+    def _step(self, rows: int) -> None:
+        self._release()  # from the row the cursor is on now
         row = self.cursor_row
         if row is not None:
-            self._go(row - 1)
+            self._go(row + rows)
+
+    def action_cursor_up(self) -> None:
+        self._step(-1)
 
     def action_cursor_down(self) -> None:
-        row = self.cursor_row
-        if row is not None:
-            self._go(row + 1)
+        self._step(1)
 
     def action_page_up(self) -> None:
-        row = self.cursor_row
-        if row is not None:
-            self._go(row - self.rows_visible)
+        self._step(-self.rows_visible)
 
     def action_page_down(self) -> None:
-        row = self.cursor_row
-        if row is not None:
-            self._go(row + self.rows_visible)
+        self._step(self.rows_visible)
 
     def action_first(self) -> None:
         self._go(0)
@@ -352,6 +409,7 @@ class EventList(ScrollView, can_focus=True):
 
     def toggle_mark(self) -> bool | None:
         """Mark or unmark the cursor's event; the new state (None: nothing to mark)."""
+        self._release()
         seq = self.cursor_seq if self.cursor_seq is not None else self._last_seq()
         if seq is None or self.index.store.get(seq) is None:
             return None
@@ -371,6 +429,7 @@ class EventList(ScrollView, can_focus=True):
         offset = event.get_content_offset(self)
         if offset is None or offset.y < HEADER_HEIGHT:
             return
+        self._release()  # rows held back by a flood first
         row = round(self.scroll_y) + offset.y - HEADER_HEIGHT
         if row < len(self.index):
             self.follow = False
@@ -380,9 +439,11 @@ class EventList(ScrollView, can_focus=True):
                 await self.run_action("screen.toggle_detail")
 
     def on_focus(self) -> None:
+        self._release()
         self.refresh()
 
     def on_blur(self) -> None:
+        self._release()
         self.refresh()
 
     # ----------------------------------------------------------------- rendering
