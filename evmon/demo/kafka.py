@@ -41,7 +41,11 @@ from evmon.config import KafkaSettings
 from evmon.demo.generator import DemoEvent, kafka_poison_payment
 from evmon.errors import RuntimeFailure
 from evmon.sources.kafka.client import client_kwargs, start_client
-from evmon.sources.kafka.protocol import DeleteGroupsRequest, FindCoordinatorRequest
+from evmon.sources.kafka.protocol import (
+    DeleteGroupsRequest,
+    FindCoordinatorRequest,
+    consumer_client,
+)
 
 ORDERS_TOPIC = "shop.orders"
 PAYMENTS_TOPIC = "shop.payments"
@@ -288,9 +292,7 @@ class KafkaDemo:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
-        for consumer in self._consumers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(consumer.stop(), 10)
+        await asyncio.gather(*(_stop_consumer(c) for c in self._consumers))
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
@@ -367,10 +369,23 @@ class KafkaDemo:
         metadata drops the topics a moment later. "deleted" is said only once the broker
         no longer lists them (bounded by the caller's CLEANUP_TIMEOUT)."""
         created = set(self.created_topics)
+        unlisted = 0  # twice in a row, 0.5 s apart: a client that re-creates one shows here
         while True:
-            if not created & set(await admin.list_topics()):
+            unlisted = 0 if created & set(await admin.list_topics()) else unlisted + 1
+            if unlisted == 2:
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1 if unlisted == 0 else 0.5)
+
+
+async def _stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """Stop a demo service's consumer, and close its cluster client even when the stop
+    failed or timed out midway (aiokafka then leaves the fetcher and the metadata sync
+    running): a metadata refresh for its topic after the cleanup's DeleteTopics would
+    re-create the topic on a broker with ``auto.create.topics.enable`` (the default)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(consumer.stop(), 10)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(consumer_client(consumer).close(), 5)
 
 
 def _names(topics: tuple[str, ...], groups: tuple[str, ...]) -> str:
