@@ -21,6 +21,7 @@ from bench.harness import (
     python_env,
     read_report,
 )
+from bench.stall import LoopStall
 from bench.startup import evmon_command
 
 LAG_TOPIC = "bench.lag"
@@ -117,34 +118,22 @@ async def _refresh_rounds(
 
     kafka_client.cluster.send = counted_send
     js_client.nc.request = counted_request
-    stall = 0.0
-    ticking = True
-
-    async def ticker() -> None:
-        nonlocal stall
-        while ticking:
-            t = time.perf_counter()
-            await asyncio.sleep(0.005)
-            stall = max(stall, time.perf_counter() - t - 0.005)
-
     walls, stalls, per_round = [], [], []
-    tick = asyncio.create_task(ticker())
     try:
-        for _ in range(rounds + 1):
-            kafka_api.clear()
-            nats_subjects.clear()
-            stall = 0.0
-            t0 = time.perf_counter()
-            errors = await poller.poll(first=True)
-            walls.append(time.perf_counter() - t0)
-            stalls.append(stall)
-            per_round.append({"kafka": dict(kafka_api), "nats": dict(nats_subjects)})
-            if errors:
-                raise RuntimeError("; ".join(errors))
+        async with LoopStall() as stall:
+            for _ in range(rounds + 1):
+                kafka_api.clear()
+                nats_subjects.clear()
+                stall.take()
+                t0 = time.perf_counter()
+                errors = await poller.poll(first=True)
+                walls.append(time.perf_counter() - t0)
+                stalls.append(stall.take())
+                per_round.append({"kafka": dict(kafka_api), "nats": dict(nats_subjects)})
+                if errors:
+                    raise RuntimeError("; ".join(errors))
         rows = {"kafka": len(poller.kafka.rows), "jetstream": len(poller.jetstream.rows)}
     finally:
-        ticking = False
-        await tick
         await poller.close()
     return {
         "first_s": round(walls[0], 3),

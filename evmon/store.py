@@ -371,11 +371,9 @@ class EventStore:
         elapsed = now - self._samples[at][0]
         rates = dict.fromkeys(self._counts, 0.0)
         if elapsed > 0:
-            fresh = self._fresh
-            for key, n in self._win.items():
-                rates[key] = (n + fresh.get(key, 0)) / elapsed
-            for key, n in fresh.items():
-                rates[key] = (n + self._win.get(key, 0)) / elapsed
+            win, fresh = self._win, self._fresh
+            for key in win.keys() | fresh.keys():
+                rates[key] = (win.get(key, 0) + fresh.get(key, 0)) / elapsed
         return rates
 
     def changes(self, now: float | None = None) -> Changes:

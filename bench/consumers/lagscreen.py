@@ -18,6 +18,7 @@ import time
 
 import orjson
 
+from bench.stall import LoopStall
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.store import EventStore
 from evmon.tui import EvmonApp
@@ -32,28 +33,15 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         kafka_spec(KafkaSettings(bootstrap=a.kafka), topics=[a.topic]),
     ]
     app = EvmonApp(EventStore(1_000), specs, streams=[a.stream], blink=False)
-    stall = 0.0
-    stalls: list[float] = []  # the longest stall of each round, reset when a round is drawn
-    ticking = True
-
-    async def ticker() -> None:
-        nonlocal stall
-        while ticking:
-            t = time.perf_counter()
-            await asyncio.sleep(0.005)
-            late = time.perf_counter() - t - 0.005
-            stall = max(stall, late)
-            round_stall[0] = max(round_stall[0], late)
-
+    stall = LoopStall()
+    stalls: list[float] = []  # the longest stall of each round, taken when a round is drawn
     done: list[float] = []
-    round_stall = [0.0]
     drawn = asyncio.Event()
 
     def hook(message: object) -> None:
         if isinstance(message, LagRoundDone) and message.refreshes > len(done):
             done.append(time.perf_counter())  # once per round (the app sees it bubble too)
-            stalls.append(round_stall[0])
-            round_stall[0] = 0.0
+            stalls.append(stall.take())
             drawn.set()
 
     async def rounds_done(n: int) -> None:
@@ -69,11 +57,9 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         await rounds_done(1)
         first = done[0] - t0
         skip = len(stalls)  # rounds drawn before the ticker ran
-        tick = asyncio.create_task(ticker())
-        await rounds_done(1 + a.rounds)
+        async with stall:
+            await rounds_done(1 + a.rounds)
         marks = done[: 1 + a.rounds]
-        ticking = False
-        await tick
         rows = len(screen.poller.kafka.rows), len(screen.poller.jetstream.rows)
         await app.close_sources()
         app.exit(0)
@@ -82,7 +68,7 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
         "first_s": round(first, 3),
         "round_s": round(statistics.median(rounds), 3),
         "rounds_s": [round(r, 3) for r in rounds],
-        "stall_s": round(stall, 3),
+        "stall_s": round(stall.longest, 3),
         "stalls_s": [round(x, 3) for x in stalls[skip : skip + a.rounds]],
         "rows": rows,
     }
