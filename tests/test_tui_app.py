@@ -4,6 +4,7 @@ the behaviours that need exact data. `test_tui_brokers.py` runs the same app on 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -19,6 +20,7 @@ from evmon.tui.messages import EventHighlighted, LagRoundDone, RefilterDone, Sou
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.widgets.detail import DETAIL_BYTES
+from evmon.tui.widgets.footer import KeyFooter
 from evmon.tui.widgets.text_view import TextView
 from tests.waiting import async_wait_for
 
@@ -33,9 +35,10 @@ def kafka(topic: str, payload: bytes, partition: int = 0, offset: int = 0, **kw:
     return Event("kafka", topic, payload, T0, partition=partition, offset=offset, **kw)  # type: ignore[arg-type]
 
 
-def refiltered(posted: list[Message]) -> RefilterDone | None:
-    """The ``RefilterDone`` the dashboard posted once a re-filter saw every event."""
-    return next((m for m in posted if isinstance(m, RefilterDone)), None)
+def refiltered(posted: list[Message], expr: str | None = None) -> RefilterDone | None:
+    """The ``RefilterDone`` the dashboard posted once a re-filter (of ``expr``, if given) saw
+    every event; a filter applied while typing may finish before the whole one is typed."""
+    return next((m for m in posted if isinstance(m, RefilterDone) and expr in (None, m.expr)), None)
 
 
 def shown_subjects(app: EvmonApp) -> list[str]:
@@ -342,7 +345,9 @@ async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() ->
         assert shown == expected[-len(shown) :]
         await pilot.press("p")  # keys are handled while the older events are filtered
         assert not app.event_list.follow
-        done = await async_wait_for(lambda: refiltered(posted), message="RefilterDone posted")
+        done = await async_wait_for(
+            lambda: refiltered(posted, 'orders.eu.> "9"'), message="RefilterDone posted"
+        )
         assert (done.expr, done.matched) == ('orders.eu.> "9"', len(expected))
         assert not app.dashboard.filtering
         assert "filtering…" not in app.event_list.border_subtitle
@@ -351,32 +356,82 @@ async def test_a_large_store_shows_the_newest_matches_at_once_then_the_rest() ->
         assert app.event_list.border_subtitle == f"matching {len(expected):,} of 100,000 · paused"
 
 
-async def test_the_footer_follows_the_focus_and_skips_rebuilds_that_change_nothing(
-    app: EvmonApp,
-) -> None:
+async def test_the_footer_follows_the_focus_with_a_repaint_of_its_line(app: EvmonApp) -> None:
+    """The keys change with the focus; a change repaints the footer's one line (no widget is
+    mounted, nothing asks for a layout), an update showing the same keys changes nothing,
+    a click on a key presses it, and a narrow screen gets the compact line without the
+    palette's key."""
     async with app.run_test(size=(120, 36)) as pilot:
         footer = app.footer
-        rebuilds: list[int] = []
-        rebuild = footer.recompose
+        layouts: list[bool] = []
+        refresh = footer.refresh
 
-        async def counted() -> None:
-            rebuilds.append(1)
-            await rebuild()
+        def counted(*regions: Any, **kwargs: Any) -> Any:
+            layouts.append(bool(kwargs.get("layout") or kwargs.get("recompose")))
+            return refresh(*regions, **kwargs)
 
-        footer.recompose = counted  # type: ignore[method-assign]
+        footer.refresh = counted  # type: ignore[method-assign]
 
-        def shown() -> set[str]:
-            return {str(getattr(key, "description", "")) for key in footer.query("FooterKey")}
+        def line() -> str:
+            return footer.render_line(0).text
 
+        await pilot.pause()
+        before = footer.changes
+        assert line().startswith(" / Filter  ⏎ Detail  p Pause  r Re-publish")
+        assert line().rstrip().endswith("▏^p palette") and len(line()) == 120
         app.screen.bindings_updated_signal.publish(app.screen)  # the same keys
         await pilot.pause()
-        assert rebuilds == [] and "Detail" in shown()
+        assert footer.changes == before
         await pilot.press("slash")
-        await async_wait_for(lambda: "Leave filter" in shown(), message="filter keys")
-        assert "Detail" not in shown() and len(rebuilds) == 1
+        await async_wait_for(lambda: "Leave filter" in line(), message="filter keys")
+        assert "Detail" not in line() and footer.changes == before + 1
         await pilot.press("escape")
-        await async_wait_for(lambda: "Detail" in shown(), message="list keys again")
-        assert len(rebuilds) == 2
+        await async_wait_for(lambda: "Detail" in line(), message="list keys again")
+        assert footer.changes == before + 2
+        assert layouts and not any(layouts) and not footer.children
+
+        assert app.event_list.follow
+        start = line().index(" p Pause")
+        await pilot.click(KeyFooter, offset=(start + 1, 0))
+        await async_wait_for(lambda: not app.event_list.follow, message="paused by a click")
+
+        await pilot.resize_terminal(80, 24)
+        await async_wait_for(lambda: footer.compact, message="compact footer")
+        await pilot.pause()
+        assert line().startswith("/ Filter ⏎ Detail p Pause") and "q Quit" in line()
+        assert "palette" not in line() and len(line()) <= 80
+
+
+async def test_new_rows_move_the_scrollbar_without_laying_the_screen_out(app: EvmonApp) -> None:
+    """The list takes a new row count without a layout of the screen
+    (``EventList._update_virtual_size`` calls Textual's private ``Widget._scroll_update``;
+    this test fails if that stops doing the scrollbar's work): the thumb, the scroll end
+    and the rows drawn follow, growing and shrinking."""
+    async with app.run_test(size=(120, 36)) as pilot:
+        events, screen = app.event_list, app.screen
+        layouts: list[int] = []
+        lay_out = screen._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            layouts.append(1)
+            lay_out(*args, **kwargs)
+
+        app.feed([nats("orders.eu", b'{"n":%d}' % i, i) for i in range(5)])
+        await pilot.pause()
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        bar = events.vertical_scrollbar
+        for n in (200, 250):
+            app.feed([nats("orders.eu", b'{"n":%d}' % i, i) for i in range(len(app.index), n)])
+            await pilot.pause()
+            assert (events.virtual_size.height, bar.window_virtual_size) == (n + 1, n + 1)
+            assert events.scroll_y == events.max_scroll_y == n + 1 - events.container_size.height
+            assert events.visible_texts()[-1].endswith(f'{{"n":{n - 1}}}')
+        assert layouts == []
+        await pilot.press("slash", *"json:n=7", "enter")  # one row
+        await async_wait_for(lambda: len(app.index) == 1, message="filtered")
+        await pilot.pause()
+        assert (events.virtual_size.height, bar.window_virtual_size) == (2, 2)
+        assert events.scroll_y == 0 and events.visible_texts()[0].endswith('{"n":7}')
 
 
 async def test_moving_the_focus_to_the_filter_rerenders_only_the_cursor_row(

@@ -186,7 +186,6 @@ class DashboardScreen(OperatorActions, Screen[None]):
         if footer.compact != narrow:
             footer.compact = narrow
             footer.show_command_palette = not narrow
-            footer.refresh(recompose=True)
 
     def on_mount(self) -> None:
         self.event_list.focus()

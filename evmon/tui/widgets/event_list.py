@@ -188,8 +188,22 @@ class EventList(ScrollView, can_focus=True):
         return [self.row_text(r) for r in self.visible_rows()]
 
     def _update_virtual_size(self) -> None:
-        width = self.scrollable_content_region.width
-        self.virtual_size = Size(width, len(self.index) + HEADER_HEIGHT)
+        """A new row count. Setting ``virtual_size`` lays out the whole screen (it is a
+        layout reactive): under a flood with a filter on, whose matches keep growing, that
+        was a 20-40 ms frame at each change. Only the scrollbars depend on the height, so
+        a list already laid out takes a new height with Textual's own scrollbar update
+        (``_scroll_update``: visibility, thumb, scroll clamp). The vertical scrollbar is
+        always shown (``overflow-y: scroll``), so no height change makes one appear; a
+        new width still lays the screen out."""
+        size = Size(self.scrollable_content_region.width, len(self.index) + HEADER_HEIGHT)
+        old = self.virtual_size
+        if size == old:
+            return
+        if size.width != old.width or not self.container_size:
+            self.virtual_size = size
+            return
+        self.set_reactive(EventList.virtual_size, size)
+        self._scroll_update(size)
 
     def show_columns(
         self, position: bool, key: bool, subject_seen: int = 0, position_seen: int = 0
