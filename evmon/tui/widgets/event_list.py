@@ -43,6 +43,7 @@ from evmon.event_index import EventIndex, PollResult
 from evmon.model import Event
 from evmon.tui import format as fmt
 from evmon.tui.messages import EventHighlighted, FollowChanged
+from evmon.tui.widgets.content_size import ContentSized
 from evmon.tui.widgets.event_rows import (
     HEADINGS,
     STYLED,
@@ -62,7 +63,7 @@ HEADER_HEIGHT = 1
 FLOOD_FRAME = 0.25
 
 
-class EventList(ScrollView, can_focus=True):
+class EventList(ContentSized, ScrollView, can_focus=True):
     """Rows of the ``EventIndex`` with a fixed header line; newest at the bottom."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -188,22 +189,11 @@ class EventList(ScrollView, can_focus=True):
         return [self.row_text(r) for r in self.visible_rows()]
 
     def _update_virtual_size(self) -> None:
-        """A new row count. Setting ``virtual_size`` lays out the whole screen (it is a
-        layout reactive): under a flood with a filter on, whose matches keep growing, that
-        was a 20-40 ms frame at each change. Only the scrollbars depend on the height, so
-        a list already laid out takes a new height with Textual's own scrollbar update
-        (``_scroll_update``: visibility, thumb, scroll clamp). The vertical scrollbar is
-        always shown (``overflow-y: scroll``), so no height change makes one appear; a
-        new width still lays the screen out."""
-        size = Size(self.scrollable_content_region.width, len(self.index) + HEADER_HEIGHT)
-        old = self.virtual_size
-        if size == old:
-            return
-        if size.width != old.width or not self.container_size:
-            self.virtual_size = size
-            return
-        self.set_reactive(EventList.virtual_size, size)
-        self._scroll_update(size)
+        """A new row count moves the scrollbar, no layout of the screen (content_size)."""
+        with self.content_changing():
+            self.virtual_size = Size(
+                self.scrollable_content_region.width, len(self.index) + HEADER_HEIGHT
+            )
 
     def show_columns(
         self, position: bool, key: bool, subject_seen: int = 0, position_seen: int = 0

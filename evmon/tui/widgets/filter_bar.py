@@ -22,6 +22,7 @@ from textual.widgets import Input, Label, Static
 from evmon.codec import safe_text
 from evmon.filter import Filter, FilterError, parse_filter
 from evmon.tui.messages import FilterChanged
+from evmon.tui.widgets.content_size import ContentSized
 
 if TYPE_CHECKING:
     from evmon.lenses import Lens
@@ -45,7 +46,7 @@ def focus_now(widget: Widget) -> None:
     widget.screen.set_focus(widget)
 
 
-class FilterInput(Input):
+class FilterInput(ContentSized, Input):
     """The filter's input line; ``enter`` applies and ``escape`` leaves, both giving the
     focus back to the event list at once (priority bindings: see ``focus_now``)."""
 
@@ -55,6 +56,11 @@ class FilterInput(Input):
         ),
         Binding("escape", "screen.leave_filter", "Leave filter", show=True, priority=True),
     ]
+
+    def _watch_value(self, value: str) -> None:
+        """Textual's, but the new text width is no layout of the screen (content_size)."""
+        with self.content_changing():
+            super()._watch_value(value)
 
 
 class FilterBar(Vertical):
@@ -74,6 +80,7 @@ class FilterBar(Vertical):
         #: The expression in force (the last one that parsed).
         self.applied = ""
         self.error: FilterError | None = None
+        self._error_shown = False
         self._timer: Timer | None = None
         #: What the ``dup`` and ``drift`` terms read (the dashboard's lens).
         self.lens: Lens | None = None
@@ -139,8 +146,11 @@ class FilterBar(Vertical):
         self.set_class(err is not None, "-error")
         box = self.query_one("#filter-error", Static)
         if err is None:
-            box.update("")
+            if self._error_shown:
+                self._error_shown = False
+                box.update("")  # a Static's update lays the screen out: only when it was shown
             return
+        self._error_shown = True
         field = self.input
         text_x = field.region.x - self.region.x + field.styles.padding.left
         start = cell_len(safe_text(err.expr[: err.position])) - round(field.scroll_x)

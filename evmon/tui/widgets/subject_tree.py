@@ -32,6 +32,7 @@ from evmon.filter import subject_term
 from evmon.store import Changes, SubjectKey
 from evmon.tui import format as fmt
 from evmon.tui.messages import SubjectChosen
+from evmon.tui.widgets.content_size import ContentSized
 
 __all__ = ["SubjectInfo", "SubjectTree"]
 
@@ -98,7 +99,7 @@ class _Applied:
     window: int = 0
 
 
-class SubjectTree(Tree[SubjectInfo]):
+class SubjectTree(ContentSized, Tree[SubjectInfo]):
     """Counts and rates per subject, as a hierarchy under one root per source."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -136,6 +137,15 @@ class SubjectTree(Tree[SubjectInfo]):
         self._elapsed = 0.0
         self._looked: dict[int, TreeNode[SubjectInfo]] = {}
         self._open = False
+
+    # New nodes are no layout of the screen (see content_size).
+    def _invalidate(self) -> None:
+        with self.content_changing():
+            super()._invalidate()
+
+    def _build(self) -> None:
+        with self.content_changing():
+            super()._build()
 
     @property
     def node_count(self) -> int:
