@@ -10,6 +10,7 @@ import orjson
 import pytest
 from textual.message import Message
 from textual.notifications import Notify
+from textual.widget import Widget
 
 from evmon.config import KafkaSettings, NatsSettings
 from evmon.model import Event
@@ -580,3 +581,50 @@ async def test_a_lag_round_is_posted_and_a_backlog_of_them_collapses() -> None:
     assert EventHighlighted(1, operator=True).can_replace(EventHighlighted(2, operator=True))
     # a list move never drops the operator's: a pinned detail follows only the operator
     assert not EventHighlighted(1, operator=True).can_replace(EventHighlighted(2))
+
+
+async def test_a_focus_change_repaints_the_list_in_the_frame_after_the_echo(app: EvmonApp) -> None:
+    """``/`` moves the focus to the filter: the first frame shows the filter focused without
+    repainting the list (its whole repaint is the costliest part of a screen); the list's
+    blurred look (border, cursor row) is painted in a frame right after it, and ``escape``
+    does the same the other way round."""
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.feed([nats(f"orders.{i}", i=i) for i in range(200)])
+        await pilot.pause()
+        events = app.event_list
+        timeline: list[str] = []
+        display = app._display
+        widget_refresh = Widget.refresh
+
+        def frame(screen: Any, renderable: Any) -> None:
+            if renderable is not None:
+                focused = "filter" if app.focused is app.filter_bar.input else "list"
+                timeline.append(f"frame:{focused}")
+            display(screen, renderable)
+
+        def refreshed(widget: Widget, *regions: Any, **kwargs: Any) -> Any:
+            if widget is events and not regions:
+                timeline.append("list repainted")
+            return widget_refresh(widget, *regions, **kwargs)
+
+        app._display = frame  # type: ignore[method-assign]
+        Widget.refresh = refreshed  # type: ignore[method-assign,assignment]
+        try:
+            await pilot.press("slash")
+            await async_wait_for(
+                lambda: "list repainted" in timeline and timeline[-1] == "frame:filter",
+                message="the list repainted after the focus moved",
+            )
+            assert timeline.index("frame:filter") < timeline.index("list repainted")
+            assert not events.has_focus
+            timeline.clear()
+            await pilot.press("escape")
+            await async_wait_for(
+                lambda: "list repainted" in timeline and timeline[-1] == "frame:list",
+                message="the list repainted after the focus came back",
+            )
+            assert timeline.index("frame:list") < timeline.index("list repainted")
+        finally:
+            Widget.refresh = widget_refresh  # type: ignore[method-assign]
+            app._display = display  # type: ignore[method-assign]
+        await app.close_sources()

@@ -12,8 +12,13 @@ it; new rows keep arriving below and are counted in ``new_rows`` ("+N new"); ``r
 
 Floods: while the list follows and every tick brings more rows than it shows, it is drawn
 at most every ``FLOOD_FRAME`` seconds instead of at every tick (``rows_changed(live=True)``
-holds the change back; a timer shows it). A tick with fewer new rows, a key, a click, a
-focus change or a resize shows the held rows at once, so the list at rest is the same.
+holds the change back; a timer shows it). A tick with fewer new rows, a key, a click or a
+resize shows the held rows at once, so the list at rest is the same.
+
+Focus: the list's look changes with the focus (its border, the cursor row), and that
+repaint is the costliest part of a screen. It is drawn in the frame after the one that
+shows where the focus went (the filter's caret after ``/``), so the echo of the key is not
+held up by it; held flood rows wait for their own frame then too.
 
 Pinning: ``pin()`` stops following because an action took hold of the cursor's event (the
 detail was opened, a mark or a modal): ``pinned`` says so until ``resume()``. Only the
@@ -148,6 +153,7 @@ class EventList(ContentSized, ScrollView, can_focus=True):
         self._drawn = 0.0
         self._held_timer: Timer | None = None
         self._held_refresh = False
+        self._look_later = False  # a focus change's repaint waits for the next frame
         self._rows_rendered, self.rows_redrawn = 0, deque[int](maxlen=64)  # rows, newest last
 
     @property
@@ -281,7 +287,10 @@ class EventList(ContentSized, ScrollView, can_focus=True):
     ) -> Self:
         """While a flood's rows are held, a redraw of the whole list (a new subtitle) waits
         for them: drawn now it would cost as much as the frame the hold saves."""
-        if self._held[0] and repaint and not (regions or layout or recompose):
+        whole = repaint and not (regions or layout or recompose)
+        if whole and self._look_later:
+            return self
+        if whole and self._held[0]:
             self._held_refresh = True
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
@@ -443,11 +452,21 @@ class EventList(ContentSized, ScrollView, can_focus=True):
                 await self.run_action("screen.toggle_detail")
 
     def on_focus(self) -> None:
-        self._release()
-        self.refresh()
+        self._repaint_after_frame()
 
     def on_blur(self) -> None:
-        self._release()
+        self._repaint_after_frame()
+
+    def _repaint_after_frame(self) -> None:
+        """Repaint the whole list once the next frame is on screen (see the module doc):
+        Textual's own repaints for the focus change (``Widget._on_blur``, the restyle of
+        ``:focus``) arrive after this handler and are folded into that one."""
+        if not self._look_later:
+            self._look_later = True
+            self.call_after_refresh(self._repaint_look)
+
+    def _repaint_look(self) -> None:
+        self._look_later = False
         self.refresh()
 
     # ----------------------------------------------------------------- rendering
