@@ -78,7 +78,10 @@ def make_app(
 
 async def connected(app: EvmonApp) -> None:
     await async_wait_for(
-        lambda: all(view.state == "connected" for view in app.connections),
+        lambda: (
+            all(view.state == "connected" for view in app.connections)
+            and len(app.reading) == len(app.specs)
+        ),  # subscribed: what is published now is read
         timeout=30,
         message="every source connected",
     )
@@ -146,9 +149,7 @@ async def test_events_from_both_brokers_appear_in_the_list(
     assert all(f"@{0}" in r and "text" in r for r in kafka_rows)  # position pN@0, preview
     assert '{"id": 1}' in nats_rows[0]
     assert app.event_list.border_subtitle == "7 events"
-    await async_wait_for(
-        lambda: "7 events" in status(app), message="status bar counted"
-    )
+    await async_wait_for(lambda: "7 events" in status(app), message="status bar counted")
     assert status(app).count("connected") == 2
 
 
@@ -222,9 +223,7 @@ async def test_pause_shows_new_count_and_resume_catches_up(
         before = rows(app)
         await publish(own_nats.url, [(f"{unique}.b.{i}", b"y") for i in range(3)])
         await async_wait_for(lambda: app.event_list.new_rows == 3, message="+3 new")
-        await async_wait_for(
-            lambda: "+3 new" in status(app), message="status shows +3 new"
-        )
+        await async_wait_for(lambda: "+3 new" in status(app), message="status shows +3 new")
         assert "PAUSED" in status(app)
         assert "paused +3 new" in str(app.event_list.border_subtitle)
         assert app.event_list.cursor_event is not None
@@ -304,10 +303,7 @@ async def test_a_nats_restart_goes_reconnecting_then_connected(unique: str) -> N
                 message="reconnected",
             )
             await async_wait_for(
-                lambda: (
-                    "● nats" in status(app)
-                    and "reconnecting" not in status(app)
-                ),
+                lambda: "● nats" in status(app) and "reconnecting" not in status(app),
                 message="status bar shows connected",
             )
             await publish(server.url, [(f"{unique}.after", b"back")])

@@ -109,7 +109,10 @@ def stream_app(url: str, stream: str, subject: str, capacity: int = CAPACITY) ->
 
 async def connected(app: EvmonApp) -> None:
     await async_wait_for(
-        lambda: all(view.state == "connected" for view in app.connections),
+        lambda: (
+            all(view.state == "connected" for view in app.connections)
+            and len(app.reading) == len(app.specs)
+        ),  # subscribed: what is published now is read
         timeout=30,
         message="connected",
     )

@@ -91,7 +91,10 @@ def make_app(
 
 async def connected(app: EvmonApp) -> None:
     await async_wait_for(
-        lambda: all(view.state == "connected" for view in app.connections),
+        lambda: (
+            all(view.state == "connected" for view in app.connections)
+            and len(app.reading) == len(app.specs)
+        ),  # subscribed: what is published now is read
         timeout=30,
         message="every source connected",
     )

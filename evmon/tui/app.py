@@ -126,6 +126,9 @@ class EvmonApp(ReadOnlyGuard, App[int]):
         self.connections = StatusBoard(self.specs)
         self.connections.on_notice = self._source_notice
         self._sources: dict[int, Source] = {}
+        #: Spec indices whose source has started reading: its subscriptions and consumers
+        #: exist. "connected" on the board comes earlier, with the connection alone.
+        self.reading: set[int] = set()
         self._stopping = False
         self._dashboard = DashboardScreen(store, self.connections, options)
 
@@ -186,6 +189,7 @@ class EvmonApp(ReadOnlyGuard, App[int]):
             self._sources[index] = source
             try:
                 await source.start(wait=None)
+                self.reading.add(index)
                 self.post_message(SourceOpened(index, spec.name))
                 return  # running: the source's own tasks feed the store from now on
             except ConnectError as err:
@@ -207,6 +211,7 @@ class EvmonApp(ReadOnlyGuard, App[int]):
         self.notify(safe_text(text), title="evmon", severity="warning", timeout=20, markup=False)
 
     async def _close_source(self, index: int) -> None:
+        self.reading.discard(index)
         source = self._sources.pop(index, None)
         if source is not None:
             with contextlib.suppress(Exception):
