@@ -21,6 +21,7 @@ from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from tests.brokers import NatsServer
+from tests.tui_actions_kit import connected
 from tests.waiting import async_wait_for
 
 SIZE = (140, 40)
@@ -74,17 +75,6 @@ def make_app(
     if kafka is not None:
         specs.append(kafka_spec(KafkaSettings(bootstrap=kafka), topics=topics))
     return EvmonApp(EventStore(10_000), specs, blink=False)
-
-
-async def connected(app: EvmonApp) -> None:
-    await async_wait_for(
-        lambda: (
-            all(view.state == "connected" for view in app.connections)
-            and len(app.reading) == len(app.specs)
-        ),  # subscribed: what is published now is read
-        timeout=30,
-        message="every source connected",
-    )
 
 
 def rows(app: EvmonApp) -> list[str]:

@@ -26,6 +26,7 @@ from evmon.tui.connections import nats_spec
 from evmon.tui.screens.lag import LagScreen
 from evmon.tui.screens.payload import PayloadScreen
 from tests.brokers import NatsServer
+from tests.tui_actions_kit import connected
 from tests.waiting import async_wait_for
 
 SIZE = (160, 40)
@@ -120,17 +121,6 @@ def assert_no_sequences_from_publishers(app: EvmonApp) -> None:
 def dashboard(url: str, **kw: object) -> EvmonApp:
     spec = nats_spec(NatsSettings(urls=(url,)), **kw)  # type: ignore[arg-type]
     return EvmonApp(EventStore(10_000), [spec], blink=False)
-
-
-async def connected(app: EvmonApp) -> None:
-    await async_wait_for(
-        lambda: (
-            all(view.state == "connected" for view in app.connections)
-            and len(app.reading) == len(app.specs)
-        ),  # subscribed: what is published now is read
-        timeout=30,
-        message="connected",
-    )
 
 
 async def test_hostile_subjects_render_literally_and_filter_exactly(own_nats: NatsServer) -> None:

@@ -41,6 +41,7 @@ from evmon.tui.screens.confirm import ConfirmModal
 from evmon.tui.screens.export import ExportModal
 from evmon.tui.screens.republish import RepublishModal
 from evmon.tui.screens.skip import SkipModal
+from tests.tui_actions_kit import connected
 from tests.waiting import async_wait_for
 
 SIZE = (140, 40)
@@ -105,17 +106,6 @@ def names(unique: str) -> tuple[str, str, str]:
 def stream_app(url: str, stream: str, subject: str, capacity: int = CAPACITY) -> EvmonApp:
     spec = nats_spec(NatsSettings(urls=(url,)), subjects=[subject], streams=[stream], start=Start())
     return EvmonApp(EventStore(capacity), [spec], blink=False)
-
-
-async def connected(app: EvmonApp) -> None:
-    await async_wait_for(
-        lambda: (
-            all(view.state == "connected" for view in app.connections)
-            and len(app.reading) == len(app.specs)
-        ),  # subscribed: what is published now is read
-        timeout=30,
-        message="connected",
-    )
 
 
 async def screen_is(app: App[Any], kind: type[object]) -> Any:

@@ -90,13 +90,15 @@ def make_app(
 
 
 async def connected(app: EvmonApp) -> None:
+    """Every source is connected and reading (subscribed, its consumers created): what a
+    test publishes from now on is read. The board says "connected" with the connection."""
     await async_wait_for(
         lambda: (
             all(view.state == "connected" for view in app.connections)
             and len(app.reading) == len(app.specs)
-        ),  # subscribed: what is published now is read
+        ),
         timeout=30,
-        message="every source connected",
+        message="every source connected and reading",
     )
 
 

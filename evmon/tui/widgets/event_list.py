@@ -286,7 +286,8 @@ class EventList(ContentSized, ScrollView, can_focus=True):
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
     ) -> Self:
         """While a flood's rows are held, a redraw of the whole list (a new subtitle) waits
-        for them: drawn now it would cost as much as the frame the hold saves."""
+        for them: drawn now it would cost as much as the frame the hold saves. After a
+        focus change it waits for the one repaint of the frame after (``on_focus``)."""
         whole = repaint and not (regions or layout or recompose)
         if whole and self._look_later:
             return self
