@@ -417,5 +417,3 @@ async def test_without_a_source_it_names_what_it_needs(monitored: NatsServer) ->
         "credentials (--nats-system-context NAME, --nats-system-creds FILE or "
         "--nats-system-user USER)"
     ]
-
-

@@ -30,14 +30,6 @@ Rows = list[dict[str, Any]]
 SPLIT = {0: 34, 1: 33, 2: 33}  # 100 records, explicit partitions
 
 
-
-
-
-
-
-
-
-
 @pytest.fixture
 async def groups(kafka_bootstrap: str) -> AsyncIterator[list[str]]:
     """Names of groups to delete after the test."""

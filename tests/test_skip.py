@@ -30,10 +30,6 @@ def _audit_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- Kafka
 
 
-
-
-
-
 async def _committed(bootstrap: str, group: str, tp: TopicPartition) -> int | None:
     consumer = AIOKafkaConsumer(
         group_id=group, enable_auto_commit=False, bootstrap_servers=bootstrap
@@ -164,7 +160,7 @@ async def test_kafka_skip_previews_the_record_escaped(kafka_bootstrap: str, uniq
         await producer.send_and_wait(topic, b"fine", key=b"k0", partition=0)
         await producer.send_and_wait(
             topic,
-            b"\x1b]0;owned\x07 {\"id\": 7}",
+            b'\x1b]0;owned\x07 {"id": 7}',
             key=b"order-\x1b[31m7",
             partition=0,
             headers=[("trace", b"1")],
