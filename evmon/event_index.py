@@ -5,8 +5,8 @@ row numbers to store sequence numbers and is updated in three ways:
 
 - ``poll()`` on the UI timer takes the events that arrived since the last poll, filters
   only those, and drops rows whose events the store has evicted; the timer gives it a
-  frame's worth of time (``budget``), so a backlog is taken over several ticks and a key
-  never waits long for a tick in progress;
+  slice of a frame (``budget``) a few times a tick, between loop turns, so a backlog is
+  taken over several ticks and a key never waits long for a tick in progress;
 - ``refilter()`` + ``install()`` re-filter every retained event when the filter changes: a
   ``Refilter`` scans the store newest first, a time-bounded slice at a time, on the event
   loop between keys and frames. Installed before it is done, the index shows the rows found
@@ -46,8 +46,8 @@ REFILTER_CHUNK = 500
 #: A budgeted poll (``poll(budget=...)``): the seconds per event assumed before any was
 #: measured, the fewest events it takes, and the fewest that make a measurement.
 FIRST_COST = 2e-6
-POLL_MIN = 1000
-COST_SAMPLE = 1000
+POLL_MIN = 250
+COST_SAMPLE = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,19 +193,26 @@ class EventIndex:
 
     # ----------------------------------------------------------------- updating
 
-    def poll(self, limit: int | None = None, budget: float | None = None) -> PollResult:
+    def poll(
+        self,
+        limit: int | None = None,
+        budget: float | None = None,
+        *,
+        round_size: int | None = None,
+    ) -> PollResult:
         """Take new events from the store (filtering only those); drop evicted rows.
 
-        ``budget`` (seconds; the dashboard's tick gives a frame's worth) bounds the work:
+        ``budget`` (seconds; the dashboard's tick gives a slice of a frame) bounds the work:
         about as many events as judging and filtering got through in that long before are
         taken, the rest at the next poll (``behind`` says some are left). Without it, every
-        new event is taken now (``limit``: at most that many rows)."""
+        new event is taken now (``limit``: at most that many rows). ``round_size``: the
+        events of the round this poll is a slice of (the lens samples drift per round)."""
         store = self.store
         started = time.perf_counter() if budget is not None else 0.0
         take = None if budget is None else self._affordable(budget)
         if self.lens is not None:
             lens = self.lens
-            lens.catch_up(store, take)
+            lens.catch_up(store, take, round_size=round_size)
             # Only judged events are filtered: a ``dup``/``drift`` term reads the verdicts.
             judged = max(0, lens.next_seq - max(self.next_seq, store.first_seq))
             limit = judged if limit is None else min(limit, judged)
@@ -242,6 +249,13 @@ class EventIndex:
         return PollResult(added, evicted, prepended)
 
     @property
+    def backlog(self) -> int:
+        """New events the next polls have to judge (the lens's) or filter (the index's)."""
+        store = self.store
+        start = self.next_seq if self.lens is None else self.lens.next_seq
+        return max(0, store.total - max(start, store.first_seq))
+
+    @property
     def behind(self) -> bool:
         """Events the store holds that no poll has taken yet (a budgeted poll left them)."""
         return self.next_seq < self.store.total
@@ -251,9 +265,7 @@ class EventIndex:
         per event allows, at least ``POLL_MIN``; all of them (None) once the backlog nears
         the store's capacity, so that no event is evicted unjudged because of the bound."""
         store = self.store
-        start = self.next_seq if self.lens is None else self.lens.next_seq
-        backlog = store.total - max(start, store.first_seq)
-        if backlog > store.capacity // 2:
+        if self.backlog > store.capacity // 2:
             return None
         cost = FIRST_COST if self._cost is None else self._cost
         return max(POLL_MIN, int(budget / max(cost, 1e-9)))

@@ -35,8 +35,9 @@ SUBJECT_LIMIT = 10_000
 FOLD_LIMIT = 1_000
 #: ``_pending`` is folded into the totals once it holds this many keys, even if no reader
 #: asks: a store nobody reads must not grow, and no single fold may hold up the event loop
-#: (about 2 µs a key once new subjects fold into parents, so a few ms at most).
-_DRAIN_AT = 2_048
+#: (about 2 µs a key once new subjects fold into parents, so about a millisecond: a fold that
+#: lands between a key and its echo frame must not be what the user waits for).
+_DRAIN_AT = 512
 
 
 @dataclass(frozen=True, slots=True)

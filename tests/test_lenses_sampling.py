@@ -135,3 +135,19 @@ def test_equal_shapes_are_one_tuple_and_the_cache_is_bounded() -> None:
         shape_of(b'{"k%d": 1}' % i)
     assert len(drift_mod._CACHE) <= drift_mod.CACHE_SIZE
     assert len(drift_mod._CANON) <= drift_mod.CACHE_SIZE
+
+
+def test_a_round_taken_in_slices_samples_drift_like_one_call() -> None:
+    """The dashboard's tick judges its backlog in slices between loop turns: given the
+    round's size, the slices sample every 10th of the round as one call would, where four
+    calls on their own would each judge every 3rd of theirs."""
+    events = flood(100, drifted=set())
+    sliced, alone = Lens(drift_per_poll=10), Lens(drift_per_poll=10)
+    store = EventStore(1000)
+    store.extend(events)
+    for _ in range(4):
+        assert sliced.catch_up(store, 25, round_size=100) == 25
+        assert alone.catch_up(store, 25) == 25
+    assert sliced.deferred == 100 - 4 * 3  # range(0, 25, 10) in each slice
+    assert alone.deferred == 100 - 4 * 9  # range(0, 25, 3)
+    assert sum(sliced.dups.values()) == sum(alone.dups.values()) == 90  # every event

@@ -3,6 +3,7 @@ the behaviours that need exact data. `test_tui_brokers.py` runs the same app on 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,11 +14,13 @@ from textual.notifications import Notify
 from textual.widget import Widget
 
 from evmon.config import KafkaSettings, NatsSettings
+from evmon.event_index import POLL_MIN
 from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui.app import EvmonApp
 from evmon.tui.connections import SourceSpec, kafka_spec, nats_spec
 from evmon.tui.messages import EventHighlighted, LagRoundDone, RefilterDone, SourceOpened
+from evmon.tui.screens import dashboard as dashboard_module
 from evmon.tui.screens.help import HelpScreen
 from evmon.tui.screens.payload import PayloadScreen
 from evmon.tui.widgets.detail import DETAIL_BYTES
@@ -628,3 +631,26 @@ async def test_a_focus_change_repaints_the_list_in_the_frame_after_the_echo(app:
             Widget.refresh = widget_refresh  # type: ignore[method-assign]
             app._display = display  # type: ignore[method-assign]
         await app.close_sources()
+
+
+async def test_a_tick_takes_a_backlog_in_slices_with_loop_turns_between_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key that arrives during a tick waits for one slice, not for the whole tick: the
+    event loop runs other work between the slices (here: a task watching the index)."""
+    monkeypatch.setattr(dashboard_module, "SLICE_BUDGET", 0.0)  # each slice takes POLL_MIN
+    monkeypatch.setattr(dashboard_module, "TICK_BUDGET", 3600.0)  # never cut by the clock
+    app = EvmonApp(EventStore(100_000, clock=lambda: 0.0), blink=False)
+    async with app.run_test(size=(120, 36)):
+        screen = app.dashboard
+        screen.stop()  # this test ticks by hand
+        app.store.extend([nats(f"s.{i % 7}", i=i) for i in range(4 * POLL_MIN)])
+        seen: list[int] = []
+        tick = asyncio.create_task(screen._tick())
+        while not tick.done():
+            seen.append(app.index.next_seq)
+            await asyncio.sleep(0)
+        await tick
+        assert sorted(set(seen)) == [0, POLL_MIN, 2 * POLL_MIN, 3 * POLL_MIN]
+        assert app.index.next_seq == 4 * POLL_MIN and len(app.index) == 4 * POLL_MIN
+        assert app.index.lens is not None and app.index.lens.judged == 4 * POLL_MIN

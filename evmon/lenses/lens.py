@@ -174,16 +174,20 @@ class Lens:
         for ev in events:
             observe(ev)
 
-    def catch_up(self, store: EventStore, limit: int | None = None) -> int:
+    def catch_up(
+        self, store: EventStore, limit: int | None = None, *, round_size: int | None = None
+    ) -> int:
         """Judge the store's events since the last call (the dashboard's ingest point: every
         event list calls it before it filters, and each event is judged once), at most
         ``limit`` of them (the rest at the next call: ``next_seq`` says how far it got).
         Events the store evicted before they were judged are skipped. The number judged.
 
         Duplicates are judged on every event. Drift too, up to ``drift_per_poll`` events a
-        call; of a larger batch every k-th is judged now (spread over the batch, so every
+        round; of a larger batch every k-th is judged now (spread over the batch, so every
         busy subject keeps learning) and the others when first asked about (``verdict``,
-        ``badge``, the ``drift`` term)."""
+        ``badge``, the ``drift`` term). A round is this call, or ``round_size`` events when
+        the caller takes a round in several calls (the dashboard's tick judges its backlog in
+        slices between loop turns; the sample stays a tick's, not a slice's)."""
         self._store = store
         events, end = store.since(self.next_seq, limit)
         self.next_seq = end
@@ -199,9 +203,10 @@ class Lens:
         drifts: dict[int, str] = {}
         if self.drift:
             cap = self.drift_per_poll
+            size = n if round_size is None else max(n, round_size)
             picked: Iterable[int] = range(n)
-            if cap is not None and n > cap:
-                picked = range(0, n, -(-n // cap))
+            if cap is not None and size > cap:
+                picked = range(0, n, -(-size // cap))
                 self._defer(events, end - n, picked)
             drift_of = self._drift_of
             for i in picked:

@@ -71,6 +71,10 @@ CLOSE_TIMEOUT = 5.0
 QUIT_CLOSE_WAIT = 0.2
 
 
+#: Refreshes after a key before the dashboard's background work resumes (``_echo_painted``).
+ECHO_HOPS = 2
+
+
 class EvmonApp(ReadOnlyGuard, App[int]):
     """The live dashboard over one ``EventStore`` fed by the given sources.
 
@@ -154,6 +158,27 @@ class EvmonApp(ReadOnlyGuard, App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._dashboard.fit_footer(event.size.width)
+
+    async def on_event(self, event: events.Event) -> None:
+        """A key from the terminal closes the dashboard's ``EchoGate`` until the frame after
+        its handling is painted: the tick and a re-filter wait for the echo (echo.py)."""
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        token = self._dashboard.echo.pressed()
+        await super().on_event(event)
+        target: DOMNode = self.focused or self.screen
+        target.call_after_refresh(self._echo_painted, target, token, ECHO_HOPS)
+
+    def _echo_painted(self, target: DOMNode, token: int, hops: int) -> None:
+        """After ``hops`` refreshes queued one after the other behind the key on the widget it
+        went to. One is not enough: the screen may run the first on going idle before that
+        widget has told it of its repaint (it does so on its own idle, after the queued
+        callback); the second is queued after that, so it runs after the frame."""
+        if hops > 1:
+            target.call_after_refresh(self._echo_painted, target, token, hops - 1)
+        else:
+            self._dashboard.echo.painted(token)
 
     @on(SubjectChosen)
     def _subject_chosen(self, message: SubjectChosen) -> None:

@@ -24,6 +24,7 @@ Adding to the dashboard:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, cast
 
@@ -44,6 +45,7 @@ from evmon.model import Event
 from evmon.store import EventStore
 from evmon.tui import format as fmt
 from evmon.tui.connections import StatusBoard
+from evmon.tui.echo import EchoGate
 from evmon.tui.messages import (
     EventHighlighted,
     FilterChanged,
@@ -72,8 +74,11 @@ __all__ = ["DashboardScreen"]
 #: The UI timer: how often new events are taken from the store.
 TICK = 1 / 15
 #: Seconds of judging and filtering a tick may spend on new events (a backlog takes
-#: several ticks; a key never waits long for one in progress).
+#: several ticks), in slices of ``SLICE_BUDGET`` with ``SLICE_GAP`` between them, where a
+#: key and its echo frame get the event loop: a key never waits long for a tick.
 TICK_BUDGET = 0.02
+SLICE_BUDGET = 0.004
+SLICE_GAP = 0.001
 #: Status bar and subject tree refresh every this many ticks.
 STATUS_EVERY = 4
 TREE_EVERY = 15
@@ -130,6 +135,8 @@ class DashboardScreen(OperatorActions, Screen[None]):
         self.lens = Lens(parse_dedupe_key(options.dedupe_key), keep=store.capacity)
         self.index = EventIndex(store, lens=self.lens)
         self.heap = HeapKeeper()
+        #: Keys' echoes go first: the tick and the re-filter wait at their slice boundaries.
+        self.echo = EchoGate()
         self._ticks = 0
         self._generation = 0
         self._filtering = False
@@ -203,16 +210,28 @@ class DashboardScreen(OperatorActions, Screen[None]):
 
     # ----------------------------------------------------------------- the timer
 
-    def _tick(self) -> None:
+    async def _tick(self) -> None:
+        """Take the new events in slices (each poll is whole: a re-filter's install or a
+        ``sync`` between two slices finds the index consistent), then the counters."""
         self._ticks += 1
         self.heap.tick()
-        before = self.index.next_seq
-        change = self.index.poll(budget=TICK_BUDGET)
-        if change.added:
-            self._notice_columns(before)
-        if change:
-            self.event_list.rows_changed(change, live=True)
-            self._update_counts()
+        index = self.index
+        started = time.perf_counter()
+        round_size = index.backlog
+        echo = self.echo
+        while True:
+            await echo.wait()
+            before = index.next_seq
+            change = index.poll(budget=SLICE_BUDGET, round_size=round_size)
+            if change.added:
+                self._notice_columns(before)
+            if change:
+                self.event_list.rows_changed(change, live=True)
+                self._update_counts()
+            if not index.behind or time.perf_counter() - started >= TICK_BUDGET:
+                break
+            await asyncio.sleep(SLICE_GAP)
+        await echo.wait()
         if self._ticks % STATUS_EVERY == 0 or self.connections.version != self._status_version:
             self._update_status()
         self._update_tree(fetch=self._ticks % TREE_EVERY == 0, limit=SubjectTree.KEYS_PER_SLICE)
@@ -243,8 +262,11 @@ class DashboardScreen(OperatorActions, Screen[None]):
     def _notice_columns(self, since: int) -> None:
         """Show the position and key columns once events have them (core NATS alone never
         does), and widen the subject and position columns to the widest values seen; only
-        the newest events of a poll are looked at, and the columns never shrink back."""
-        recent, _ = self.store.since(max(since, self.store.total - 2_000))
+        the newest events of a poll are looked at (up to the index's: a tick's slice looks
+        at its own), and the columns never shrink back."""
+        end = self.index.next_seq
+        start = max(since, end - 2_000)
+        recent, _ = self.store.since(start, end - start)
         if recent:
             self._has_positions = self._has_positions or any(ev.offset is not None for ev in recent)
             self._has_keys = self._has_keys or any(ev.source == "kafka" for ev in recent)
@@ -338,6 +360,7 @@ class DashboardScreen(OperatorActions, Screen[None]):
         them); a paused list gets them all at the end."""
         while not job.done:
             await asyncio.sleep(SLICE)
+            await self.echo.wait()
             if generation != self._generation:
                 return  # typed on: a newer filter is on its way
             job.step(SLICE)
