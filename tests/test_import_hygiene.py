@@ -8,6 +8,7 @@ rule in the source, this checks what Python really loads."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,6 +20,7 @@ from tests.import_graph import imports, loaded_on_import, modules
 TUI_HEADLESS = {
     "evmon.tui",
     "evmon.tui.connections",
+    "evmon.tui.echo",
     "evmon.tui.format",
     "evmon.tui.options",
     "evmon.tui.sample",
@@ -137,3 +139,17 @@ def test_tui_root_does_not_import_the_app() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["evmon.tui.app"], res.stdout
+
+
+def test_the_dashboard_asks_textual_for_its_frame_cap_unless_the_user_set_one() -> None:
+    """``evmon.tui`` sets ``TEXTUAL_FPS`` before any of its modules imports Textual (which
+    reads it once); a value in the environment wins."""
+    code = "import evmon.tui.app, textual.constants as c; print(c.MAX_FPS)"
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    run = [sys.executable, "-c", code]
+    res = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
+    assert res.stdout.strip() == "120"
+    res = subprocess.run(
+        run, capture_output=True, text=True, check=True, env={**env, "TEXTUAL_FPS": "30"}
+    )
+    assert res.stdout.strip() == "30"

@@ -23,8 +23,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual import events
-
 from bench.consumers.common import exit_after, report, wait_until
 from evmon.config import NatsSettings
 from evmon.store import EventStore
@@ -51,7 +49,11 @@ KEY_NAMES = {
 
 def press(app: EvmonApp, key: str, character: str | None) -> None:
     """Deliver a key the way a terminal driver does (``post_message``), without Pilot's
-    wait for the whole screen to go idle, which a flood keeps from happening for long."""
+    wait for the whole screen to go idle, which a flood keeps from happening for long.
+    (Textual is imported by ``evmon.tui`` first, as in ``evmon connect``: it sets the frame
+    cap before Textual reads it.)"""
+    from textual import events
+
     app.post_message(events.Key(key, character))
 
 

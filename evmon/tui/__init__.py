@@ -9,10 +9,20 @@ The package root re-exports lazily (PEP 562): importing a headless helper under 
 (``format``, ``connections``, ``targets``, ``options``, ``sample``) loads neither Textual
 nor the app (0.4-0.5 s, and an import cycle through the app's modules); ``EvmonApp`` is
 imported the first time it is named.
+
+The dashboard asks Textual for up to ``FRAMES_PER_SECOND`` frames (``TEXTUAL_FPS``, which
+Textual reads once, when it is first imported: so here, before any module of this package
+imports it; a ``TEXTUAL_FPS`` the user set wins). Frames are painted only when something
+changed, so this is a cap, not a rate. It matters for a key's echo: Textual's frame timer
+pauses when nothing is to be painted, and the first frame after a resumed one comes one to
+two periods later (its skip rounds up a period), so at 60 a key pressed just after any
+frame waited up to 33 ms for its echo; at 120, up to 17 ms (bench/README.md: the tree
+bench's key echo p99 went from 30-35 to 20-27 ms, with no change in CPU per message).
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from evmon.lazy import lazy_exports
@@ -24,6 +34,10 @@ if TYPE_CHECKING:
     from evmon.tui.connections import kafka_spec as kafka_spec
     from evmon.tui.connections import nats_spec as nats_spec
     from evmon.tui.options import DashboardOptions as DashboardOptions
+
+#: The frame cap the dashboard asks Textual for (see the module doc).
+FRAMES_PER_SECOND = 120
+os.environ.setdefault("TEXTUAL_FPS", str(FRAMES_PER_SECOND))
 
 #: The submodule that defines each public name.
 __getattr__, __dir__, __all__ = lazy_exports(
