@@ -3,7 +3,11 @@ fresh table's, and a sliced sync superseded by another stops (no brokers)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from textual.app import App, ComposeResult
+from textual.widget import Widget
 
 from evmon.lag import JetStreamLagRow, LagHistory, Status
 from evmon.tui.widgets.lag_tables import (
@@ -83,3 +87,29 @@ async def test_a_sliced_sync_stops_when_another_sync_begins() -> None:
         await pilot.pause()
         assert table.row_keys() == [key for key, _ in new]
         assert [table.cells(k)[-1].plain for k in table.row_keys()] == ["STALL"] * 4
+
+
+async def test_a_sliced_syncs_cell_updates_repaint_the_table_once_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every ``update_cell`` asks for a repaint of the whole table (and invalidates its
+    cached lines): between the slices of a sync none reaches the widget, one at the end."""
+    app = Tables()
+    async with app.run_test(size=(200, 30)) as pilot:
+        table = app.query_one("#a", JetStreamLagTable)
+        table.sync_rows(view(consumers(20, "OK")))
+        await pilot.pause()
+        whole: list[int] = []
+        original = Widget.refresh
+
+        def counting(self: Widget, *regions: Any, **kw: Any) -> Widget:
+            if self is table and not regions and not kw.get("layout"):
+                whole.append(1)
+            return original(self, *regions, **kw)
+
+        monkeypatch.setattr(Widget, "refresh", counting)
+        steps = table.syncing(view(consumers(20, "STALL")), size=5)
+        for _ in steps:  # three yields between four slices
+            assert whole == []
+        assert len(whole) == 1
+        assert [table.cells(k)[-1].plain for k in table.row_keys()] == ["STALL"] * 20

@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from evmon.codec import safe_text
@@ -345,6 +346,11 @@ class LagTable(DataTable[Text]):
     """A row-cursor ``DataTable`` whose rows are replaced by diff (see module doc)."""
 
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: While a sync updates cells, the whole-table repaint each ``update_cell`` asks for is
+    #: owed instead (``refresh``) and paid once, when the sync is done. (Class defaults:
+    #: ``DataTable.__init__`` already refreshes.)
+    _quiet = False
+    _owed = False
     #: The columns drawn first when the rows are wider than the table (80 columns): the name,
     #: then the verdict (status, trend, lag) before the numbers behind it; the rest follow.
     NARROW_FIRST: ClassVar[tuple[str, ...]] = ()
@@ -364,6 +370,25 @@ class LagTable(DataTable[Text]):
         #: True: columns in the ``NARROW_FIRST`` order.
         self.narrow = False
         self._add_columns()
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        """Every ``update_cell`` repaints the whole table, and also invalidates every cached
+        line (``DataTable`` keys its render caches by an update count), so a sync drawn in
+        slices painted the whole visible table again in the frame after each slice: 50-70 ms
+        a frame at 1,000 rows, most of a round. Its cell updates now owe one repaint, paid
+        when the sync ends; other repaints (the cursor, scrolling, a resize) pass."""
+        whole = repaint and not (regions or layout or recompose)
+        if whole and self._quiet:
+            self._owed = True
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _pay(self) -> None:
+        if self._owed:
+            self._owed = False
+            super().refresh()
 
     def _order(self) -> list[int]:
         """Indexes into ``COLUMNS`` (and into each row's cells) in the drawn order."""
@@ -478,16 +503,21 @@ class LagTable(DataTable[Text]):
             if old is None:
                 self.add_row(*(cells[i] for i in drawn), key=key)
             elif old is not cells:
-                for column, before, after in zip(columns, old, cells, strict=True):
-                    if before is not after and not _same(before, after):
-                        self.update_cell(key, column, after)
+                self._quiet = True
+                try:
+                    for column, before, after in zip(columns, old, cells, strict=True):
+                        if before is not after and not _same(before, after):
+                            self.update_cell(key, column, after)
+                finally:
+                    self._quiet = False
             self._shown[key] = cells
             if n % size == 0:
                 self.keep_cursor_on(cursor)
                 yield
                 if generation != self.generation:
-                    return
+                    return  # the newer sync pays what is owed
                 cursor = self.cursor_key  # the operator may have moved it meanwhile
+        self._pay()
         order = {key: i for i, (key, _) in enumerate(rows)}
         if self.row_keys() != [key for key, _ in rows]:
             self.sort(columns[0], key=lambda cell: order[cell.row_key])
