@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 __all__ = ["MAX_WAIT", "EchoGate"]
 
-#: The longest a slice boundary waits for an echo (seconds): about three frames.
+#: The longest a slice boundary waits for an echo (seconds): three frames at 60 a second.
 MAX_WAIT = 0.05
 
 
@@ -36,22 +36,20 @@ class EchoGate:
     ) -> None:
         self.max_wait = max_wait
         self._clock = clock
-        self._token = 0
+        #: Keys seen (the last one's number is its token) and slice boundaries that waited.
+        self.keys = 0
+        self.waits = 0
         self._pending = 0  # the token of the key whose echo is awaited; 0: none
         self._since = 0.0
         self._open: asyncio.Event | None = None
-        #: Keys seen and slice boundaries that waited (for tests and the bench).
-        self.keys = 0
-        self.waits = 0
 
     def pressed(self) -> int:
         """A key arrived: close the gate until ``painted`` with the token returned."""
-        self._token += 1
         self.keys += 1
-        self._pending, self._since = self._token, self._clock()
+        self._pending, self._since = self.keys, self._clock()
         if self._open is not None:
             self._open.clear()
-        return self._token
+        return self.keys
 
     def painted(self, token: int) -> None:
         """The frame after key ``token``'s handling was painted (an older key's frame
