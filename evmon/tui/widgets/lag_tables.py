@@ -28,7 +28,6 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.geometry import Region
-from textual.widgets import DataTable
 
 from evmon.codec import safe_text
 from evmon.lag import (
@@ -38,6 +37,7 @@ from evmon.lag import (
     LagHistory,
     Status,
 )
+from evmon.tui.widgets.table_cells import MemoCellsTable
 
 __all__ = [
     "STATUS_STYLES",
@@ -342,7 +342,7 @@ def _same(a: Text, b: Text) -> bool:
     return a.plain == b.plain and a.style == b.style and a.spans == b.spans
 
 
-class LagTable(DataTable[Text]):
+class LagTable(MemoCellsTable):
     """A row-cursor ``DataTable`` whose rows are replaced by diff (see module doc)."""
 
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
