@@ -148,7 +148,7 @@ def test_the_dashboard_asks_textual_for_its_frame_cap_unless_the_user_set_one() 
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
     run = [sys.executable, "-c", code]
     res = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
-    assert res.stdout.strip() == "120"
+    assert res.stdout.strip() == "240"
     res = subprocess.run(
         run, capture_output=True, text=True, check=True, env={**env, "TEXTUAL_FPS": "30"}
     )

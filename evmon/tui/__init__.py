@@ -16,8 +16,10 @@ imports it; a ``TEXTUAL_FPS`` the user set wins). Frames are painted only when s
 changed, so this is a cap, not a rate. It matters for a key's echo: Textual's frame timer
 pauses when nothing is to be painted, and the first frame after a resumed one comes one to
 two periods later (its skip rounds up a period), so at 60 a key pressed just after any
-frame waited up to 33 ms for its echo; at 120, up to 17 ms (bench/README.md: the tree
-bench's key echo p99 went from 30-35 to 20-27 ms, with no change in CPU per message).
+frame waited up to 33 ms for its echo; at 240, up to 8 ms (bench/README.md: the tree
+bench's key echo p99 went from 30-35 ms at 60 to 20-27 ms at 120, and from 27-42 ms at 120
+to 25-34 ms at 240 in six alternated rounds, with no change in CPU per message to see).
+Textual's animations keep their own rate (60); only the screen's frame cap moves.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from evmon.tui.options import DashboardOptions as DashboardOptions
 
 #: The frame cap the dashboard asks Textual for (see the module doc).
-FRAMES_PER_SECOND = 120
+FRAMES_PER_SECOND = 240
 os.environ.setdefault("TEXTUAL_FPS", str(FRAMES_PER_SECOND))
 
 #: The submodule that defines each public name.
