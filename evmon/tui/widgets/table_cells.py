@@ -27,14 +27,17 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual._types import SegmentLines
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 __all__ = ["MEMO_CELLS", "MemoCellsTable"]
+
+#: What ``DataTable._render_cell`` returns: a cell's lines of segments.
+SegmentLines = list[list[Segment]]
 
 #: Cells kept: two screens of a wide table in every cursor and hover state they were drawn
 #: in, many times over (a cell's entry is a few segments).
@@ -48,7 +51,7 @@ class MemoCellsTable(DataTable[Text]):
         super().__init__(**options)
         #: key -> (the value rendered, its lines); the value is kept so its id stays unique.
         self._cell_memo: LRUCache[Hashable, tuple[object, SegmentLines]] = LRUCache(MEMO_CELLS)
-        #: Cells rendered through ``DataTable`` (memo misses and header cells), for tests.
+        #: Cells rendered through ``DataTable`` (memo misses and row labels), for tests.
         self.cells_rendered = 0
 
     def notify_style_update(self) -> None:
