@@ -6,6 +6,7 @@ cell only (no brokers)."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -110,36 +111,32 @@ async def test_cells_equal_datatables_own_after_updates_sorts_cursor_and_theme()
     app = OneTable()
     async with app.run_test(size=(80, 20)) as pilot:
         table = app.query_one(MemoCellsTable)
-        fill(table, 12)
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        table.update_cell("r3", "count", Text("99999", justify="right", style="red"))
-        table.update_cell("r5", "status", Text("STALL", style="bold red"), update_width=True)
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        table.sort("name", key=lambda cell: cell.plain, reverse=True)  # rows move: meta follows
-        table.move_cursor(row=4)
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        app.query_one(Input).focus()  # the table's pseudo-classes change: no focus
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        table.add_class("alarm")  # only the cursor's component style changes
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        app.theme = "textual-light" if app.theme != "textual-light" else "nord"
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
-        table.remove_row("r0")
-        await pilot.pause()
-        frame(table)
-        assert_cells_equal_datatables(table)
+
+        def sort() -> None:  # rows move: the meta follows
+            table.sort("name", key=lambda cell: cell.plain, reverse=True)
+            table.move_cursor(row=4)
+
+        def theme() -> None:
+            app.theme = "textual-light" if app.theme != "textual-light" else "nord"
+
+        def update() -> None:
+            table.update_cell("r3", "count", Text("99999", justify="right", style="red"))
+            table.update_cell("r5", "status", Text("STALL", style="bold red"), update_width=True)
+
+        steps: list[Callable[[], object]] = [
+            lambda: fill(table, 12),
+            update,
+            sort,
+            lambda: app.query_one(Input).focus(),  # the table's pseudo-classes: no focus
+            lambda: table.add_class("alarm"),  # only the cursor's component style changes
+            theme,
+            lambda: table.remove_row("r0"),
+        ]
+        for step in steps:
+            step()
+            await pilot.pause()
+            frame(table)
+            assert_cells_equal_datatables(table)
 
 
 async def test_after_one_cell_changes_the_next_frame_renders_that_cell_only() -> None:
