@@ -61,8 +61,13 @@ from evmon.tui.widgets.event_rows import (
 
 __all__ = ["Columns", "EventList"]
 
-#: Rows kept rendered; a few screens' worth plus the rows that scroll through while following.
-STRIP_CACHE_SIZE = 2_000
+#: Rows kept rendered: two screens of a tall terminal, five of the usual 48 rows, so rows that
+#: stay on screen while following and a page scrolled back and forth are not drawn again. Not
+#: more: each row holds its Strip and what Textual derives from it (filtered, cropped, divided
+#: strips, each with seven small caches of its own), about 4 KB, and the cache fills only
+#: once enough rows went by: at 2,000 rows that was +13 MB over a flood's first 400,000
+#: events, which the RSS benchmark counted as growth (bench/README.md, "RSS and the row cache").
+STRIP_CACHE_SIZE = 256
 HEADER_HEIGHT = 1
 #: Seconds between frames of a list following a flood (the status bar's own pace, 4 ticks).
 FLOOD_FRAME = 0.25
