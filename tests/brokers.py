@@ -124,6 +124,10 @@ class NatsServer(_ManagedProcess):
         super().__init__(workdir)
         self._port = port if port is not None else free_port()
         self._monitor_port = monitor_port if monitor_port is not None else free_port()
+        #: Ports picked here (not the caller's) may be picked again if another socket took
+        #: one before the first start (see ``start``).
+        self._own_ports = port is None and monitor_port is None
+        self._started_once = False
         self.config = config
         self.extra_args = list(extra_args)
         self.jetstream = jetstream
@@ -168,9 +172,33 @@ class NatsServer(_ManagedProcess):
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
+    #: Starts tried with new ports when the picked ones were taken meanwhile.
+    PORT_ATTEMPTS = 3
+
     def start(self) -> None:
-        self.launch()
-        self.wait_ready()
+        """Start and wait until ready. A free port is free only when it is picked: before the
+        first start, anything on the machine may bind it, an outgoing connection's local
+        port too (a cluster node dialling routes to nodes not yet up draws from the same
+        range). The fixture then picks new ports and starts again; a restart keeps its ports,
+        since clients reconnect to them."""
+        for attempt in range(1, self.PORT_ATTEMPTS + 1):
+            self.launch()
+            try:
+                self.wait_ready()
+                return
+            except BrokerStartError:
+                if not self._port_taken() or attempt == self.PORT_ATTEMPTS:
+                    raise
+            self._port, self._monitor_port = free_port(), free_port()
+
+    def _port_taken(self) -> bool:
+        """The server could not listen on a port of ours, and it was never up on them."""
+        if not self._own_ports or self._started_once:
+            return False
+        log = self.log_tail()
+        return "address already in use" in log and (
+            f"{HOST}:{self._port}" in log or f"{HOST}:{self._monitor_port}" in log
+        )
 
     def launch(self) -> None:
         """Spawn the server without waiting (a cluster launches all its nodes first: a
@@ -183,6 +211,7 @@ class NatsServer(_ManagedProcess):
             self.start_timeout,
             f"accepting connections on {self.url} with /healthz ok",
         )
+        self._started_once = True
 
     def restart(self) -> None:
         """Stop and start again on the same ports with the same storage (JetStream data

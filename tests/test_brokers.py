@@ -8,12 +8,14 @@ from __future__ import annotations
 import socket
 
 import nats
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 from nats.js.api import StorageType
 
 from tests.brokers import (
+    BrokerStartError,
     ExternalKafka,
     ExternalNats,
     KafkaBroker,
@@ -240,6 +242,35 @@ async def test_nats_restart_keeps_jetstream_data(
         await js.delete_stream(unique)
     finally:
         await nc.close()
+
+
+def test_nats_picks_new_ports_when_its_port_was_taken_before_the_start() -> None:
+    """The port picked at construction is bound by someone else (as a cluster node's route
+    dial did in CI): the first start fails on it, the fixture starts on new ports."""
+    with socket.socket() as taker:
+        taker.bind(("127.0.0.1", 0))
+        taker.listen()
+        taken = taker.getsockname()[1]
+        server = NatsServer(jetstream=False)
+        server._port = taken  # as if the port had been taken after it was picked
+        try:
+            server.start()
+            assert server.port != taken
+            assert server.is_running()
+            log = server.log_tail(200)
+            assert f"127.0.0.1:{taken}" in log and "address already in use" in log
+        finally:
+            server.cleanup()
+    with socket.socket() as taker:  # the caller's own port is never changed
+        taker.bind(("127.0.0.1", 0))
+        taker.listen()
+        fixed = NatsServer(jetstream=False, port=taker.getsockname()[1])
+        try:
+            with pytest.raises(BrokerStartError, match="address already in use"):
+                fixed.start()
+            assert fixed.port == taker.getsockname()[1]
+        finally:
+            fixed.cleanup()
 
 
 def test_nats_stop_then_start(nats_server: NatsServer | ExternalNats) -> None:
