@@ -186,8 +186,17 @@ class EvmonApp(ReadOnlyGuard, App[int]):
         self._dashboard.filter_bar.set_text(message.expr)
 
     def on_mount(self) -> None:
+        self.app_resume_signal.subscribe(self, self._repaint_after_resume)
         for i, spec in enumerate(self.specs):
             self.open_source(i, spec)
+
+    def _repaint_after_resume(self, _app: object) -> None:
+        """Paint the whole screen again after a suspend (ctrl+z, then ``fg``).
+
+        The driver re-enters the alternate screen, which the terminal shows blank, and sends
+        the terminal's size; Textual ignores a size that did not change, so only widgets that
+        changed since were painted (a scrollbar, a status line) on an empty screen."""
+        self.screen.refresh(repaint=True, layout=True)
 
     # ----------------------------------------------------------------- sources
 

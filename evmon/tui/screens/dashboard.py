@@ -96,6 +96,12 @@ NARROW = 100
 class DashboardScreen(OperatorActions, Screen[None]):
     """The live view over the app's ``EventStore`` (see the module doc)."""
 
+    #: The event list has the focus from the first frame. Textual's default focuses the first
+    #: focusable widget, the filter, until ``on_mount``'s focus call runs; a suspend (or the
+    #: terminal losing focus) in between made Textual restore the filter on resume, so the
+    #: keys went to the filter and the footer showed the filter's.
+    AUTO_FOCUS: ClassVar[str | None] = "#events"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         # Priority: handled as the key is read, so the keys read with it go to the filter.
         Binding("slash", "focus_filter", "Filter", priority=True),
