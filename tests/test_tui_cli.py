@@ -181,6 +181,9 @@ def test_a_suspended_dashboard_resumes_reads_keys_and_quits() -> None:
         os.kill(term.pid, signal.SIGCONT)
         wait_for(lambda: b"\x1b[?1049h" in term.read()[mark:], timeout=15, message="resumed")
         wait_for(lambda: b"Quit" in term.read()[mark:], timeout=15, message="footer redrawn")
+        # The whole screen, not only what changed while stopped: the filter's placeholder
+        # never changes by itself, so it is drawn again only by a full repaint.
+        wait_for(lambda: b"to filter" in term.read()[mark:], timeout=15, message="screen repainted")
         term.send(b"q")
         wait_for(term.exited, timeout=15, message="evmon exits after q")
         assert term.exit_code == 0
