@@ -96,10 +96,10 @@ NARROW = 100
 class DashboardScreen(OperatorActions, Screen[None]):
     """The live view over the app's ``EventStore`` (see the module doc)."""
 
-    #: The event list has the focus from the first frame. Textual's default focuses the first
-    #: focusable widget, the filter, until ``on_mount``'s focus call runs; a suspend (or the
-    #: terminal losing focus) in between made Textual restore the filter on resume, so the
-    #: keys went to the filter and the footer showed the filter's.
+    #: The event list has the focus from the first frame: Textual's default focuses the first
+    #: focusable widget, the filter, until ``on_mount``'s deferred focus call runs, so the
+    #: first frames showed the filter's keys in the footer. ``on_mount`` still focuses the
+    #: list, since Textual applies this only while the terminal has the focus.
     AUTO_FOCUS: ClassVar[str | None] = "#events"
 
     BINDINGS: ClassVar[list[BindingType]] = [
