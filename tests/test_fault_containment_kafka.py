@@ -1,15 +1,18 @@
 """Fault containment of the aiokafka record patch, against a real Kafka broker.
 
-The patch (``evmon/sources/kafka/records.py``) makes aiokafka build ``Event``s. If a new
-aiokafka stops calling it, ``getmany`` returns ``ConsumerRecord``s; if it raises inside
-aiokafka's unpacking, ``getmany`` raises. Either used to end the feed while the status said
-"connected". Now ``KafkaSource`` converts what it gets, says "degraded: ..." once, and loses
-no record. Both faults are injected by replacing ``PartitionRecords._consumer_record``.
+The patch (``evmon/sources/kafka/records.py``) makes aiokafka hand over runs of wire
+records. If a new aiokafka stops calling it, ``getmany`` returns ``ConsumerRecord``s; if it
+raises inside aiokafka's unpacking, ``getmany`` raises; if it gives something that is no
+record, nothing can be shown of it. ``KafkaSource`` converts what it gets, says
+"degraded: ..." once, loses no record and counts what it could not read. The faults are
+injected by putting aiokafka's own ``PartitionRecords._unpack_records`` back, or by wrapping
+the patch's ``records._runs``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 from typing import Any
@@ -75,9 +78,9 @@ async def _tail(
 async def test_records_that_are_not_events_are_converted(
     kafka_bootstrap: str, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The patch no longer applies (aiokafka's own ``_consumer_record`` runs again):
+    """The patch no longer applies (aiokafka's own ``_unpack_records`` runs again):
     ``ConsumerRecord``s come back, and are converted to the same ``Event``s."""
-    monkeypatch.setattr(fetcher.PartitionRecords, "_consumer_record", records._consumer_record)
+    monkeypatch.setattr(fetcher.PartitionRecords, "_unpack_records", records._unpack_records)
     topic = f"{unique}-foreign"
     await create_topic(kafka_bootstrap, topic, partitions=2)
     await _produce(kafka_bootstrap, topic)
@@ -93,7 +96,7 @@ async def test_records_that_are_not_events_are_converted(
     _check_every_record_once(sink, topic, 2 * PER_PARTITION)
     degraded = [s for s in statuses if s.detail.startswith("degraded: ")]
     assert len(degraded) == 1 and degraded[0].state == "connected"  # said once
-    assert "record patch gave ConsumerRecord, not Event" in degraded[0].detail
+    assert "record patch gave ConsumerRecord, not RecordRun" in degraded[0].detail
     assert src.converted_records == 4 * PER_PARTITION
     assert summary.startswith("Kafka: the aiokafka record patch gave ConsumerRecord")
 
@@ -103,15 +106,15 @@ async def test_a_patch_that_raises_is_turned_off_without_losing_records(
 ) -> None:
     """The patch raises inside aiokafka's unpacking (in the middle of a batch): it is turned
     off for the consumer, and reading resumes at the first record evmon had not shown."""
-    patched = fetcher.PartitionRecords._consumer_record
+    patched = records._runs
 
-    def raising(self: Any, tp: Any, record: Any) -> Any:
-        ours = self._value_deserializer is records.AS_EVENTS
-        if ours and tp.partition == 1 and record.offset == POISON_OFFSET:
-            raise RuntimeError("injected\nfault")
-        return patched(self, tp, record)
+    def raising(self: Any) -> Any:
+        for run in patched(self):
+            if self._tp.partition == 1 and any(r.offset == POISON_OFFSET for r in run):
+                raise RuntimeError("injected\nfault")
+            yield run
 
-    monkeypatch.setattr(fetcher.PartitionRecords, "_consumer_record", raising)
+    monkeypatch.setattr(records, "_runs", raising)
     topic = f"{unique}-raise"
     await create_topic(kafka_bootstrap, topic, partitions=2)
     await _produce(kafka_bootstrap, topic)
@@ -130,20 +133,24 @@ async def test_a_patch_that_raises_is_turned_off_without_losing_records(
     assert not any(s.state == "reconnecting" for s in statuses)
 
 
-#: ``evmon tail`` with the patch not applying (aiokafka's own ``_consumer_record``).
+#: ``evmon tail`` with the patch not applying (aiokafka's own ``_unpack_records``).
 _FOREIGN_TAIL = """
 import sys
 from aiokafka.consumer import fetcher
 from evmon.sources.kafka import records
-fetcher.PartitionRecords._consumer_record = records._consumer_record
+fetcher.PartitionRecords._unpack_records = records._unpack_records
 from evmon.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
 
-def _tail_cli(script: str, bootstrap: str, topic: str, n: int) -> tuple[list[str], str]:
-    """``evmon tail -n N`` of ``topic`` (two partitions of ``_produce``'s records) run by
-    ``script``, which injects the fault first: the payloads printed, sorted, and stderr."""
+def _tail_cli(
+    script: str, bootstrap: str, topic: str, n: int, fmt: str = "text"
+) -> tuple[list[str], str]:
+    """``evmon tail -n N --format FMT`` of ``topic`` (two partitions of ``_produce``'s
+    records) run by ``script``, which injects the fault first: the payloads printed, sorted,
+    and stderr. JSON lines are written from the wire records (``sources/kafka/lines.py``),
+    text lines from events."""
 
     async def prepare() -> None:
         await create_topic(bootstrap, topic, partitions=2)
@@ -151,6 +158,7 @@ def _tail_cli(script: str, bootstrap: str, topic: str, n: int) -> tuple[list[str
 
     asyncio.run(prepare())
     args = ["tail", "--kafka", bootstrap, "-t", topic, "--from", "first", "-n", str(n)]
+    args += ["--format", fmt]
     res = subprocess.run(
         [sys.executable, "-c", script, *args, "--timeout", "60"],
         capture_output=True,
@@ -158,13 +166,16 @@ def _tail_cli(script: str, bootstrap: str, topic: str, n: int) -> tuple[list[str
         check=False,
     )
     assert res.returncode == 0, res.stderr.decode()
-    return sorted(line.rsplit(" ", 1)[-1] for line in res.stdout.decode().splitlines()), (
-        res.stderr.decode()
-    )
+    lines = res.stdout.decode().splitlines()
+    if fmt == "jsonl":
+        return sorted(json.loads(line)["data"] for line in lines), res.stderr.decode()
+    return sorted(line.rsplit(" ", 1)[-1] for line in lines), res.stderr.decode()
 
 
-def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str) -> None:
-    payloads, err = _tail_cli(_FOREIGN_TAIL, kafka_bootstrap, f"{unique}-cli", 2 * PER_PARTITION)
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str, fmt: str) -> None:
+    n = 2 * PER_PARTITION
+    payloads, err = _tail_cli(_FOREIGN_TAIL, kafka_bootstrap, f"{unique}-cli", n, fmt)
     assert payloads == sorted(f"{p}:{i}" for p in (0, 1) for i in range(PER_PARTITION))
     said = [line for line in err.splitlines() if "degraded: " in line]
     assert len(said) == 1, err
@@ -174,23 +185,28 @@ def test_tail_warns_once_on_stderr(kafka_bootstrap: str, unique: str) -> None:
 #: ``evmon tail`` with the patch giving something that is no record at all for one offset.
 _UNCONVERTIBLE_TAIL = """
 import sys
-from aiokafka.consumer import fetcher
 from evmon.sources.kafka import records
-def odd(self, tp, record):
-    if tp.partition == 1 and record.offset == POISON_OFFSET:
-        return object()  # no timestamp, no value: as_events cannot convert it
-    return records._consumer_record(self, tp, record)
-fetcher.PartitionRecords._consumer_record = odd
+runs = records._runs
+def odd(self):
+    for run in runs(self):
+        if self._tp.partition == 1:  # no timestamp, no value: nothing to convert
+            run = records.RecordRun(object() if r.offset == POISON_OFFSET else r for r in run)
+        yield run
+records._runs = odd
 from evmon.cli import main
 sys.exit(main(sys.argv[1:]))
 """.replace("POISON_OFFSET", str(POISON_OFFSET))
 
 
-def test_an_unconvertible_record_is_said_in_kafka_words(kafka_bootstrap: str, unique: str) -> None:
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+def test_an_unconvertible_record_is_said_in_kafka_words(
+    kafka_bootstrap: str, unique: str, fmt: str
+) -> None:
     """The record evmon could not convert is counted as a Kafka drop, not as "dropped by
-    the NATS client (slow consumer)" (one sink counts both)."""
+    the NATS client (slow consumer)" (one sink counts both), whether lines are written from
+    events or straight from the wire records."""
     n = 2 * PER_PARTITION - 1
-    payloads, err = _tail_cli(_UNCONVERTIBLE_TAIL, kafka_bootstrap, f"{unique}-odd", n)
+    payloads, err = _tail_cli(_UNCONVERTIBLE_TAIL, kafka_bootstrap, f"{unique}-odd", n, fmt)
     expected = [f"{p}:{i}" for p in (0, 1) for i in range(PER_PARTITION)]
     expected.remove(f"1:{POISON_OFFSET}")
     assert payloads == sorted(expected)

@@ -18,9 +18,9 @@ The hooks, by evmon module (the only modules that touch them):
   ``evmon/sources/nats/cutoffs.py``); ``publish_raw`` builds HPUB/PUB with
   ``nats.protocol.command`` and queues it with ``Client._send_command``, waking the flusher
   like ``Client.publish`` (``_flush_queue``, ``_flush_pending``).
-- ``evmon/sources/kafka/records.py``: wraps ``PartitionRecords._consumer_record``, keyed on
-  ``_value_deserializer`` (the records' end-to-end check against a broker is
-  ``tests/test_kafka_records.py``).
+- ``evmon/sources/kafka/records.py``: replaces ``PartitionRecords._unpack_records`` with a
+  copy that yields runs of wire records, keyed on ``_value_deserializer`` (the records'
+  end-to-end check against a broker is ``tests/test_kafka_records.py``).
 - ``evmon/sources/kafka/protocol.py``: ``AIOKafkaConsumer._client`` (``consumer_client``:
   ``fetch_all_metadata``, ``send``); hand-built protocol requests sent with
   ``AIOKafkaClient.send`` (``Request.prepare``/``build``, the response layouts
@@ -353,57 +353,103 @@ async def test_nats_publish_raw_queues_the_exact_command() -> None:
 # --------------------------------------------------------------------------- aiokafka: records
 
 
-def test_aiokafka_partition_records_consumer_record() -> None:
-    """The one place aiokafka turns a wire record into a ``ConsumerRecord``: evmon wraps
-    ``PartitionRecords._consumer_record(self, tp, record)``, keyed on the consumer's
-    ``_value_deserializer``, which the Fetcher passes to every ``PartitionRecords``."""
+#: sha256 of aiokafka's ``PartitionRecords._unpack_records`` source that ``records._runs``
+#: copies (aiokafka 0.14.0). A new aiokafka that changes it fails here: compare the two,
+#: carry the change over to ``_runs``, then update the digest.
+UNPACK_RECORDS_SHA256 = "b803e6d46480732c7a7faa8e784b338bcdd4e707ea67fba96c013654b04b8a08"
+
+
+def test_aiokafka_partition_records_unpack_records() -> None:
+    """The generator aiokafka builds every ``PartitionRecords``' iterator from (in its
+    ``__init__``): evmon's ``_runs_or_records`` replaces it, keyed on the consumer's
+    ``_value_deserializer``, which the Fetcher passes to every ``PartitionRecords``; for
+    evmon's consumers it runs ``_runs``, a copy of the original's loop over the batches."""
+    import hashlib
+
     from aiokafka.consumer import fetcher
 
     from evmon.sources.kafka import records as kafka_records
 
-    assert fetcher.PartitionRecords._consumer_record is kafka_records._event_or_consumer_record
-    original = kafka_records._consumer_record
-    assert params(original) == ["self", "tp", "record"]
-    assert "consumer_record = self._consumer_record(tp, record)" in source(
-        fetcher.PartitionRecords._unpack_records
-    )
-    assert "self._value_deserializer = value_deserializer" in source(
-        fetcher.PartitionRecords.__init__
-    )
+    assert fetcher.PartitionRecords._unpack_records is kafka_records._runs_or_records
+    original = kafka_records._unpack_records
+    assert params(original) == ["self"]
+    text = source(original)
+    assert hashlib.sha256(text.encode()).hexdigest() == UNPACK_RECORDS_SHA256, text
+    init = source(fetcher.PartitionRecords.__init__)
+    assert "self._records_iterator = self._unpack_records()" in init
+    assert "self._value_deserializer = value_deserializer" in init
     assert "self._value_deserializer," in source(fetcher.Fetcher)
-    for attr in ("key", "value", "offset", "timestamp", "headers"):
-        assert f"record.{attr}" in source(original)
+    for name in ("_consume_aborted_up_to", "_contains_abort_marker", "__next__"):
+        assert callable(getattr(fetcher.PartitionRecords, name))
+    assert fetcher.READ_COMMITTED == 1
+    getall = source(fetcher.FetchResult.getall)
+    assert "for msg in self._partition_records:" in getall  # max_records counts runs
+    assert "len(ret_list) >= max_records" in getall
 
 
-def test_aiokafka_partition_records_yield_events() -> None:
-    """Real record batches through aiokafka's unpacking: ``AS_EVENTS`` gives ``Event``s,
-    any other deserializer ``ConsumerRecord``s (the same records, offsets and headers)."""
-    from aiokafka.consumer import fetcher
+def _batch(records: list[tuple[int, int, bytes | None, bytes | None, list[Any]]]) -> bytes:
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 22)
+    for offset, ms, key, value, headers in records:
+        builder.append(offset, ms, key, value, headers)
+    return bytes(builder.build())
+
+
+def _with_base_offset(raw: bytes, base: int) -> bytes:
+    import struct
+
+    return struct.pack(">q", base) + raw[8:]
+
+
+def _partition_records(raw: bytes, deserializer: Any, fetch_offset: int = 0) -> Any:
+    from aiokafka.consumer import fetcher
     from aiokafka.record.memory_records import MemoryRecords
-    from aiokafka.structs import ConsumerRecord, TopicPartition
+    from aiokafka.structs import TopicPartition
+
+    return fetcher.PartitionRecords(
+        TopicPartition("t", 3),
+        MemoryRecords(raw),
+        [],
+        fetch_offset,
+        None,
+        deserializer,
+        True,
+        fetcher.READ_UNCOMMITTED,
+    )
+
+
+def test_aiokafka_partition_records_yield_runs() -> None:
+    """Real record batches through the unpacking: ``AS_RUNS`` gives ``RecordRun``s of wire
+    records (the same offsets, keys, values and headers), any other deserializer
+    aiokafka's own ``ConsumerRecord``s."""
+    from aiokafka.structs import ConsumerRecord
 
     from evmon.model import Event
-    from evmon.sources.kafka.records import AS_EVENTS
+    from evmon.sources.kafka.records import AS_RUNS, RecordRun, run_events
 
-    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
-    builder.append(0, 1_700_000_000_123, b"k", b"v", [("h", b"1"), ("h", b"2")])
-    builder.append(1, 1_700_000_000_124, None, None, [])
-    raw = bytes(builder.build())
-    tp = TopicPartition("t", 3)
-
-    def unpack(deserializer: Any) -> list[Any]:
-        return list(
-            fetcher.PartitionRecords(
-                tp, MemoryRecords(raw), [], 0, None, deserializer, True, fetcher.READ_UNCOMMITTED
-            )
-        )
-
-    assert unpack(AS_EVENTS) == [
-        Event("kafka", "t", b"v", 1_700_000_000.123, (("h", b"1"), ("h", b"2")), b"k", None, 3, 0),
-        Event("kafka", "t", None, 1_700_000_000.124, (), None, None, 3, 1),
+    raw = _batch(
+        [
+            (0, 1_700_000_000_123, b"k", b"v", [("h", b"1"), ("h", b"2")]),
+            (1, 1_700_000_000_124, None, None, []),
+        ]
+    )
+    runs = list(_partition_records(raw, AS_RUNS))
+    assert [type(r) for r in runs] == [RecordRun]
+    assert [(r.offset, r.key, r.value, r.headers) for r in runs[0]] == [
+        (0, b"k", b"v", [("h", b"1"), ("h", b"2")]),
+        (1, None, None, []),
     ]
-    plain = unpack(None)
+    assert run_events("t", 3, runs[0]) == (
+        [
+            Event(
+                "kafka", "t", b"v", 1_700_000_000.123, (("h", b"1"), ("h", b"2")), b"k", None, 3, 0
+            ),
+            Event("kafka", "t", None, 1_700_000_000.124, (), None, None, 3, 1),
+        ],
+        0,
+    )
+    plain = list(_partition_records(raw, None))
     assert all(type(r) is ConsumerRecord for r in plain)
     assert [(r.offset, r.key, r.value, r.headers) for r in plain] == [
         (0, b"k", b"v", (("h", b"1"), ("h", b"2"))),
@@ -411,8 +457,30 @@ def test_aiokafka_partition_records_yield_events() -> None:
     ]
 
 
+def test_aiokafka_runs_keep_the_fetch_position() -> None:
+    """Runs of at most ``RUN_RECORDS``, records below the fetch offset left out, and the
+    position after each run where aiokafka's own unpacking keeps it (``FetchResult`` reads
+    it when ``max_records`` stops a ``getall`` between runs)."""
+    from evmon.sources.kafka.records import AS_RUNS, RUN_RECORDS
+
+    n = 2 * RUN_RECORDS + 5
+    first = _batch([(i, 1_700_000_000_000 + i, None, b"%d" % i, []) for i in range(n)])
+    second = _with_base_offset(_batch([(0, 1_700_000_001_000, None, b"next", [])]), n + 10)
+    records = _partition_records(first + second, AS_RUNS, fetch_offset=3)
+    positions = []
+    sizes = []
+    for run in records:
+        sizes.append(len(run))
+        positions.append(records.next_fetch_offset)
+    assert sizes == [RUN_RECORDS - 3, RUN_RECORDS, 5, 1]
+    assert positions == [RUN_RECORDS, 2 * RUN_RECORDS, n, n + 11]
+    plain = _partition_records(first + second, None, fetch_offset=3)
+    assert [r.offset for r in plain][:2] == [3, 4]
+    assert plain.next_fetch_offset == n + 11
+
+
 async def test_aiokafka_consumer_fetcher_value_deserializer() -> None:
-    """``records.stop_events`` turns the patch off for one consumer by clearing the
+    """``records.stop_runs`` turns the patch off for one consumer by clearing the
     deserializer its ``Fetcher`` hands to each ``PartitionRecords`` it builds next."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.consumer import fetcher

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from evmon.codec.display import safe_text, text_line
 from evmon.codec.record import encode_records, terminal_json
@@ -30,6 +30,11 @@ from evmon.sources.spec import end_summary, source_specs
 
 if TYPE_CHECKING:
     from evmon.lenses import Lens
+
+#: ``sources.kafka.lines.encode_run``: JSON lines straight from a run of Kafka wire records.
+WireEncoder = Callable[
+    [str, int, Sequence[Any], Callable[[bytes], None], Callable[[Event], None]], int
+]
 
 FLUSH_INTERVAL = 0.05
 #: Events held before a flush is forced (the timer flushes every FLUSH_INTERVAL anyway).
@@ -97,6 +102,10 @@ class TailWriter:
     (after Ctrl-C) are still written: they were read. With a ``lens``, each event is judged
     just before the filter sees it (once, in arrival order), and a written event that drifts
     is explained on stderr (``evmon: drift: nats users.created: missing: email``).
+
+    With a ``wire`` encoder and nothing to judge (no filter, no lens), ``extend_kafka`` takes
+    runs of Kafka wire records and writes their lines at once, without an ``Event`` each
+    (``sources/kafka/lines.py``); events queued before a run are written before it.
     """
 
     def __init__(
@@ -107,6 +116,7 @@ class TailWriter:
         count: int | None = None,
         escape: Callable[[bytes], bytes] | None = None,
         lens: Lens | None = None,
+        wire: WireEncoder | None = None,
     ) -> None:
         self.out = out
         self.lens = lens
@@ -133,6 +143,13 @@ class TailWriter:
         self._room = FLUSH_EVENTS if count is None else min(count, FLUSH_EVENTS)
         if count is None:
             self.append = self._pending.append  # type: ignore[method-assign]
+        self._wire = wire
+        #: What a Kafka source calls with each run of wire records, when this writer can
+        #: take them without events (None: the source makes ``Event``s).
+        fused = wire is not None and self.filter is None and lens is None
+        self.extend_kafka: Callable[[str, int, Sequence[Any]], int] | None = (
+            self._extend_kafka if fused else None
+        )
 
     def append(self, event: Event, /) -> None:
         pending = self._pending
@@ -147,6 +164,28 @@ class TailWriter:
 
     def add_dropped(self, n: int, /) -> None:
         self.dropped += n
+
+    def _extend_kafka(self, topic: str, partition: int, run: Sequence[Any], /) -> int:
+        """Write the lines of a run of wire records now; how many items were no record."""
+        assert self._wire is not None
+        if self._pending:
+            self.flush()  # in arrival order
+        if self.broken_pipe:
+            return 0
+        lines: list[bytes] = []
+        failed = self._wire(topic, partition, run, lines.append, self._encode_one(lines))
+        if self.count is not None:
+            del lines[self.count - self.written :]
+        if lines:
+            self._write_lines(lines)
+            self._counted()
+        return failed
+
+    def _encode_one(self, lines: list[bytes]) -> Callable[[Event], None]:
+        def encode(ev: Event) -> None:
+            lines.extend(self._encode_all([ev]))
+
+        return encode
 
     def _encode_all(self, events: list[Event]) -> list[bytes]:
         encode = self.encode
@@ -190,6 +229,9 @@ class TailWriter:
         for lo in range(0, len(batch), WRITE_EVENTS):
             if not self._write(batch[lo : lo + WRITE_EVENTS]):
                 break
+        self._counted()
+
+    def _counted(self) -> None:
         if self.count is not None:
             left = self.count - self.written
             self._room = min(left, FLUSH_EVENTS) if left > 0 else FLUSH_EVENTS
@@ -234,7 +276,14 @@ class TailWriter:
 
     def _write(self, events: list[Event]) -> bool:
         """Encode and write one chunk; False once the reader has gone (broken pipe)."""
-        lines = self._encode_all(events)
+        if not self._write_lines(self._encode_all(events)):
+            return False
+        if self.lens is not None and self.lens.drift:
+            self._drift_notes(events)
+        return True
+
+    def _write_lines(self, lines: list[bytes]) -> bool:
+        """Write lines (``lines`` gets an empty last item); False once the reader has gone."""
         self.written += len(lines)
         lines.append(b"")  # the join then ends with a newline, without another copy
         data = b"\n".join(lines)
@@ -247,8 +296,6 @@ class TailWriter:
             self.broken_pipe = True
             self.done.set()
             return False
-        if self.lens is not None and self.lens.drift:
-            self._drift_notes(events)
         return True
 
     def _drift_notes(self, events: list[Event]) -> None:
@@ -311,7 +358,11 @@ async def run(args: argparse.Namespace) -> int:
     )
     # Text lines are escaped already; JSONL is escaped further only for a terminal.
     escape = terminal_json if args.format == "jsonl" and sys.stdout.isatty() else None
-    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape, lens)
+    nats, kafka = nats_settings(args), kafka_settings(args)
+    wire: WireEncoder | None = None
+    if kafka is not None and args.format == "jsonl":
+        from evmon.sources.kafka.lines import encode_run as wire
+    writer = TailWriter(sys.stdout.buffer, encode, flt, args.count, escape, lens, wire)
     failure: list[str] = []
 
     #: What was last said on stderr per connection: (state, detail); quiet at the start.
@@ -348,8 +399,8 @@ async def run(args: argparse.Namespace) -> int:
     closing = False
     sources: list[Source] = []
     specs = source_specs(
-        nats_settings(args),
-        kafka_settings(args),
+        nats,
+        kafka,
         subjects=args.subjects,
         streams=args.streams,
         topics=args.topics,

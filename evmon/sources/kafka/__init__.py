@@ -2,7 +2,9 @@
 
 - ``client``: ``client_kwargs`` and ``start_client``, the one way every Kafka client starts,
   and the one-line causes when it cannot.
-- ``records``: the aiokafka record patch (``Event``s straight from the fetcher).
+- ``records``: the aiokafka record patch (runs of wire records straight from the fetcher,
+  and their ``Event``s).
+- ``lines``: JSON lines written straight from wire records (``evmon tail --format jsonl``).
 - ``protocol``: hand-built protocol requests and the cluster client under a consumer.
   With ``records`` and ``client``, the only modules that touch aiokafka's internals.
 - ``tail``: ``KafkaSource``, a live tail without any consumer group.

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaClient, AIOKafkaConsumer, TopicPartition
@@ -33,7 +33,14 @@ from evmon.sources import Sink, StatusCallback, ignore_status
 from evmon.sources.kafka.client import client_kwargs, describe_kafka_error, start_client
 from evmon.sources.kafka.positions import UntilBounds, check_partitions, last_offsets
 from evmon.sources.kafka.protocol import ApiVersionRequest, consumer_client
-from evmon.sources.kafka.records import AS_EVENTS, as_events, stop_events
+from evmon.sources.kafka.records import (
+    AS_RUNS,
+    RUN_RECORDS,
+    RecordRun,
+    as_events,
+    run_events,
+    stop_runs,
+)
 
 __all__ = ["DISCOVERY_INTERVAL", "KafkaSource"]
 
@@ -107,10 +114,13 @@ class KafkaSource:
         self._silent: dict[int, str] = {}
         self._down_since: float | None = None
         self._watcher: asyncio.Task[None] | None = None
-        #: The record patch did not yield ``Event``s (see ``records.py``): "degraded: ..."
+        #: The record patch did not yield runs of records (``records.py``): "degraded: ..."
         #: in the connected status, said once; records converted, and left out unconverted.
         self._degraded = ""
         self._patch_off = False
+        #: getmany gives aiokafka's own records (the patch off or not applied): its
+        #: max_records counts records again, not runs.
+        self._foreign = False
         self.converted_records = 0
         self.unconverted_records = 0
 
@@ -153,7 +163,7 @@ class KafkaSource:
             metadata_max_age_ms=int(self.discovery_interval * 1000),
             max_partition_fetch_bytes=partition_bytes,
             fetch_max_bytes=fetch_bytes,
-            value_deserializer=AS_EVENTS,  # getmany returns Events (records.py)
+            value_deserializer=AS_RUNS,  # getmany returns RecordRuns (records.py)
             **client_kwargs(self.settings),
         )
         # The caller may give up while connecting (the dashboard quit): start_client then
@@ -350,30 +360,40 @@ class KafkaSource:
         extend = self.sink.extend
         positions = self.next_offsets
         bounds = self.bounds
-        max_records = self.limit or MAX_RECORDS
+        # A sink that writes lines from wire records takes the runs as they are (not with
+        # --until: its cut works on events).
+        wire = getattr(self.sink, "extend_kafka", None) if bounds is None else None
+        records = self.limit or MAX_RECORDS
+        runs = -(-records // RUN_RECORDS)  # getmany's max_records counts runs (records.py)
         sink_done = self._sink_done
         while sink_done is None or not sink_done.is_set():
             try:
                 try:
-                    batches = await consumer.getmany(timeout_ms=200, max_records=max_records)
+                    batches = await consumer.getmany(
+                        timeout_ms=200, max_records=records if self._foreign else runs
+                    )
                 except (TimeoutError, KafkaError, OSError):
                     raise
                 except Exception as err:  # raised inside aiokafka's unpacking: the patch?
                     if self._records_failed(err):
                         await asyncio.sleep(1.0)
                     continue
-                for tp, events in batches.items():
+                for tp, items in batches.items():
+                    if not items:
+                        continue
+                    if type(items[0]) is RecordRun and type(items[-1]) is RecordRun:
+                        if wire is not None:
+                            self._wire_runs(wire, tp, items)
+                            continue
+                        events = self._run_events(tp, items)
+                    else:
+                        events = self._convert(tp, items)
+                    if bounds is not None and events:
+                        events = bounds.cut(tp, events)
                     if events:
-                        if type(events[0]) is not Event or type(events[-1]) is not Event:
-                            events = self._convert(tp, events)
-                            if not events:
-                                continue
-                        if bounds is not None:
-                            events = bounds.cut(tp, events)
-                            if not events:
-                                continue
                         extend(events)
-                        positions[tp] = events[-1].offset + 1
+                        last = events[-1].offset  # a Kafka event's offset is never None
+                        positions[tp] = last + 1 if last is not None else positions[tp]
                 if batches:
                     # getmany hands out what a fetch buffered without yielding: a backlog's
                     # 64 MiB fetch (~100,000 records) drained at once kept the dashboard's
@@ -397,10 +417,50 @@ class KafkaSource:
                 await asyncio.sleep(1.0)
                 next_discovery = 0.0  # probe the cluster again at once
 
+    def _wire_runs(
+        self, wire: Callable[[str, int, RecordRun], int], tp: TopicPartition, runs: list[RecordRun]
+    ) -> None:
+        """Runs to a sink that writes them itself; the position follows what it was given."""
+        topic, partition = tp.topic, tp.partition
+        for run in runs:
+            failed = wire(topic, partition, run)
+            if failed:
+                self._left_out(run, failed)
+            offset = getattr(run[-1], "offset", None)  # None: no record (left out)
+            if isinstance(offset, int):
+                self.next_offsets[tp] = offset + 1
+
+    def _run_events(self, tp: TopicPartition, runs: list[RecordRun]) -> list[Event]:
+        topic, partition = tp.topic, tp.partition
+        if len(runs) == 1:
+            events, failed = run_events(topic, partition, runs[0])
+            if failed:
+                self._left_out(runs[0], failed)
+            return events
+        events = []
+        for run in runs:
+            some, failed = run_events(topic, partition, run)
+            events += some
+            if failed:
+                self._left_out(run, failed)
+        return events
+
+    def _left_out(self, run: RecordRun, failed: int) -> None:
+        """Items of a run that are no record at all: counted as dropped; said once."""
+        self.unconverted_records += failed
+        self.sink.add_dropped(failed)
+        if not self._degraded:
+            odd = next((r for r in run if not hasattr(r, "timestamp")), None)
+            self._degraded = (
+                f"degraded: the aiokafka record patch gave {type(odd).__name__}, not a Kafka record"
+            )
+            self._report()
+
     def _convert(self, tp: TopicPartition, batch: list[Any]) -> list[Event]:
-        """A batch the record patch did not make ``Event``s of, converted; said once."""
-        foreign = next(r for r in batch if type(r) is not Event)
-        events, failed = as_events(tp, batch)
+        """A batch the record patch did not make runs of, converted; said once."""
+        self._foreign = True
+        foreign = next(r for r in batch if type(r) is not RecordRun)
+        events, failed = as_events(tp.topic, tp.partition, batch)
         self.converted_records += len(events)
         if failed:
             self.unconverted_records += failed
@@ -408,7 +468,7 @@ class KafkaSource:
         if not self._degraded:
             self._degraded = (
                 f"degraded: the aiokafka record patch gave {type(foreign).__name__}, not "
-                "Event; records are converted (slower)"
+                "RecordRun; records are converted (slower)"
             )
             self._report()
         return events
@@ -425,8 +485,8 @@ class KafkaSource:
         if again:
             self._error = f"reading records failed ({cause})"
         else:
-            self._patch_off = True
-            stop_events(consumer)
+            self._patch_off = self._foreign = True
+            stop_runs(consumer)
             self._degraded = (
                 f"degraded: the aiokafka record patch failed ({cause}); aiokafka's own "
                 "records are converted (slower)"
@@ -443,9 +503,11 @@ class KafkaSource:
         and ``_records_failed``); "" when there were none."""
         if not self._degraded:
             return ""
-        lost = f", {self.unconverted_records} left out" if self.unconverted_records else ""
+        counts = [f"{self.converted_records} records converted"] if self.converted_records else []
+        if self.unconverted_records:
+            counts.append(f"{self.unconverted_records} left out")
         what = self._degraded.removeprefix("degraded: ")
-        return f"Kafka: {what}: {self.converted_records} records converted{lost}"
+        return f"Kafka: {what}: {', '.join(counts) or '0 records converted'}"
 
     async def close(self) -> None:
         if self.bounds is not None:
