@@ -304,6 +304,10 @@ class KafkaBroker(_ManagedProcess):
 
     def server_properties(self) -> dict[str, str]:
         props = broker_properties(self.port, self.controller_port, self.data_dir)
+        # Tests stamp records in 2023 (BASE_MS, 1_700_000_000_123): with the default 7-day
+        # retention, the broker's check (every 5 min of its uptime) deletes them under a
+        # test that reads them back (a --to-time skip then found only the log end).
+        props["log.retention.ms"] = "-1"
         props.update(self.extra_properties)
         for key, value in props.items():
             for name, port in self.ports.items():
