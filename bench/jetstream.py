@@ -7,7 +7,9 @@ each against the raw client library doing nothing with what it reads.
    first --format jsonl``, evmon's store+index and the headless dashboard
    (``bench.consumers.evmon_stream``).
 2. **Kafka, small records**: 500,000 x 128 B in a 3-partition topic read from the first
-   offset by raw aiokafka (``bench.consumers.raw_kafka``) and ``evmon tail --format jsonl``.
+   offset by raw aiokafka (``bench.consumers.raw_kafka``), ``evmon tail --format jsonl``
+   and the floor under it (``bench.consumers.floor_kafka``: the least Python work that
+   writes such lines, on evmon's own read).
 
 The figure is CPU time per message (``cpu_us``); ``cpu_ratio`` is raw / evmon, so above 1.0
 evmon spends less per message than the raw reader. Both are medians of the rounds, and the
@@ -37,6 +39,10 @@ STORE = "evmon store+index --stream"
 DASHBOARD = "evmon dashboard --stream"
 RAW_KAFKA = "raw aiokafka"
 KAFKA_TAIL = "evmon tail jsonl"
+KAFKA_FLOOR = "python floor (loads, dumps, join, write)"
+#: Issue 14: raw / evmon CPU per message.
+JS_TARGET = 1.0
+KAFKA_TARGET = 0.8
 
 _servers: dict[int, NatsServer] = {}
 
@@ -277,6 +283,11 @@ def bench_kafka_small(ctx: Context) -> dict[str, Any] | None:
             ],
             "lines",
         ),
+        Contender(
+            KAFKA_FLOOR,
+            lambda n: [PY, "-m", "bench.consumers.floor_kafka", b, TOPIC, str(n)],
+            "lines",
+        ),
     ]
     summaries = _rounds(ctx, cs, lambda c: _once(ctx, c, count))
     return {
@@ -286,3 +297,72 @@ def bench_kafka_small(ctx: Context) -> dict[str, Any] | None:
         "fill_seconds": round(seconds, 1),
         "results": _with_ratios(summaries, RAW_KAFKA),
     }
+
+
+def targets(b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 14's CPU-per-message targets (raw / evmon) of the JetStream or Kafka run."""
+    res = b.get("results") or {}
+    out: list[dict[str, Any]] = []
+
+    def ratio(name: str) -> float | None:
+        value = (res.get(name) or {}).get("cpu_ratio")
+        return float(value) if value else None
+
+    if RAW_JS in res:
+        for name in (TAIL, STORE, DASHBOARD):
+            if name in res:
+                q = ratio(name)
+                out.append(
+                    {
+                        "target": f"JetStream {name}: raw ordered consumer / evmon, CPU per msg",
+                        "measured": "no figure" if q is None else f"{q:.2f}",
+                        "limit": f">= {JS_TARGET:.1f}",
+                        "ok": q is not None and q >= JS_TARGET,
+                        "note": "",
+                    }
+                )
+    if RAW_KAFKA in res and KAFKA_TAIL in res:
+        q, floor = ratio(KAFKA_TAIL), ratio(KAFKA_FLOOR)
+        note = "" if floor is None else f"floor {floor:.2f} ({KAFKA_FLOOR})"
+        if q is not None and floor is not None:
+            note += f"; evmon at {q / floor:.0%} of the floor"
+        out.append(
+            {
+                "target": f"Kafka {KAFKA_TAIL} {b['size']} B: raw aiokafka / evmon, CPU per msg",
+                "measured": "no figure" if q is None else f"{q:.2f}",
+                "limit": f">= {KAFKA_TARGET:.1f}",
+                "ok": q is not None and q >= KAFKA_TARGET,
+                "note": note,
+            }
+        )
+    return out
+
+
+def markdown(b: dict[str, Any]) -> list[str]:
+    res = b.get("results") or {}
+    if RAW_JS in res:
+        title = (
+            f"## 11. JetStream stream read from first ({b['count']:,} x {b['size']} B), "
+            "against a raw nats-py ordered consumer doing nothing"
+        )
+    else:
+        title = (
+            f"## 12. Kafka small records from first ({b['count']:,} x {b['size']} B, "
+            f"{b['partitions']} partitions), against raw aiokafka doing nothing"
+        )
+    lines = [
+        "",
+        title,
+        "",
+        "| contender | CPU µs/msg | raw / contender | msgs/s |",
+        "|---|---|---|---|",
+    ]
+    for name, e in res.items():
+        cpu = e.get("cpu_us")
+        q = e.get("cpu_ratio")
+        rate = e.get("median")
+        lines.append(
+            f"| {name} | {'-' if cpu is None else f'{cpu:.2f}'} | "
+            f"{'-' if q is None else f'{q:.2f}'} | {'-' if rate is None else f'{rate:,.0f}'} |"
+        )
+    return lines

@@ -20,6 +20,8 @@ SECTIONS = {
     "quit": "quitting",
     "scale": "scale",
     "peer_json": "peer_json",
+    "jetstream": "jetstream",
+    "kafka_small": "jetstream",
 }
 
 

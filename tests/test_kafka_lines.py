@@ -160,3 +160,42 @@ def test_an_item_that_is_no_record_is_left_out_and_counted() -> None:
     lines, failed = _lines(odd)
     assert failed == 2
     assert lines == _lines(records.RecordRun([run[0], run[2], run[4]]))[0]
+
+
+@pytest.mark.parametrize("ms", [-1, LAST_MS + 1])
+def test_a_run_that_starts_without_a_writable_timestamp(
+    ms: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first record of a run has no broker time (-1) or one past 9999: the event path
+    (the receive time; an error the tail reports), never a line with no timestamp."""
+    from aiokafka.consumer import fetcher
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+    from aiokafka.record.memory_records import MemoryRecords
+    from aiokafka.structs import TopicPartition
+
+    monkeypatch.setattr(records, "_now", lambda: 1_800_000_000.25)
+    builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
+    builder.append(0, ms, None, b'{"n":0}', [])
+    builder.append(1, ms, None, b'{"n":1}', [])
+    [run] = fetcher.PartitionRecords(
+        TopicPartition("t", 0),
+        MemoryRecords(bytes(builder.build())),
+        [],
+        0,
+        None,
+        records.AS_RUNS,
+        True,
+        fetcher.READ_UNCOMMITTED,
+    )
+    general: list[int | None] = []
+    out: list[bytes] = []
+
+    def event_path(ev: Event) -> None:
+        general.append(ev.offset)
+        out.extend(_encoded([ev]))
+
+    assert encode_run("t", 0, run, out.append, event_path) == 0
+    assert general == [0, 1]
+    assert out == _encoded(records.run_events("t", 0, run)[0])
+    if ms == -1:
+        assert b'"timestamp":"2027-01-15T08:00:00.250Z"' in out[0]

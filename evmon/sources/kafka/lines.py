@@ -58,60 +58,63 @@ def encode_run(
     appends its line, or says why it cannot). Returns how many items of ``run`` were no
     record at all (left out)."""
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
-    join, json_open, millis, sizes = b"".join, _JSON_OPEN, _MILLIS_B, _sizes
+    join, json_open, millis, sizes, max_ms = b"".join, _JSON_OPEN, _MILLIS_B, _sizes, _MAX_MS
     head = _head(topic, partition)
     failed = 0
-    last_ms = last_sec = -1
-    last_text = stamp = b""
+    last_ms: int | None = None  # not -1: that is Kafka's "no timestamp"
+    last_sec = -1
+    last_text = stamp = stamp_null = b""
     for r in run:
         try:
             value = r.value
-            ms = r.timestamp
-            if (
-                not value
-                or value[0] not in json_open
-                or 10 in value  # 10 and 13, not b"\n": int membership is a memchr
-                or 13 in value
-                or r.headers
-                or not 0 <= ms <= _MAX_MS
-            ):
+            # 10 and 13, not b"\n": int membership is a memchr, 10x faster.
+            if not value or value[0] not in json_open or 10 in value or 13 in value or r.headers:
                 general(wire_event(topic, partition, r))
                 continue
+            ms = r.timestamp
+            if ms != last_ms:  # the records of a batch often share their millisecond
+                if not 0 <= ms <= max_ms:  # no broker time, or past what RFC 3339 writes
+                    general(wire_event(topic, partition, r))
+                    continue
+                sec = ms // 1000
+                if sec != last_sec:
+                    last_sec, last_text = sec, _second_text(sec).encode()
+                last_ms = ms
+                stamp = join((b',"timestamp":"', last_text, millis[ms - sec * 1000], b'","key":'))
+                stamp_null = stamp + b"null"
             loads(value)
             key = r.key
-            key_json = b"null" if key is None else dumps(key.decode())
             offset = r.offset
+            n = len(value)
+            size = sizes.get(n)
+            if size is None:
+                if len(sizes) >= _CACHE_MAX:
+                    sizes.clear()
+                size = sizes[n] = b',"headers":[],"size":%d,"data":' % n
+            data = dumps(value.decode())
+            if key is None:
+                append(
+                    join((head, b"%d" % offset, stamp_null, size, data, b',"json":', value, b"}"))
+                )
+            else:
+                key_json = dumps(key.decode())
+                append(
+                    join(
+                        (
+                            head,
+                            b"%d" % offset,
+                            stamp,
+                            key_json,
+                            size,
+                            data,
+                            b',"json":',
+                            value,
+                            b"}",
+                        )
+                    )
+                )
         except (bad_json, UnicodeDecodeError):  # not JSON, or a key_b64: the general path
             general(wire_event(topic, partition, r))
-            continue
         except Exception:  # not a record at all: nothing to show
             failed += 1
-            continue
-        if ms != last_ms:
-            sec = ms // 1000
-            if sec != last_sec:
-                last_sec, last_text = sec, _second_text(sec).encode()
-            last_ms = ms
-            stamp = join((b',"timestamp":"', last_text, millis[ms - sec * 1000], b'","key":'))
-        n = len(value)
-        size = sizes.get(n)
-        if size is None:
-            if len(sizes) >= _CACHE_MAX:
-                sizes.clear()
-            size = sizes[n] = b',"headers":[],"size":%d,"data":' % n
-        append(
-            join(
-                (
-                    head,
-                    b"%d" % offset,
-                    stamp,
-                    key_json,
-                    size,
-                    dumps(value.decode()),
-                    b',"json":',
-                    value,
-                    b"}",
-                )
-            )
-        )
     return failed
