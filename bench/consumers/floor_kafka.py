@@ -23,8 +23,13 @@ import sys
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from evmon.sources.kafka.records import AS_RUNS, RUN_RECORDS
-from evmon.sources.kafka.tail import FETCH_BYTES, MAX_RECORDS, PARTITION_FETCH_BYTES
+from evmon.sources.kafka.records import AS_RUNS
+from evmon.sources.kafka.tail import (
+    FETCH_BYTES,
+    MAX_RECORDS,
+    PARTITION_FETCH_BYTES,
+    RUNS_PER_READ,
+)
 
 #: The fields between the offset and ``data`` as long as evmon writes them for this
 #: benchmark's records, so that the floor writes as many bytes.
@@ -49,9 +54,9 @@ async def run(bootstrap: str, topic: str, count: int) -> None:
         tps = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic))]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        n = 0
+        n = handed = 0
         while n < count:
-            batches = await consumer.getmany(timeout_ms=200, max_records=MAX_RECORDS // RUN_RECORDS)
+            batches = await consumer.getmany(timeout_ms=200, max_records=RUNS_PER_READ)
             for tp, runs in batches.items():
                 head = (
                     b'{"source":"kafka","subject":"%s","stream":null,"partition":%d,"offset":'
@@ -83,7 +88,10 @@ async def run(bootstrap: str, topic: str, count: int) -> None:
                     out.write(b"\n".join(lines))
                     out.flush()
                     n += len(records)
-            await asyncio.sleep(0)  # as evmon's source yields once per getmany
+                    handed += len(records)
+            if handed >= MAX_RECORDS or not batches:  # as evmon's source yields
+                handed = 0
+                await asyncio.sleep(0)
     finally:
         await consumer.stop()
 
