@@ -345,6 +345,20 @@ def _wall_times(b: dict[str, Any]) -> list[tuple[str, float, str]]:
     return out
 
 
+def _stream_cpu(b: dict[str, Any]) -> list[tuple[str, float, str, float | None]]:
+    """(label, CPU µs per message, colour, raw / it) of the JetStream and small-Kafka reads."""
+    out: list[tuple[str, float, str, float | None]] = []
+    for key, prefix in (("jetstream", "JetStream"), ("kafka_small", "Kafka 128 B")):
+        res = (b.get(key) or {}).get("results") or {}
+        for name, e in res.items():
+            if e.get("cpu_us"):
+                raw = name.startswith("raw ")
+                colour = "#888888" if raw else "#ff7f0e" if "floor" in name else "#1f77b4"
+                ratio = None if raw else e.get("cpu_ratio")
+                out.append((f"{prefix}: {name}", float(e["cpu_us"]), colour, ratio))
+    return out
+
+
 def chart(r: dict[str, Any], path: Path) -> bool:
     """A PNG with one panel per ingest benchmark and one for start-up; False without
     matplotlib (a dev dependency)."""
@@ -365,7 +379,8 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         panels.append((f"Kafka, {k['size']} B records from first", k["results"], RAW_KAFKA))
     st = b.get("startup")
     times = _wall_times(b)
-    n = len(panels) + (1 if st else 0) + (1 if times else 0)
+    cpu = _stream_cpu(b)
+    n = len(panels) + (1 if st else 0) + (1 if times else 0) + (1 if cpu else 0)
     if n == 0:
         return False
     cols = 2 if n > 1 else 1
@@ -406,6 +421,18 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         ax.tick_params(axis="y", labelsize=8)
         for i, v in enumerate(values):
             ax.text(v, i, f" {v:.0f}", va="center", fontsize=8)
+    if cpu:
+        ax = flat[n - 2 if times else n - 1]
+        names = [t[0] for t in cpu]
+        values = [t[1] for t in cpu]
+        ax.barh(names, values, color=[t[2] for t in cpu])
+        ax.invert_yaxis()
+        ax.set_title("Stream reads from first: CPU per message (issue 14)", fontsize=10)
+        ax.set_xlabel("µs per message (median; raw / contender in brackets)")
+        ax.tick_params(axis="y", labelsize=8)
+        for i, (v, q) in enumerate((t[1], t[3]) for t in cpu):
+            ax.text(v, i, f" {v:.2f}" + (f"  ({q:.2f})" if q else ""), va="center", fontsize=8)
+        ax.set_xlim(0, max(values) * 1.3)
     if times:
         ax = flat[n - 1]
         names = [t[0] for t in times]
