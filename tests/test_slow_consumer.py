@@ -199,9 +199,21 @@ def _flood_from_thread(server: NatsServer, subject: str) -> None:
 
 async def test_the_status_bar_names_the_cut_off(tight_server: NatsServer, unique: str) -> None:
     spec = nats_spec(NatsSettings(urls=(tight_server.url,)), subjects=[f"{unique}.>"])
-    app = EvmonApp(EventStore(10_000), [spec], blink=False)
+    store = EventStore(10_000)
+    app = EvmonApp(store, [spec], blink=False)
     async with app.run_test(size=(220, 30)):
         await async_wait_for(lambda: app.connections[0].state == "connected", timeout=30)
+        # "connected" comes before the server has the subscription: a flood started then
+        # reaches no one (the loop held below never flushes the SUB), and nothing is cut off.
+        nc = await nats.connect(tight_server.url)
+
+        async def probe() -> bool:
+            await nc.publish(f"{unique}.probe", b"{}")
+            await nc.flush()
+            return store.total > 0
+
+        await async_wait_for(probe, timeout=30, message="the dashboard is subscribed")
+        await nc.close()
         # The dashboard stops reading (its event loop is held here) while a flood arrives,
         # until the server cuts it off: a slow consumer, for real.
         flood = threading.Thread(target=_flood_from_thread, args=(tight_server, f"{unique}.f"))
