@@ -359,6 +359,19 @@ def _stream_cpu(b: dict[str, Any]) -> list[tuple[str, float, str, float | None]]
     return out
 
 
+def _bars(ax: Any, rows: list[tuple[str, float, str, str]], title: str, xlabel: str) -> None:
+    """One horizontal bar per (name, value, colour, label) row, top to bottom."""
+    values = [v for _, v, _, _ in rows]
+    ax.barh([nm for nm, _, _, _ in rows], values, color=[c for _, _, c, _ in rows])
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.tick_params(axis="y", labelsize=8)
+    for i, (_, v, _, label) in enumerate(rows):
+        ax.text(v, i, label, va="center", fontsize=8)
+    ax.set_xlim(0, max(values) * 1.3)
+
+
 def chart(r: dict[str, Any], path: Path) -> bool:
     """A PNG with one panel per ingest benchmark and one for start-up; False without
     matplotlib (a dev dependency)."""
@@ -422,28 +435,19 @@ def chart(r: dict[str, Any], path: Path) -> bool:
         for i, v in enumerate(values):
             ax.text(v, i, f" {v:.0f}", va="center", fontsize=8)
     if cpu:
-        ax = flat[n - 2 if times else n - 1]
-        names = [t[0] for t in cpu]
-        values = [t[1] for t in cpu]
-        ax.barh(names, values, color=[t[2] for t in cpu])
-        ax.invert_yaxis()
-        ax.set_title("Stream reads from first: CPU per message (issue 14)", fontsize=10)
-        ax.set_xlabel("µs per message (median; raw / contender in brackets)")
-        ax.tick_params(axis="y", labelsize=8)
-        for i, (v, q) in enumerate((t[1], t[3]) for t in cpu):
-            ax.text(v, i, f" {v:.2f}" + (f"  ({q:.2f})" if q else ""), va="center", fontsize=8)
-        ax.set_xlim(0, max(values) * 1.3)
+        _bars(
+            flat[n - 2 if times else n - 1],
+            [(nm, v, c, f" {v:.2f}" + (f"  ({q:.2f})" if q else "")) for nm, v, c, q in cpu],
+            "Stream reads from first: CPU per message (issue 14)",
+            "µs per message (median; raw / contender in brackets)",
+        )
     if times:
-        ax = flat[n - 1]
-        names = [t[0] for t in times]
-        values = [t[1] for t in times]
-        ax.barh(names, values, color=[t[2] for t in times])
-        ax.invert_yaxis()
-        ax.set_title("One-shot reads (spawn to exit) and q (key to exit)", fontsize=10)
-        ax.set_xlabel("s (median wall time)")
-        ax.tick_params(axis="y", labelsize=8)
-        for i, v in enumerate(values):
-            ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+        _bars(
+            flat[n - 1],
+            [(nm, v, c, f" {v:.2f}") for nm, v, c in times],
+            "One-shot reads (spawn to exit) and q (key to exit)",
+            "s (median wall time)",
+        )
     for ax in flat[n:]:
         ax.set_visible(False)
     m = r["meta"]

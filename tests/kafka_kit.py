@@ -1,8 +1,10 @@
-"""Kafka set-up shared by the tests: topics, records in a known split, group offsets."""
+"""Kafka set-up shared by the tests: topics, records in a known split, group offsets, and
+record batches unpacked into runs as evmon reads them (broker-free)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -71,3 +73,24 @@ async def topic_with(bootstrap: str, topic: str, partition: int, n: int) -> None
 async def commit_one(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
     """Commit ``offset`` on one partition for ``group`` without joining it."""
     await commit_offsets(bootstrap, group, tp.topic, {tp.partition: offset})
+
+
+def runs_of(raw: bytes, topic: str = "t", partition: int = 0) -> list[Any]:
+    """Record batches (bytes) unpacked by evmon's patch: the runs ``KafkaSource`` gets."""
+    from aiokafka.consumer import fetcher
+    from aiokafka.record.memory_records import MemoryRecords
+
+    from evmon.sources.kafka.records import AS_RUNS
+
+    return list(
+        fetcher.PartitionRecords(
+            TopicPartition(topic, partition),
+            MemoryRecords(raw),
+            [],
+            0,
+            None,
+            AS_RUNS,
+            True,
+            fetcher.READ_UNCOMMITTED,
+        )
+    )

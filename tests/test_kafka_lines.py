@@ -20,6 +20,7 @@ from evmon.codec.record import encode_records
 from evmon.model import Event
 from evmon.sources.kafka import records
 from evmon.sources.kafka.lines import encode_run
+from tests.kafka_kit import runs_of
 from tests.test_codec_golden import _headers, _key, _payload
 
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -41,10 +42,7 @@ def _stamps(rng: random.Random, count: int) -> list[int]:
 
 def _wire_runs(seed: int, count: int) -> list[Any]:
     """The corpus as aiokafka's wire records, in runs as ``KafkaSource`` gets them."""
-    from aiokafka.consumer import fetcher
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
-    from aiokafka.record.memory_records import MemoryRecords
-    from aiokafka.structs import TopicPartition
 
     rng = random.Random(seed)
     raw = b""
@@ -58,17 +56,7 @@ def _wire_runs(seed: int, count: int) -> list[Any]:
             builder.append(i, stamps[offset + i], _key(rng), _payload(rng), headers)
         raw += struct.pack(">q", offset) + bytes(builder.build())[8:]
         offset += n
-    unpacked = fetcher.PartitionRecords(
-        TopicPartition("orders", 2),
-        MemoryRecords(raw),
-        [],
-        0,
-        None,
-        records.AS_RUNS,
-        True,
-        fetcher.READ_UNCOMMITTED,
-    )
-    return list(unpacked)
+    return runs_of(raw, "orders", 2)
 
 
 def _encoded(events: list[Event]) -> list[bytes]:
@@ -110,10 +98,7 @@ def test_lines_from_wire_records_are_the_records_of_their_events(
 def test_the_common_record_takes_the_wire_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """A one-line JSON value with a UTF-8 or no key and no headers never becomes an
     ``Event``; everything else does (and is written the same way)."""
-    from aiokafka.consumer import fetcher
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
-    from aiokafka.record.memory_records import MemoryRecords
-    from aiokafka.structs import TopicPartition
 
     builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
     cases = [
@@ -127,16 +112,7 @@ def test_the_common_record_takes_the_wire_path(monkeypatch: pytest.MonkeyPatch) 
     ]
     for i, (key, value, headers) in enumerate(cases):
         builder.append(i, 1_700_000_000_000 + i, key, value, headers)
-    [run] = fetcher.PartitionRecords(
-        TopicPartition("t", 0),
-        MemoryRecords(bytes(builder.build())),
-        [],
-        0,
-        None,
-        records.AS_RUNS,
-        True,
-        fetcher.READ_UNCOMMITTED,
-    )
+    [run] = runs_of(bytes(builder.build()))
     general: list[int | None] = []
     out: list[bytes] = []
 
@@ -168,25 +144,13 @@ def test_a_run_that_starts_without_a_writable_timestamp(
 ) -> None:
     """The first record of a run has no broker time (-1) or one past 9999: the event path
     (the receive time; an error the tail reports), never a line with no timestamp."""
-    from aiokafka.consumer import fetcher
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
-    from aiokafka.record.memory_records import MemoryRecords
-    from aiokafka.structs import TopicPartition
 
     monkeypatch.setattr(records, "_now", lambda: 1_800_000_000.25)
     builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
     builder.append(0, ms, None, b'{"n":0}', [])
     builder.append(1, ms, None, b'{"n":1}', [])
-    [run] = fetcher.PartitionRecords(
-        TopicPartition("t", 0),
-        MemoryRecords(bytes(builder.build())),
-        [],
-        0,
-        None,
-        records.AS_RUNS,
-        True,
-        fetcher.READ_UNCOMMITTED,
-    )
+    [run] = runs_of(bytes(builder.build()))
     general: list[int | None] = []
     out: list[bytes] = []
 

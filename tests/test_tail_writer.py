@@ -35,26 +35,14 @@ def test_count_stops_after_exactly_n_events() -> None:
 
 def _wire_run(values: list[tuple[int, bytes]]) -> list[object]:
     """Real aiokafka wire records (offset i, the given timestamp and value) in one run."""
-    from aiokafka.consumer import fetcher
     from aiokafka.record.default_records import DefaultRecordBatchBuilder
-    from aiokafka.record.memory_records import MemoryRecords
-    from aiokafka.structs import TopicPartition
 
-    from evmon.sources.kafka.records import AS_RUNS
+    from tests.kafka_kit import runs_of
 
     builder = DefaultRecordBatchBuilder(2, 0, 0, -1, -1, -1, 1 << 20)
     for i, (ms, value) in enumerate(values):
         builder.append(i, ms, None, value, [])
-    [run] = fetcher.PartitionRecords(
-        TopicPartition("t", 0),
-        MemoryRecords(bytes(builder.build())),
-        [],
-        0,
-        None,
-        AS_RUNS,
-        True,
-        fetcher.READ_UNCOMMITTED,
-    )
+    [run] = runs_of(bytes(builder.build()))
     return list(run)
 
 

@@ -74,20 +74,18 @@ _JSON_OPEN = frozenset(b"{[")
 _heads: dict[tuple[Any, ...], bytes] = {}
 
 
-def _head(ev: Event) -> bytes:
-    key = (ev.source, ev.subject, ev.stream, ev.partition)
+def head_of(source: Source, subject: str, stream: str | None, partition: int | None) -> bytes:
+    """A record's first part, up to ``"offset":``: the same for every event of a subject (or
+    topic) and partition, so it is made once (bounded cache; the Kafka wire path shares it).
+    Raises TypeError for a subject that is not UTF-8 (surrogate-escaped)."""
+    key = (source, subject, stream, partition)
     head = _heads.get(key)
     if head is None:
         if len(_heads) >= 10_000:
             _heads.clear()
         head = (
             orjson.dumps(
-                {
-                    "source": ev.source,
-                    "subject": ev.subject,
-                    "stream": ev.stream,
-                    "partition": ev.partition,
-                }
+                {"source": source, "subject": subject, "stream": stream, "partition": partition}
             )[:-1]
             + b',"offset":'
         )
@@ -256,7 +254,8 @@ def encode_records(events: Sequence[Event]) -> list[bytes]:
             or ev.source != h_source
         ):
             try:
-                head = heads.get((ev.source, subject, ev.stream, partition)) or _head(ev)
+                where = (ev.source, subject, ev.stream, partition)
+                head = heads.get(where) or head_of(*where)
             except TypeError:  # a subject that is not UTF-8 (surrogateescape): U+FFFD there
                 h_subject = None
                 append(general(ev))

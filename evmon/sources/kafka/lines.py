@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from evmon.codec.record import _MILLIS_B
+from evmon.codec.record import _MILLIS_B, head_of
 from evmon.codec.timestamps import _second_text
 from evmon.model import Event
 from evmon.sources.kafka.records import wire_event
@@ -27,23 +27,8 @@ __all__ = ["encode_run"]
 _MAX_MS = 253_402_300_799_999
 _JSON_OPEN = frozenset(b"{[")
 _CACHE_MAX = 4096
-#: The record's first part for a topic and partition, and the size part by payload size.
-_heads: dict[tuple[str, int], bytes] = {}
+#: The part of a record from ``headers`` to ``data`` by payload size (bounded).
 _sizes: dict[int, bytes] = {}
-
-
-def _head(topic: str, partition: int) -> bytes:
-    head = _heads.get((topic, partition))
-    if head is None:
-        if len(_heads) >= _CACHE_MAX:
-            _heads.clear()
-        head = _heads[topic, partition] = (
-            orjson.dumps(
-                {"source": "kafka", "subject": topic, "stream": None, "partition": partition}
-            )[:-1]
-            + b',"offset":'
-        )
-    return head
 
 
 def encode_run(
@@ -59,7 +44,7 @@ def encode_run(
     record at all (left out)."""
     loads, dumps, bad_json = orjson.loads, orjson.dumps, orjson.JSONDecodeError
     join, json_open, millis, sizes, max_ms = b"".join, _JSON_OPEN, _MILLIS_B, _sizes, _MAX_MS
-    head = _head(topic, partition)
+    head = head_of("kafka", topic, None, partition)
     failed = 0
     last_ms: int | None = None  # not -1: that is Kafka's "no timestamp"
     last_sec = -1

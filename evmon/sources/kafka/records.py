@@ -129,8 +129,8 @@ def wire_event(topic: str, partition: int, record: Any) -> Event:
 
 
 def run_events(topic: str, partition: int, run: Sequence[Any]) -> tuple[list[Event], int]:
-    """The ``Event``s of a run (one loop, no call per record), and how many of its items
-    could not be converted (left out: not a record at all)."""
+    """The ``Event``s of a run, and how many of its items could not be converted (left out:
+    not a record at all). ``wire_event`` inlined: a call per record would cost a tenth."""
     now = _now
     try:
         return [

@@ -402,7 +402,8 @@ class KafkaSource:
                     if events:
                         extend(events)
                         last = events[-1].offset  # a Kafka event's offset is never None
-                        positions[tp] = last + 1 if last is not None else positions[tp]
+                        if last is not None:
+                            positions[tp] = last + 1
                 if handed >= records or (handed and not batches):
                     # getmany hands out what a fetch buffered without yielding: a backlog's
                     # 64 MiB fetch (~100,000 records) drained at once kept the dashboard's
@@ -442,12 +443,7 @@ class KafkaSource:
 
     def _run_events(self, tp: TopicPartition, runs: list[RecordRun]) -> list[Event]:
         topic, partition = tp.topic, tp.partition
-        if len(runs) == 1:
-            events, failed = run_events(topic, partition, runs[0])
-            if failed:
-                self._left_out(runs[0], failed)
-            return events
-        events = []
+        events: list[Event] = []
         for run in runs:
             some, failed = run_events(topic, partition, run)
             events += some
